@@ -1,0 +1,5 @@
+import sys
+
+from neural_render.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""`neural-render bench body|passes|fit|generator --json`: speed figures for BENCHMARKS.md.
+
+Each target lives beside the code it measures (`neural_render.<area>.bench:run`) and returns a
+JSON-serialisable dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+
+TARGETS = {
+    "body": "neural_render.body.bench",
+    "passes": "neural_render.passes.bench",
+    "fit": "neural_render.motion.bench",
+    "generator": "neural_render.generator.bench",
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="measure speed (results for BENCHMARKS.md)")
+    p.add_argument("target", choices=sorted(TARGETS))
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (all available)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    p.set_defaults(func=_run)
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
+    try:
+        import os
+
+        info["cpu_count"] = os.cpu_count()
+        import torch
+
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def _run(args) -> int:
+    mod = importlib.import_module(TARGETS[args.target])
+    result = {"target": args.target, "machine": machine(), **mod.run(device=args.device, quick=args.quick)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0

@@ -1,0 +1,74 @@
+"""Linear blend skinning in numpy (runs inside Blender's Python; no torch).
+
+Shapes: N poses, V vertices, J = 24 joints, B shape components. Units: metres, radians.
+The forward pass is SMPL's: shape blend -> joint regression -> pose correctives -> kinematic chain
+-> skinning -> translation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rodrigues(axis_angle: np.ndarray) -> np.ndarray:
+    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3)."""
+    aa = np.asarray(axis_angle)
+    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+    axis = aa / np.maximum(angle, 1e-12)
+    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
+    zero = np.zeros_like(x)
+    K = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(aa.shape[:-1] + (3, 3))
+    s = np.sin(angle)[..., None]
+    c = np.cos(angle)[..., None]
+    eye = np.eye(3, dtype=aa.dtype)
+    return eye + s * K + (1 - c) * (K @ K)
+
+
+def shaped_rest(v_template, shapedirs, J_regressor, betas):
+    """Rest vertices (N,V,3) and rest joints (N,J,3) for betas (N,B)."""
+    B = min(betas.shape[-1], shapedirs.shape[-1])
+    v_shaped = v_template[None] + np.einsum("vcb,nb->nvc", shapedirs[..., :B], betas[:, :B])
+    joints = np.einsum("jv,nvc->njc", J_regressor, v_shaped)
+    return v_shaped, joints
+
+
+def global_transforms(rot: np.ndarray, joints: np.ndarray, parents: np.ndarray):
+    """World rotations (N,J,3,3) and positions (N,J,3) of every joint given local rotations."""
+    N, J = rot.shape[:2]
+    G_rot = np.empty_like(rot)
+    G_pos = np.empty_like(joints)
+    G_rot[:, 0] = rot[:, 0]
+    G_pos[:, 0] = joints[:, 0]
+    for j in range(1, J):
+        p = parents[j]
+        G_rot[:, j] = G_rot[:, p] @ rot[:, j]
+        G_pos[:, j] = G_pos[:, p] + np.einsum("nab,nb->na", G_rot[:, p], joints[:, j] - joints[:, p])
+    return G_rot, G_pos
+
+
+def lbs(poses, betas, trans, v_template, shapedirs, posedirs, J_regressor, weights, parents):
+    """Pose a body.
+
+    Args:
+        poses: (N, 72) axis-angle, SMPL joint order, root first (radians).
+        betas: (N, B) shape coefficients.
+        trans: (N, 3) root translation (metres, model space).
+        posedirs: (V, 3, 207) pose-corrective blend shapes, or None.
+    Returns:
+        vertices (N, V, 3), joints (N, J, 3).
+    """
+    N = poses.shape[0]
+    J = weights.shape[1]
+    v_shaped, rest_joints = shaped_rest(v_template, shapedirs, J_regressor, betas)
+    rot = rodrigues(poses.reshape(N, J, 3))
+    if posedirs is not None:
+        pose_feature = (rot[:, 1:] - np.eye(3, dtype=rot.dtype)).reshape(N, -1)
+        v_shaped = v_shaped + np.einsum("vck,nk->nvc", posedirs, pose_feature)
+    G_rot, G_pos = global_transforms(rot, rest_joints, parents)
+    # Transform of each joint applied to rest-space points: x -> G_rot (x - rest_joint) + G_pos.
+    offset = G_pos - np.einsum("njab,njb->nja", G_rot, rest_joints)
+    A = np.concatenate([G_rot.reshape(N, J, 9), offset], axis=-1)  # (N, J, 12)
+    T = np.einsum("vj,njk->nvk", weights, A).reshape(N, -1, 12)
+    R = T[..., :9].reshape(N, -1, 3, 3)
+    verts = np.einsum("nvab,nvb->nva", R, v_shaped) + T[..., 9:]
+    return verts + trans[:, None], G_pos + trans[:, None]

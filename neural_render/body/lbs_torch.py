@@ -1,0 +1,63 @@
+"""Linear blend skinning in torch: batched, differentiable, CPU or CUDA. Same maths as lbs.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def rodrigues(aa: torch.Tensor) -> torch.Tensor:
+    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3); gradient-safe at zero angle."""
+    angle = torch.sqrt((aa * aa).sum(-1, keepdim=True) + 1e-16)
+    axis = aa / angle
+    x, y, z = axis.unbind(-1)
+    zero = torch.zeros_like(x)
+    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(aa.shape[:-1] + (3, 3))
+    s = torch.sin(angle)[..., None]
+    c = torch.cos(angle)[..., None]
+    eye = torch.eye(3, dtype=aa.dtype, device=aa.device)
+    return eye + s * K + (1 - c) * (K @ K)
+
+
+class TorchLBS(torch.nn.Module):
+    """The body's buffers on a device; `forward(poses, betas, trans)` -> (vertices, joints)."""
+
+    def __init__(self, body, device="cpu", dtype=torch.float32):
+        super().__init__()
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        self.register_buffer("v_template", t(body.v_template))
+        self.register_buffer("shapedirs", t(body.shapedirs))
+        self.register_buffer("J_regressor", t(body.J_regressor))
+        self.register_buffer("weights", t(body.weights))
+        self.register_buffer("posedirs", None if body.posedirs is None
+                             else t(body.posedirs).reshape(-1, body.posedirs.shape[-1]).T.contiguous())
+        self.parents = [int(p) for p in body.parents]
+
+    def rest(self, betas: torch.Tensor):
+        B = min(betas.shape[-1], self.shapedirs.shape[-1])
+        v_shaped = self.v_template + torch.einsum("vcb,nb->nvc", self.shapedirs[..., :B], betas[:, :B])
+        return v_shaped, torch.einsum("jv,nvc->njc", self.J_regressor, v_shaped)
+
+    def forward(self, poses: torch.Tensor, betas: torch.Tensor, trans: torch.Tensor):
+        N = poses.shape[0]
+        J = len(self.parents)
+        v_shaped, rest_joints = self.rest(betas.expand(N, -1) if betas.shape[0] == 1 else betas)
+        rot = rodrigues(poses.reshape(N, J, 3))
+        if self.posedirs is not None:
+            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+            feat = (rot[:, 1:] - eye).reshape(N, -1)
+            v_shaped = v_shaped + (feat @ self.posedirs).reshape(N, -1, 3)
+        g_rot = [rot[:, 0]]
+        g_pos = [rest_joints[:, 0]]
+        for j in range(1, J):
+            p = self.parents[j]
+            g_rot.append(g_rot[p] @ rot[:, j])
+            g_pos.append(g_pos[p] + (g_rot[p] @ (rest_joints[:, j] - rest_joints[:, p])[..., None])[..., 0])
+        G_rot = torch.stack(g_rot, 1)
+        G_pos = torch.stack(g_pos, 1)
+        offset = G_pos - (G_rot @ rest_joints[..., None])[..., 0]
+        A = torch.cat([G_rot.reshape(N, J, 9), offset], -1)
+        T = torch.einsum("vj,njk->nvk", self.weights, A)
+        R = T[..., :9].reshape(N, -1, 3, 3)
+        verts = (R @ v_shaped[..., None])[..., 0] + T[..., 9:]
+        return verts + trans[:, None], G_pos + trans[:, None]

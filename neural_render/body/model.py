@@ -1,0 +1,228 @@
+"""The body model: SMPL's data and forward pass, for a licensed SMPL file or the default body.
+
+`load_body()` returns the free default body (smpl_assets/default_body.npz); `load_body(path)`
+loads an SMPL `.pkl` (v1.0 chumpy or v1.1 numpy, through the restricted unpickler) or `.npz`.
+All arrays are numpy, model space Y-up, metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.body import lbs as _lbs
+from neural_render.body.safe_pickle import safe_load_pickle
+from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, COCO17_FROM_BODY25, NUM_JOINTS,
+                                          SMPL_JOINT_NAMES, SMPL_PARENTS)
+from neural_render.errors import InputError
+
+REQUIRED_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs")
+
+# Vertex ids of BODY_25's surface keypoints on SMPL's own 6890-vertex topology (as used by the
+# SMPLify-X / smplx vertex selector): nose, eyes, ears, toes, heels.
+SMPL_TOPOLOGY_KEYPOINT_VERTICES = {
+    0: 332, 15: 6260, 16: 2800, 17: 4071, 18: 583,
+    19: 3216, 20: 3226, 21: 3387, 22: 6617, 23: 6624, 24: 6787,
+}
+
+
+@dataclass
+class BodyOutput:
+    """Posed body, model space (Y-up), metres. N = number of poses."""
+
+    vertices: np.ndarray  # (N, V, 3)
+    joints: np.ndarray    # (N, 24, 3)
+    body25: np.ndarray    # (N, 25, 3) OpenPose BODY_25 keypoints
+    coco17: np.ndarray    # (N, 17, 3) COCO keypoints
+
+
+@dataclass
+class BodyModel:
+    v_template: np.ndarray          # (V, 3)
+    faces: np.ndarray               # (F, 3) int32
+    shapedirs: np.ndarray           # (V, 3, B)
+    posedirs: np.ndarray | None     # (V, 3, 207), None when the model has no pose correctives
+    J_regressor: np.ndarray         # (24, V)
+    weights: np.ndarray             # (V, 24)
+    parents: np.ndarray = field(default_factory=lambda: SMPL_PARENTS.copy())
+    parts: np.ndarray | None = None  # (V,) uint8 labels 1..24 (SMPL joint order)
+    vt: np.ndarray | None = None     # (T, 2) UV coordinates
+    ft: np.ndarray | None = None     # (F, 3) UV index per face corner
+    # Keypoint regressors act on [posed vertices; posed joints] stacked: (K, V + 24).
+    keypoint_regressors: dict[str, np.ndarray] = field(default_factory=dict)
+    name: str = "smpl"
+    gender: str = "neutral"
+    source: str = ""
+    licence: str = ""
+    path: str = ""
+
+    @property
+    def num_vertices(self) -> int:
+        return self.v_template.shape[0]
+
+    @property
+    def num_betas(self) -> int:
+        return self.shapedirs.shape[-1]
+
+    joint_names = SMPL_JOINT_NAMES
+
+    def rest_joints(self, betas: np.ndarray | None = None) -> np.ndarray:
+        """(24, 3) joint locations of the rest (T) pose for one shape."""
+        betas = np.zeros((1, 1), np.float32) if betas is None else np.asarray(betas, np.float32).reshape(1, -1)
+        return _lbs.shaped_rest(self.v_template, self.shapedirs, self.J_regressor, betas)[1][0]
+
+    def forward(self, poses, betas=None, trans=None, keypoints: bool = True) -> BodyOutput:
+        """Pose the body.
+
+        Args:
+            poses: (N, 72) or (72,) axis-angle, SMPL joint order, root first.
+            betas: (B,) shared or (N, B) per pose; fewer than num_betas is zero-padded.
+            trans: (N, 3) or (3,) metres, model space.
+        """
+        poses = np.asarray(poses, np.float32).reshape(-1, NUM_JOINTS * 3)
+        N = poses.shape[0]
+        betas = np.zeros((1, self.num_betas), np.float32) if betas is None else np.asarray(betas, np.float32)
+        betas = np.broadcast_to(betas.reshape(-1, betas.shape[-1]), (N, betas.shape[-1]))
+        trans = np.zeros((N, 3), np.float32) if trans is None else np.broadcast_to(
+            np.asarray(trans, np.float32).reshape(-1, 3), (N, 3))
+        verts, joints = _lbs.lbs(poses, betas, trans, self.v_template, self.shapedirs, self.posedirs,
+                                 self.J_regressor, self.weights, self.parents)
+        if not keypoints:
+            return BodyOutput(verts, joints, np.empty((N, 0, 3)), np.empty((N, 0, 3)))
+        return BodyOutput(verts, joints, self.keypoints(verts, joints, "body25"),
+                          self.keypoints(verts, joints, "coco17"))
+
+    def keypoints(self, vertices: np.ndarray, joints: np.ndarray, kind: str) -> np.ndarray:
+        """Regress keypoints (N, K, 3) from posed vertices (N, V, 3) and joints (N, 24, 3)."""
+        R = self.keypoint_regressors[kind]
+        V = self.num_vertices
+        return np.einsum("kv,nvc->nkc", R[:, :V], vertices) + np.einsum("kj,njc->nkc", R[:, V:], joints)
+
+    def to_torch(self, device="cpu"):
+        """A `TorchLBS` module holding this body's buffers on `device`."""
+        from neural_render.body.lbs_torch import TorchLBS
+
+        return TorchLBS(self, device=device)
+
+    def info(self) -> dict:
+        return {
+            "name": self.name, "path": self.path, "gender": self.gender,
+            "vertices": int(self.num_vertices), "faces": int(self.faces.shape[0]),
+            "joints": NUM_JOINTS, "joint_names": list(SMPL_JOINT_NAMES),
+            "parts": int(len(np.unique(self.parts))) if self.parts is not None else 0,
+            "shape_components": int(self.num_betas),
+            "pose_correctives": self.posedirs is not None,
+            "uv": self.vt is not None,
+            "keypoints": {k: int(v.shape[0]) for k, v in self.keypoint_regressors.items()},
+            "source": self.source, "licence": self.licence,
+        }
+
+
+def default_body_path() -> Path:
+    from neural_render.paths import asset
+
+    return asset("default_body.npz")
+
+
+def load_body(path: str | Path | None = None, gender: str = "neutral") -> BodyModel:
+    """Load the default body (path None) or an SMPL model file / folder of SMPL files."""
+    path = default_body_path() if path is None or str(path) == "default" else Path(path)
+    if path.is_dir():
+        path = _find_in_folder(path, gender)
+    if not path.exists():
+        raise InputError("model file not found", path=path,
+                         fix="pass an SMPL .pkl/.npz file, or omit it to use the default body")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as e:
+            raise InputError(f"not a readable .npz ({type(e).__name__}: {e})", path=path) from None
+    elif path.suffix == ".pkl":
+        data = safe_load_pickle(path)
+        if not isinstance(data, dict):
+            raise InputError("pickle does not hold a dict of arrays", path=path)
+    else:
+        raise InputError(f"unknown model file type '{path.suffix}'", path=path, fix="use .pkl or .npz")
+    return body_from_arrays(data, path)
+
+
+def _find_in_folder(folder: Path, gender: str) -> Path:
+    g = {"neutral": ("NEUTRAL", "neutral"), "female": ("FEMALE", "f"), "male": ("MALE", "m")}[gender]
+    for pattern in (f"SMPL_{g[0]}.npz", f"SMPL_{g[0]}.pkl", f"basicModel_{g[1]}_lbs_*.pkl",
+                    f"basicmodel_{g[1]}_lbs_*.pkl", f"*{g[0]}*.pkl", f"*{g[0]}*.npz"):
+        hits = sorted(folder.glob(pattern))
+        if hits:
+            return hits[0]
+    raise InputError(f"no {gender} SMPL model file in folder", path=folder,
+                     fix="expected e.g. SMPL_NEUTRAL.pkl or basicModel_f_lbs_10_207_0_v1.0.0.pkl")
+
+
+def _scalar_str(data: dict, key: str, default: str = "") -> str:
+    v = data.get(key)
+    if v is None:
+        return default
+    v = np.asarray(v)
+    return str(v.item() if v.ndim == 0 else v)
+
+
+def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise InputError(f"missing SMPL keys {missing}", path=path, fix="is this an SMPL model file?")
+    v = np.asarray(data["v_template"], np.float32)
+    V = v.shape[0]
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise InputError(f"v_template has shape {v.shape}, expected (V, 3)", path=path)
+    checks = {"J_regressor": (NUM_JOINTS, V), "weights": (V, NUM_JOINTS)}
+    arrays = {k: np.asarray(data[k], np.float32) for k in checks}
+    for k, shape in checks.items():
+        if arrays[k].shape != shape:
+            raise InputError(f"{k} has shape {arrays[k].shape}, expected {shape}", path=path)
+    shapedirs = np.asarray(data["shapedirs"], np.float32)
+    posedirs = np.asarray(data["posedirs"], np.float32)
+    if shapedirs.ndim != 3 or shapedirs.shape[:2] != (V, 3):
+        raise InputError(f"shapedirs has shape {shapedirs.shape}, expected (V, 3, B)", path=path)
+    if posedirs.shape != (V, 3, 207):
+        raise InputError(f"posedirs has shape {posedirs.shape}, expected ({V}, 3, 207)", path=path)
+    kintree = np.asarray(data["kintree_table"]).astype(np.int64)
+    parents = kintree[0].copy()
+    parents[0] = -1
+    if parents.shape != (NUM_JOINTS,) or np.any(parents[1:] >= np.arange(1, NUM_JOINTS)):
+        raise InputError("kintree_table is not SMPL's 24-joint tree", path=path)
+    faces = np.asarray(data["f"]).astype(np.int32)
+    weights = arrays["weights"]
+    parts = np.asarray(data["parts"], np.uint8) if "parts" in data else (np.argmax(weights, 1) + 1).astype(np.uint8)
+    body = BodyModel(
+        v_template=v, faces=faces, shapedirs=shapedirs,
+        posedirs=None if not np.any(posedirs) else posedirs,
+        J_regressor=arrays["J_regressor"], weights=weights, parents=parents, parts=parts,
+        vt=np.asarray(data["vt"], np.float32) if "vt" in data else None,
+        ft=np.asarray(data["ft"]).astype(np.int32) if "ft" in data else None,
+        name=_scalar_str(data, "name", Path(path).stem if path else "smpl"),
+        gender=_scalar_str(data, "gender", "neutral"),
+        source=_scalar_str(data, "source", "SMPL model file"),
+        licence=_scalar_str(data, "licence", "SMPL licence (see the model's own terms)"),
+        path=str(path),
+    )
+    for kind in ("body25", "coco17"):
+        key = f"kp_{kind}"
+        if key in data:
+            body.keypoint_regressors[kind] = np.asarray(data[key], np.float32)
+    if "body25" not in body.keypoint_regressors and V == 6890:
+        body.keypoint_regressors["body25"] = smpl_topology_body25(V)
+    if "body25" in body.keypoint_regressors and "coco17" not in body.keypoint_regressors:
+        body.keypoint_regressors["coco17"] = body.keypoint_regressors["body25"][list(COCO17_FROM_BODY25)]
+    return body
+
+
+def smpl_topology_body25(num_vertices: int = 6890) -> np.ndarray:
+    """BODY_25 regressor (25, V + 24) for SMPL's own mesh: joints where they coincide, else vertices."""
+    R = np.zeros((25, num_vertices + NUM_JOINTS), np.float32)
+    for k, j in BODY25_FROM_SMPL_JOINT.items():
+        R[k, num_vertices + j] = 1.0
+    for k, vid in SMPL_TOPOLOGY_KEYPOINT_VERTICES.items():
+        R[k, vid] = 1.0
+    return R

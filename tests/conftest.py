@@ -1,0 +1,47 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("NEURAL_RENDER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def synthetic_smpl_arrays(seed: int = 0, num_vertices: int = 6890) -> dict:
+    """A random but structurally valid SMPL-format model (same keys, shapes and tree as SMPL)."""
+    rng = np.random.default_rng(seed)
+    from neural_render.body.skeletons import SMPL_PARENTS
+
+    V = num_vertices
+    joints = np.zeros((24, 3))
+    for j in range(1, 24):
+        joints[j] = joints[SMPL_PARENTS[j]] + rng.normal(0, 0.1, 3)
+    owner = rng.integers(0, 24, V)
+    v = joints[owner] + rng.normal(0, 0.03, (V, 3))
+    J_reg = np.zeros((24, V))
+    for j in range(24):
+        idx = np.flatnonzero(owner == j)
+        J_reg[j, idx] = 1.0 / len(idx)
+    w = np.exp(rng.normal(0, 1, (V, 24)) + 6 * np.eye(24)[owner])
+    w /= w.sum(1, keepdims=True)
+    kintree = np.stack([SMPL_PARENTS, np.arange(24)]).astype(np.int64)
+    kintree[0, 0] = 4294967295  # as in the official files
+    return {
+        "v_template": v - J_reg[0] @ v,
+        "f": rng.integers(0, V, (2 * V, 3)).astype(np.uint32),
+        "J_regressor": J_reg, "weights": w, "kintree_table": kintree,
+        "shapedirs": rng.normal(0, 0.01, (V, 3, 10)), "posedirs": rng.normal(0, 0.001, (V, 3, 207)),
+    }
+
+
+@pytest.fixture
+def synthetic_smpl():
+    return synthetic_smpl_arrays()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA
