@@ -1,0 +1,159 @@
+"""`neural-render dataset check DIR`: validate a dataset written by `neural-render batch`.
+
+Checks:
+- files present: the COCO json, one label file per sample, every file a label lists (and its SHA-256),
+  every image's file; no duplicated or missing image / annotation ids (ids follow from the sample
+  index, so a duplicate means a broken merge);
+- visible keypoints (v=2) lie inside their person's mask (the pixel holding the keypoint);
+- masks: RLE size matches the image, bbox and area match the decoded mask, and the RLE equals the
+  instances/ PNG for that person when the instances pass was written;
+- geometry: the stored 3D keypoints (and, with the body model available, the keypoints of the body
+  re-posed from the stored SMPL pose/shape/trans) reproject with K and world_to_camera onto the 2D
+  COCO and OpenPose labels within `tolerance_px`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.dataset import labels as L
+from neural_render.dataset.sampling import project
+from neural_render.errors import InputError
+
+
+def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True, hashes: bool = True) -> dict:
+    root = Path(root)
+    coco_path = root / "annotations" / "coco_keypoints.json"
+    cfg_path = root / "dataset_config.json"
+    if not cfg_path.is_file():
+        raise InputError("not a dataset folder (no dataset_config.json)", path=root,
+                         fix="point at a folder written by `neural-render batch`")
+    errors: list[str] = []
+    missing: list[str] = []
+    cfg = json.loads(cfg_path.read_text())["config"]
+    if not coco_path.is_file():
+        return {"ok": False, "images": 0, "annotations": 0, "max_reprojection_px": float("nan"),
+                "visible_outside_mask": 0, "missing_files": [str(coco_path.relative_to(root))],
+                "errors": ["annotations/coco_keypoints.json missing: the batch has not finished (rerun it to resume)"]}
+    coco = json.loads(coco_path.read_text())
+    n_expected = cfg["samples"] * cfg["frames_per_sample"]
+    img_ids = [im["id"] for im in coco["images"]]
+    ann_ids = [a["id"] for a in coco["annotations"]]
+    if len(set(img_ids)) != len(img_ids):
+        errors.append("duplicated image ids")
+    if len(set(ann_ids)) != len(ann_ids):
+        errors.append("duplicated annotation ids")
+    if sorted(img_ids) != list(range(1, n_expected + 1)):
+        errors.append(f"image ids are not 1..{n_expected} ({len(img_ids)} images)")
+    for im in coco["images"]:
+        if not (root / im["file_name"]).is_file():
+            missing.append(im["file_name"])
+
+    max_err = 0.0
+    outside = 0
+    bodies: dict = {}
+    ann_by_id = {a["id"]: a for a in coco["annotations"]}
+    for s in range(cfg["samples"]):
+        lp = root / "labels" / f"sample_{s:06d}.json"
+        try:
+            lab = json.loads(lp.read_text())
+        except (OSError, ValueError):
+            missing.append(str(lp.relative_to(root)))
+            continue
+        for rel, sha in lab["files"].items():
+            p = root / rel
+            if not p.is_file():
+                missing.append(rel)
+            elif hashes and hashlib.sha256(p.read_bytes()).hexdigest() != sha:
+                errors.append(f"{rel}: content differs from its label's SHA-256")
+        for fr in lab["frames"]:
+            K = np.asarray(fr["camera"]["K"])
+            w2c = np.asarray(fr["camera"]["world_to_camera"])
+            W, H = fr["width"], fr["height"]
+            fid = fr["image_id"]
+            inst_png = root / "instances" / f"{fid:06d}.png"
+            inst = _read_gray(inst_png) if inst_png.is_file() else None
+            op_path = root / "openpose" / f"{fid:06d}_keypoints.json"
+            op = json.loads(op_path.read_text()) if op_path.is_file() else None
+            if op is None:
+                missing.append(str(op_path.relative_to(root)))
+            for k, person in enumerate(fr["people"]):
+                ann = ann_by_id.get(person["coco"]["id"])
+                where = f"image {fid} person {person['instance_id']}"
+                if ann is None:
+                    errors.append(f"{where}: annotation missing from the COCO json")
+                    continue
+                if ann != person["coco"]:
+                    errors.append(f"{where}: COCO json annotation differs from the sample's label file")
+                kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
+                mask = L.decode_mask(ann["segmentation"])
+                if list(mask.shape) != [H, W]:
+                    errors.append(f"{where}: mask size {mask.shape} != image {H}x{W}")
+                    continue
+                if float(mask.sum()) != ann["area"]:
+                    errors.append(f"{where}: area {ann['area']} != mask pixels {mask.sum()}")
+                if mask.any() and L.bbox_of(mask) != ann["bbox"]:
+                    errors.append(f"{where}: bbox {ann['bbox']} != mask bbox {L.bbox_of(mask)}")
+                if inst is not None and not np.array_equal(inst == person["instance_id"], mask.astype(bool)):
+                    errors.append(f"{where}: RLE mask differs from instances/{fid:06d}.png")
+                vis = kp[:, 2] == L.VISIBLE
+                px = L.pixel_of(kp[:, :2])
+                for j in np.flatnonzero(vis):
+                    c, r = px[j]
+                    if not (0 <= c < W and 0 <= r < H and mask[r, c]):
+                        outside += 1
+                        errors.append(f"{where}: visible keypoint {j} at ({kp[j, 0]}, {kp[j, 1]}) is outside the mask")
+                # Geometry: stored 3D keypoints -> 2D labels.
+                labelled = kp[:, 2] > 0
+                pts3 = {"coco17": np.asarray(person["keypoints3d"]["coco17"]),
+                        "body25": np.asarray(person["keypoints3d"]["body25"])}
+                if smpl:
+                    posed = _repose(bodies, person["smpl"])
+                    if posed is not None:
+                        for name in ("coco17", "body25"):
+                            d3 = float(np.abs(posed[name] - pts3[name]).max())
+                            if d3 > 1e-4:
+                                errors.append(f"{where}: SMPL parameters re-posed give {name} {d3:.2e} m from the stored 3D keypoints")
+                        pts3 = posed
+                uv, _ = project(pts3["coco17"], K, w2c)
+                if labelled.any():
+                    e = float(np.abs(uv[labelled] - kp[labelled, :2]).max())
+                    max_err = max(max_err, e)
+                    if e > tolerance_px:
+                        errors.append(f"{where}: COCO keypoints are {e:.3f} px from the reprojected 3D keypoints")
+                if op is not None and k < len(op["people"]):
+                    o = np.asarray(op["people"][k]["pose_keypoints_2d"], np.float64).reshape(25, 3)
+                    uv25, _ = project(pts3["body25"], K, w2c)
+                    lab25 = o[:, 2] > 0
+                    if lab25.any():
+                        e = float(np.abs(uv25[lab25] - o[lab25, :2]).max())
+                        max_err = max(max_err, e)
+                        if e > tolerance_px:
+                            errors.append(f"{where}: OpenPose keypoints are {e:.3f} px from the reprojected 3D keypoints")
+    ok = not errors and not missing
+    return {"ok": ok, "images": len(coco["images"]), "annotations": len(coco["annotations"]),
+            "max_reprojection_px": max_err, "visible_outside_mask": outside,
+            "missing_files": sorted(set(missing)), "errors": errors}
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def _repose(cache: dict, smpl: dict) -> dict | None:
+    """Keypoints of the body posed from stored SMPL parameters, or None if the model is unavailable."""
+    from neural_render.dataset.sampling import get_body
+
+    model = smpl["model"]
+    try:
+        body = get_body(model)
+    except (InputError, FileNotFoundError):
+        return None
+    out = body.forward(np.asarray(smpl["poses"])[None], np.asarray(smpl["betas"]), np.asarray(smpl["trans"])[None])
+    return {"coco17": out.coco17[0].astype(np.float64), "body25": out.body25[0].astype(np.float64)}

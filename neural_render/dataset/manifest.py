@@ -1,0 +1,125 @@
+"""The output folder's bookkeeping: config pinning, a lock, the manifest, resume and final assembly.
+
+A dataset folder holds
+    dataset_config.json     the normalized config (+ its hash) the folder was started with
+    manifest.json           {config_hash, samples, frames_per_sample, done: {index: label sha256}, complete}
+    labels/sample_*.json    per-sample labels, each written last and atomically (the truth)
+    annotations/coco_keypoints.json   assembled from the label files once every sample is done
+    .lock                   held (flock) by the running batch; released by the OS if it is killed
+
+Resume rule: a sample is done iff its label file parses and every file it lists exists. Files are
+only ever written through temporary files renamed into place, so a killed run leaves complete
+files or stray temporaries (`.*.tmp*`, removed here), never a truncated file. A sample killed
+half-way has no label file and is rendered again (overwriting its earlier frames atomically).
+The manifest is rewritten atomically as samples finish; it is an index, the label files decide.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from neural_render import __version__
+from neural_render.dataset import labels as L
+from neural_render.dataset.config import config_hash
+from neural_render.dataset.task import read_label, verify_sample
+from neural_render.errors import InputError
+from neural_render.fileio import write_json
+
+OUTPUT_DIRS = ("images", "instances", "mask", "parts", "normal", "depth", "skeleton", "uv", "openpose",
+               "labels", "annotations", "generated")
+
+
+class DatasetFolder:
+    def __init__(self, out_dir: str | Path, cfg: dict):
+        self.root = Path(out_dir)
+        self.cfg = cfg
+        self.hash = config_hash(cfg)
+        self._lock_fd = None
+        self.done: dict[int, str] = {}
+        self._last_write = 0.0
+
+    # ---------------------------------------------------------------------------------- lifecycle
+    def open(self, verify_hashes: bool = False) -> list[int]:
+        """Lock the folder, pin or check the config, clean temporaries; returns sample indices to do."""
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError("output path exists and is not a folder", path=self.root, fix="choose another --out")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError("another batch run is writing this folder", path=self.root,
+                             fix="wait for it to finish or choose another --out") from None
+        pinned = self.root / "dataset_config.json"
+        if pinned.exists():
+            try:
+                old = json.loads(pinned.read_text())
+            except ValueError:
+                old = None  # written atomically, so unreadable means tampered: re-pin below
+            if old is not None and old.get("config_hash") != self.hash:
+                raise InputError("folder holds a dataset made with a different config", path=self.root,
+                                 fix="rerun with the same config to resume, or choose a new --out")
+        elif any(self.root.iterdir()) and not (set(p.name for p in self.root.iterdir()) <= {".lock"}):
+            raise InputError("output folder is not empty and holds no dataset", path=self.root,
+                             fix="choose a new or empty --out folder")
+        write_json(pinned, {"config_hash": self.hash, "software": f"neural-render {__version__}", "config": self.cfg})
+        self.clean_temporaries()
+        todo = []
+        for i in range(self.cfg["samples"]):
+            lab = verify_sample(self.root, i, hashes=verify_hashes)
+            if lab is None:
+                todo.append(i)
+            else:
+                self.done[i] = ""
+        self.write_manifest(force=True)
+        return todo
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def clean_temporaries(self) -> int:
+        n = 0
+        for d in [self.root] + [self.root / s for s in OUTPUT_DIRS]:
+            if d.is_dir():
+                for p in d.glob(".*.tmp*"):
+                    p.unlink(missing_ok=True)
+                    n += 1
+        return n
+
+    # ----------------------------------------------------------------------------------- progress
+    def mark_done(self, record: dict) -> None:
+        self.done[int(record["sample"])] = record.get("sha256", "")
+        self.write_manifest()
+
+    def write_manifest(self, force: bool = False, complete: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < 2.0:
+            return
+        self._last_write = now
+        write_json(self.root / "manifest.json", {
+            "config_hash": self.hash, "samples": self.cfg["samples"],
+            "frames_per_sample": self.cfg["frames_per_sample"],
+            "done": {str(k): v for k, v in sorted(self.done.items())},
+            "complete": complete,
+        })
+
+    def finish(self) -> dict:
+        """Check every sample, assemble the COCO json, mark the manifest complete. Returns the COCO dict."""
+        missing = [i for i in range(self.cfg["samples"]) if verify_sample(self.root, i) is None]
+        if missing:
+            raise RuntimeError(f"samples {missing[:10]} are not complete")
+        labels = [read_label(self.root, i) for i in range(self.cfg["samples"])]
+        info = {"description": "neural-render synthetic dataset", "version": __version__,
+                "config_hash": self.hash, "seed": self.cfg["seed"], "samples": self.cfg["samples"],
+                "frames_per_sample": self.cfg["frames_per_sample"]}
+        coco = L.assemble_coco(labels, info)
+        write_json(self.root / "annotations" / "coco_keypoints.json", coco, indent=None)
+        self.clean_temporaries()
+        self.write_manifest(force=True, complete=True)
+        return coco

@@ -1,0 +1,294 @@
+"""The dataset's Blender scene: lit, textured bodies rendered with Cycles (RGB) and exact instance ids.
+
+One `DatasetScene` lives per worker process (the bpy module is one Blender per process). For each
+sample `build(posed)` empties the scene and rebuilds it from the sample's description only (so a
+sample renders the same whatever was rendered before in that process); `render_frame(f)` sets the
+frame's vertices (numpy LBS, exact), renders
+
+- Cycles RGB with a transparent film (RGBA, composited over the background in numpy by the caller),
+- Workbench flat object colours, antialiasing off: exact per-pixel instance ids (0 = background,
+  person p -> p + 1), pixel centres sampled (as the label projection convention),
+
+and `ray_hit` answers the visibility test's ray queries with Blender's BVH on the same vertices.
+
+Bodies: one mesh per person in world coordinates (Z-up, metres); clothing is procedural (solid,
+stripes, checker, noise) on the shirt / trouser parts, textured in the body's rest-pose coordinates
+(a "rest" point attribute) so patterns stick to the body when it moves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# SMPL parts (1-based = joint index + 1) per garment.
+_TORSO = {3, 6, 9, 13, 14}           # spine1..3, collars
+_UPPER_ARM = {16, 17}
+_FOREARM = {18, 19}
+_HIPS = {0, 1, 2}
+_SHIN = {4, 5}
+_FEET = {7, 8, 10, 11}
+MATERIALS = ("skin", "shirt", "trousers", "shoes")
+# Person p's instance colour in the Workbench render: exact 0/1 channels survive any view transform.
+INSTANCE_COLOURS = ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1))
+
+
+def garment_of_parts(parts: np.ndarray, clothing: dict) -> np.ndarray:
+    """Material index (0 skin, 1 shirt, 2 trousers, 3 shoes) per vertex from SMPL part labels 1..24."""
+    j = np.asarray(parts, np.int64) - 1
+    shirt = _TORSO | _UPPER_ARM | (_FOREARM if clothing.get("sleeves") else set())
+    trousers = _HIPS | (set() if clothing.get("shorts") else _SHIN)
+    out = np.zeros(j.shape, np.int64)
+    out[np.isin(j, list(shirt))] = 1
+    out[np.isin(j, list(trousers))] = 2
+    out[np.isin(j, list(_FEET))] = 3
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Send the process's fd 1 to /dev/null for the duration (Blender writes there from C)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+class DatasetScene:
+    """A reusable headless Blender scene for dataset samples (one per process)."""
+
+    def __init__(self, threads: int = 0, workdir: str | None = None):
+        import bpy
+
+        self.bpy = bpy
+        self.threads = int(threads)
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nr_dataset_"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.scene = bpy.context.scene
+        self.people_objs: list = []
+        self.posed = None
+
+    # ------------------------------------------------------------------------------------ building
+    def _clear(self):
+        bpy = self.bpy
+        for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.materials, bpy.data.lights,
+                     bpy.data.cameras, bpy.data.worlds, bpy.data.images, bpy.data.node_groups):
+            for item in list(coll):
+                coll.remove(item)
+        self.people_objs = []
+
+    def build(self, posed, cfg: dict) -> None:
+        """Rebuild the scene for one sample (`sampling.PosedScene`)."""
+        bpy = self.bpy
+        self._clear()
+        self.posed = posed
+        self.cfg = cfg
+        scene = self.scene
+        scene.render.resolution_x, scene.render.resolution_y = posed.width, posed.height
+        scene.render.resolution_percentage = 100
+        scene.render.film_transparent = True
+        scene.render.threads_mode = "FIXED" if self.threads > 0 else "AUTO"
+        if self.threads > 0:
+            scene.render.threads = self.threads
+        scene.render.image_settings.file_format = "PNG"
+        scene.render.image_settings.color_mode = "RGBA"
+        scene.render.image_settings.color_depth = "8"
+
+        spec = posed.spec
+        for p, (person, ps) in enumerate(zip(posed.people, spec.people)):
+            self.people_objs.append(self._body_object(p, person, ps.clothing))
+
+        cam_data = bpy.data.cameras.new("camera")
+        cam_data.lens = spec.camera["focal_mm"]
+        cam_data.sensor_width = spec.camera["sensor_mm"]
+        cam_data.sensor_fit = "AUTO"
+        cam_data.clip_start, cam_data.clip_end = 0.05, 1000.0
+        cam = bpy.data.objects.new("camera", cam_data)
+        scene.collection.objects.link(cam)
+        from mathutils import Matrix
+
+        from neural_render.dataset.sampling import blender_camera_matrix
+
+        cam.matrix_world = Matrix(blender_camera_matrix(posed.world_to_camera).tolist())
+        scene.camera = cam
+
+        li = spec.light
+        sun_data = bpy.data.lights.new("sun", "SUN")
+        sun_data.energy = li["sun_strength"]
+        sun_data.color = li["sun_colour"]
+        sun_data.angle = np.deg2rad(3.0)
+        sun = bpy.data.objects.new("sun", sun_data)
+        # Sun direction: from elevation/azimuth; a sun points down its local -z.
+        el, az = li["sun_elevation"], li["sun_azimuth"]
+        sun.rotation_euler = (np.pi / 2 - el, 0.0, az + np.pi / 2)
+        scene.collection.objects.link(sun)
+
+        world = bpy.data.worlds.new("world")
+        world.use_nodes = True
+        bg = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
+        bg.inputs["Color"].default_value = (*li["sky_colour"], 1.0)
+        bg.inputs["Strength"].default_value = li["ambient"]
+        scene.world = world
+
+    def _body_object(self, p: int, person, clothing: dict):
+        bpy = self.bpy
+        from neural_render.dataset.sampling import get_body
+
+        body = get_body(person.model)
+        faces = np.asarray(person.faces, np.int64)
+        mesh = bpy.data.meshes.new(f"person{p}")
+        mesh.from_pydata(person.vertices[0].astype(np.float64).tolist(), [], faces.tolist())
+        rest = body.v_template + np.einsum("vcb,b->vc", body.shapedirs[..., :len(person.betas)], person.betas)
+        attr = mesh.attributes.new("rest", "FLOAT_VECTOR", "POINT")
+        attr.data.foreach_set("vector", rest.astype(np.float32).ravel())
+        garments = garment_of_parts(person.parts if person.parts is not None else np.ones(len(rest)), clothing)
+        face_mat = garments[faces].max(axis=1)  # a face touching shoes/trousers/shirt takes the garment
+        for name in MATERIALS:
+            mesh.materials.append(self._material(f"p{p}_{name}", name, clothing))
+        mesh.polygons.foreach_set("material_index", face_mat.astype(np.int32))
+        mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
+        mesh.update()
+        obj = bpy.data.objects.new(f"person{p}", mesh)
+        obj.pass_index = p + 1
+        obj.color = (*INSTANCE_COLOURS[p % len(INSTANCE_COLOURS)], 1.0)
+        self.scene.collection.objects.link(obj)
+        return obj
+
+    def _material(self, name: str, garment: str, clothing: dict):
+        bpy = self.bpy
+        mat = bpy.data.materials.new(name)
+        mat.use_nodes = True
+        nt = mat.node_tree
+        bsdf = nt.nodes.get("Principled BSDF")
+        bsdf.inputs["Roughness"].default_value = {"skin": 0.45, "shirt": 0.8, "trousers": 0.7, "shoes": 0.35}[garment]
+        if garment == "skin":
+            bsdf.inputs["Base Color"].default_value = (*clothing["skin"], 1.0)
+            return mat
+        c1 = clothing[garment] if garment != "shoes" else clothing["shoes"]
+        c2 = clothing.get(f"{garment}2", c1)
+        pattern = clothing["pattern"] if garment in ("shirt", "trousers") else "solid"
+        if pattern == "solid":
+            bsdf.inputs["Base Color"].default_value = (*c1, 1.0)
+            return mat
+        attr = nt.nodes.new("ShaderNodeAttribute")
+        attr.attribute_name = "rest"
+        scale = clothing["scale"]
+        if pattern == "checker":
+            tex = nt.nodes.new("ShaderNodeTexChecker")
+            tex.inputs["Color1"].default_value = (*c1, 1.0)
+            tex.inputs["Color2"].default_value = (*c2, 1.0)
+            tex.inputs["Scale"].default_value = scale
+            nt.links.new(attr.outputs["Vector"], tex.inputs["Vector"])
+            nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+            return mat
+        if pattern == "stripes":
+            tex = nt.nodes.new("ShaderNodeTexWave")
+            tex.wave_type = "BANDS"
+            tex.bands_direction = "Y"  # rest pose is Y-up: horizontal stripes
+            tex.inputs["Scale"].default_value = scale / 4
+        else:
+            tex = nt.nodes.new("ShaderNodeTexNoise")
+            tex.inputs["Scale"].default_value = scale
+        nt.links.new(attr.outputs["Vector"], tex.inputs["Vector"])
+        ramp = nt.nodes.new("ShaderNodeValToRGB")
+        ramp.color_ramp.interpolation = "CONSTANT" if pattern == "stripes" else "LINEAR"
+        ramp.color_ramp.elements[0].position = 0.5 if pattern == "stripes" else 0.35
+        ramp.color_ramp.elements[0].color = (*c1, 1.0)
+        ramp.color_ramp.elements[1].position = 0.65
+        ramp.color_ramp.elements[1].color = (*c2, 1.0)
+        nt.links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
+        nt.links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+        return mat
+
+    # ----------------------------------------------------------------------------------- rendering
+    def set_frame(self, f: int) -> None:
+        for obj, person in zip(self.people_objs, self.posed.people):
+            obj.data.vertices.foreach_set("co", person.vertices[f].astype(np.float32).ravel())
+            obj.data.update()
+        self._trees = None
+
+    def _render_to(self, path: Path) -> np.ndarray:
+        import cv2
+
+        self.scene.render.filepath = str(path)
+        with _quiet_stdout():  # Blender prints a "Saved: ..." line per render on the C stdout
+            self.bpy.ops.render.render(write_still=True)
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise RuntimeError(f"Blender wrote no image at {path}")
+        path.unlink(missing_ok=True)
+        return img[..., [2, 1, 0, 3]] if img.shape[-1] == 4 else img[..., ::-1]
+
+    def render_rgb(self, samples: int, seed: int, denoise: bool) -> np.ndarray:
+        """Cycles RGBA (H, W, 4) uint8 with transparent background."""
+        scene = self.scene
+        scene.render.engine = "CYCLES"
+        scene.cycles.device = "CPU"
+        scene.cycles.samples = samples
+        scene.cycles.use_adaptive_sampling = False
+        scene.cycles.seed = seed % (2**31)
+        scene.cycles.use_animated_seed = False
+        scene.cycles.use_denoising = denoise
+        scene.cycles.max_bounces = 4
+        scene.view_settings.view_transform = "AgX"
+        scene.render.dither_intensity = 0.0  # dithering noise would differ per run otherwise? keep exact
+        return self._render_to(self.workdir / f"rgb_{os.getpid()}.png")
+
+    def render_instances(self) -> np.ndarray:
+        """Exact instance ids (H, W) int64: 0 background, person p -> p + 1."""
+        scene = self.scene
+        scene.render.engine = "BLENDER_WORKBENCH"
+        shading = scene.display.shading
+        shading.light = "FLAT"
+        shading.color_type = "OBJECT"
+        shading.show_object_outline = False
+        shading.show_cavity = False
+        shading.show_shadows = False
+        shading.show_specular_highlight = False
+        scene.display.render_aa = "OFF"
+        scene.view_settings.view_transform = "Standard"
+        scene.view_settings.look = "None"
+        scene.view_settings.exposure = 0.0
+        scene.view_settings.gamma = 1.0
+        scene.render.dither_intensity = 0.0
+        img = self._render_to(self.workdir / f"ids_{os.getpid()}.png")
+        bits = (img[..., :3] > 127).astype(np.int64)
+        code = bits[..., 0] * 4 + bits[..., 1] * 2 + bits[..., 2]
+        lut = np.zeros(8, np.int64)
+        for p, c in enumerate(INSTANCE_COLOURS):
+            lut[c[0] * 4 + c[1] * 2 + c[2]] = p + 1
+        ids = lut[code]
+        ids[img[..., 3] < 128] = 0
+        return ids
+
+    def ray_hit(self, origin, direction, max_dist):
+        """(distance, instance id) of the first body surface along a ray, (inf, 0) if none."""
+        if self._trees is None:
+            from mathutils.bvhtree import BVHTree
+
+            f = self._frame_index
+            self._trees = [BVHTree.FromPolygons(person.vertices[f].astype(np.float64).tolist(),
+                                                np.asarray(person.faces).tolist())
+                           for person in self.posed.people]
+        best = (float("inf"), 0)
+        for p, tree in enumerate(self._trees):
+            loc, _n, _i, dist = tree.ray_cast(tuple(map(float, origin)), tuple(map(float, direction)), float(max_dist))
+            if loc is not None and dist < best[0]:
+                best = (float(dist), p + 1)
+        return best
+
+    def use_frame(self, f: int) -> None:
+        self._frame_index = f
+        self.set_frame(f)

@@ -1,0 +1,351 @@
+"""Seeded scene randomization: one scene = a pure function of (config, sample index).
+
+`sample_scene(cfg, index)` draws everything random about scene `index` from
+`numpy.random.default_rng(SeedSequence([seed, index]))`, so a scene never depends on which worker
+renders it or on what was rendered before. `pose_scene(spec, cfg)` then poses the bodies (numpy
+LBS), places people on the ground, and aims the camera; it draws nothing random.
+
+World frame: Blender's, Z-up, metres (motions with up="z" pose straight into it). Cameras: OpenCV
+convention, K (3x3) and world_to_camera (4x4); pixel (row i, column j) has its centre at
+(u, v) = (j, i), so a projected point falls in pixel (round(v), round(u)) and the principal point of
+a centred lens is ((W - 1) / 2, (H - 1) / 2) (as OpenCV and the COCO keypoint annotations).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+
+# Blender camera axes (looks down -z, y up) -> OpenCV camera axes (looks down +z, y down).
+BLENDER_TO_OPENCV_CAM = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass
+class PersonSpec:
+    model: str                 # "default" or an SMPL file path
+    betas: list                # shape components (config's num_betas; padded to the model's)
+    motion: str                # motion file path
+    start_time: float          # seconds into the motion where the sub-clip starts
+    yaw: float                 # radians about world +z applied to the whole clip
+    offset: list               # [x, y] metres on the ground plane
+    clothing: dict             # colours (linear RGB 0..1), pattern, scale, skin tone
+
+
+@dataclass
+class SceneSpec:
+    index: int
+    people: list[PersonSpec]
+    camera: dict               # azimuth/elevation (rad), distance (m), focal_mm, sensor_mm, look_at_height
+    light: dict                # sun_strength, sun_elevation/azimuth (rad), ambient, colour
+    background: dict           # {"type": "procedural", "seed": int, ...} or {"type": "images", "path", crop}
+    render_seed: int           # Cycles seed
+
+
+@dataclass
+class PosedPerson:
+    poses: np.ndarray          # (F, 72) axis-angle, up="z" convention (root includes Y-up -> Z-up)
+    betas: np.ndarray          # (B,) the model's full shape vector
+    trans: np.ndarray          # (F, 3) metres, such that body.forward(poses, betas, trans) is world
+    vertices: np.ndarray       # (F, V, 3) world, metres
+    joints: np.ndarray         # (F, 24, 3)
+    body25: np.ndarray         # (F, 25, 3)
+    coco17: np.ndarray         # (F, 17, 3)
+    model: str
+    faces: np.ndarray          # (Fc, 3)
+    parts: np.ndarray | None   # (V,) 1..24
+
+
+@dataclass
+class PosedScene:
+    spec: SceneSpec
+    people: list[PosedPerson]
+    K: np.ndarray              # (3, 3)
+    world_to_camera: np.ndarray  # (4, 4) OpenCV
+    width: int
+    height: int
+    frame_times: list = field(default_factory=list)  # seconds into each person's clip
+
+
+def scene_rng(cfg: dict, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(cfg["seed"]), int(index)]))
+
+
+def _u(rng, lo_hi):
+    lo, hi = lo_hi
+    return float(lo if lo == hi else rng.uniform(lo, hi))
+
+
+def _colour(rng, sat=(0.2, 0.9), val=(0.15, 0.9)) -> list:
+    h = rng.uniform(0, 1)
+    return list(colorsys.hsv_to_rgb(h, rng.uniform(*sat), rng.uniform(*val)))
+
+
+def sample_scene(cfg: dict, index: int) -> SceneSpec:
+    """Draw scene `index` (people, shapes, sub-clips, clothing, camera, light, background)."""
+    rng = scene_rng(cfg, index)
+    n = int(rng.integers(cfg["people"]["min"], cfg["people"]["max"] + 1))
+    clip_len = (cfg["frames_per_sample"] - 1) * cfg["frame_step"] / cfg["motions"]["fps"]
+    people = []
+    # People stand on a ring around the group centre so they rarely intersect; the first at the origin.
+    ring_angle = rng.uniform(0, 2 * np.pi)
+    for p in range(n):
+        model = cfg["bodies"]["models"][int(rng.integers(len(cfg["bodies"]["models"])))]
+        betas = (rng.normal(0, 1, cfg["bodies"]["num_betas"]) * cfg["bodies"]["betas_std"]).tolist()
+        motion = cfg["motions"]["sources"][int(rng.integers(len(cfg["motions"]["sources"])))]
+        duration = motion_duration(motion, cfg["motions"]["fps"])
+        start = float(rng.uniform(0, max(duration - clip_len, 0.0)))
+        yaw = float(rng.uniform(-np.pi, np.pi)) if cfg["motions"]["random_yaw"] else 0.0
+        if p == 0:
+            offset = [0.0, 0.0]
+        else:
+            a = ring_angle + 2 * np.pi * p / n + rng.uniform(-0.4, 0.4)
+            r = rng.uniform(1.0, 1.8)
+            offset = [float(r * np.cos(a)), float(r * np.sin(a))]
+        pattern = cfg["clothing"]["patterns"][int(rng.integers(len(cfg["clothing"]["patterns"])))]
+        tone = rng.uniform(0, 1)
+        skin = [0.9 - 0.65 * tone, 0.62 - 0.47 * tone, 0.48 - 0.38 * tone]  # light .. dark, linear RGB
+        clothing = {"pattern": pattern, "shirt": _colour(rng), "shirt2": _colour(rng),
+                    "trousers": _colour(rng, val=(0.05, 0.6)), "trousers2": _colour(rng, val=(0.05, 0.6)),
+                    "shoes": _colour(rng, sat=(0.0, 0.4), val=(0.02, 0.3)), "skin": skin,
+                    "scale": float(rng.uniform(4.0, 20.0)), "sleeves": bool(rng.uniform() < 0.5),
+                    "shorts": bool(rng.uniform() < 0.3)}
+        people.append(PersonSpec(model, betas, motion, start, yaw, offset, clothing))
+    cc = cfg["camera"]
+    camera = {"azimuth": float(np.deg2rad(_u(rng, cc["azimuth_deg"]))),
+              "elevation": float(np.deg2rad(_u(rng, cc["elevation_deg"]))),
+              "distance": _u(rng, cc["distance"]), "focal_mm": _u(rng, cc["focal_mm"]),
+              "sensor_mm": float(cc["sensor_mm"]), "look_at_height": _u(rng, cc["look_at_height"])}
+    lc = cfg["lighting"]
+    light = {"sun_strength": _u(rng, lc["sun_strength"]),
+             "sun_elevation": float(np.deg2rad(_u(rng, lc["sun_elevation_deg"]))),
+             "sun_azimuth": float(rng.uniform(-np.pi, np.pi)), "ambient": _u(rng, lc["ambient"]),
+             "sun_colour": [1.0, float(rng.uniform(0.85, 1.0)), float(rng.uniform(0.7, 1.0))],
+             "sky_colour": _colour(rng, sat=(0.0, 0.4), val=(0.6, 1.0))}
+    bc = cfg["background"]
+    if bc["type"] == "images":
+        bg = {"type": "images", "path": bc["images"][int(rng.integers(len(bc["images"])))],
+              "zoom": float(rng.uniform(1.0, 1.6)), "cx": float(rng.uniform(0, 1)), "cy": float(rng.uniform(0, 1)),
+              "flip": bool(rng.uniform() < 0.5)}
+    else:
+        bg = {"type": "procedural", "seed": int(rng.integers(2**31 - 1)),
+              "top": _colour(rng, sat=(0.0, 0.6), val=(0.3, 1.0)), "bottom": _colour(rng, sat=(0.0, 0.6), val=(0.1, 0.7)),
+              "horizon": float(rng.uniform(0.35, 0.75)), "blobs": int(rng.integers(0, 12))}
+    return SceneSpec(index=int(index), people=people, camera=camera, light=light, background=bg,
+                     render_seed=int(rng.integers(2**31 - 1)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Cached per-process resources (bodies, motions). Loading is deterministic, so caching per worker
+# cannot change results.
+
+@functools.lru_cache(maxsize=8)
+def get_body(model: str):
+    from neural_render.body import load_body
+
+    return load_body(None if model == "default" else model)
+
+
+@functools.lru_cache(maxsize=64)
+def get_motion(path: str, fps: float) -> dict:
+    """Motion as {"poses": (T,72) up="z", "trans": (T,3), "fps": float} (Z-up world)."""
+    return _load_motion(Path(path), fps)
+
+
+def motion_duration(path: str, fps: float) -> float:
+    m = get_motion(path, fps)
+    return (m["poses"].shape[0] - 1) / m["fps"]
+
+
+def _load_motion(path: Path, fps: float) -> dict:
+    try:
+        from neural_render.motion import Motion  # the canonical Motion (motion engineer's module)
+    except ImportError:
+        Motion = None
+    suffix = path.suffix.lower()
+    if Motion is not None:
+        try:
+            if suffix == ".npz" and hasattr(Motion, "load"):
+                m = Motion.load(path)
+            else:
+                from neural_render.motion import importers  # type: ignore[attr-defined]
+
+                m = importers.import_motion(path)
+        except InputError:
+            raise
+        except (ImportError, AttributeError):
+            m = None
+        if m is not None:
+            if getattr(m, "up", "z") != "z":
+                m = m.with_up("z", body=get_body("default"))
+            return {"poses": np.asarray(m.poses, np.float64), "trans": np.asarray(m.trans, np.float64),
+                    "fps": float(m.fps)}
+    if suffix != ".npz":
+        raise InputError("cannot read this motion type without neural_render.motion importers", path=path,
+                         fix="convert it first with `neural-render motion import SRC --out motion.npz`")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            poses = np.asarray(z["poses"], np.float64)[:, :72]
+            trans = np.asarray(z["trans"], np.float64)
+            src_fps = float(z["mocap_framerate"]) if "mocap_framerate" in z.files else fps
+            up = str(z["up"]) if "up" in z.files else "z"
+    except (KeyError, ValueError, OSError) as e:
+        raise InputError(f"not a motion .npz with poses/trans ({e})", path=path,
+                         fix="write motions with `neural-render motion import`") from None
+    if poses.ndim != 2 or poses.shape[1] < 72 or trans.shape != (poses.shape[0], 3) or poses.shape[0] < 1:
+        raise InputError(f"poses {poses.shape} / trans {trans.shape} do not match (T,72)/(T,3)", path=path)
+    if up != "z":
+        raise InputError(f"motion has up='{up}'", path=path, fix="re-save it with up='z' (Motion.with_up('z'))")
+    return {"poses": poses, "trans": trans, "fps": src_fps}
+
+
+# ----------------------------------------------------------------------------------------------
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _aa_to_mat(aa: np.ndarray) -> np.ndarray:
+    from neural_render.body.lbs import rodrigues
+
+    return rodrigues(np.asarray(aa, np.float64))
+
+
+def _mat_to_aa(R: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> axis-angle (..., 3), robust near 0 and pi."""
+    R = np.asarray(R, np.float64)
+    tr = np.clip((np.trace(R, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
+    angle = np.arccos(tr)
+    v = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    s = np.sin(angle)
+    out = np.zeros(R.shape[:-2] + (3,))
+    ok = s > 1e-6
+    out[ok] = v[ok] / (2 * s[ok, None]) * angle[ok, None]
+    near_pi = (~ok) & (angle > 1.0)
+    if np.any(near_pi):
+        Rp = R[near_pi]
+        diag = np.clip((np.diagonal(Rp, axis1=-2, axis2=-1) + 1) / 2, 0, None)
+        axis = np.sqrt(diag)
+        k = np.argmax(axis, -1)
+        for i in range(Rp.shape[0]):  # fix signs relative to the largest component
+            kk = k[i]
+            for j in range(3):
+                if j != kk:
+                    axis[i, j] = np.copysign(axis[i, j], Rp[i, kk, j] + Rp[i, j, kk])
+        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+        out[near_pi] = axis * angle[near_pi, None]
+    return out
+
+
+def frame_times(cfg: dict) -> np.ndarray:
+    """Seconds from the sub-clip start of each rendered frame."""
+    return np.arange(cfg["frames_per_sample"]) * cfg["frame_step"] / cfg["motions"]["fps"]
+
+
+def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
+    """Pose every person of `spec` for the scene's frames, ground them, aim the camera."""
+    times = frame_times(cfg)
+    people = []
+    for ps in spec.people:
+        body = get_body(ps.model)
+        m = get_motion(ps.motion, cfg["motions"]["fps"])
+        T = m["poses"].shape[0]
+        # Nearest source frame at each time (no interpolation: labels stay exact mocap frames).
+        idx = np.clip(np.rint((ps.start_time + times) * m["fps"]).astype(int), 0, T - 1)
+        poses = m["poses"][idx].copy()
+        trans = m["trans"][idx].copy()
+        betas = np.zeros(body.num_betas)
+        nb = min(len(ps.betas), body.num_betas)
+        betas[:nb] = ps.betas[:nb]
+        # Re-place the clip: start over the origin, turn by yaw about +z, shift by offset.
+        # Turning the posed body by R about the origin: root' = R root, trans' = R (J0 + trans) - J0.
+        J0 = body.rest_joints(betas)[0].astype(np.float64)
+        trans[:, :2] -= m["trans"][idx[0], :2]
+        R = _rot_z(ps.yaw)
+        poses[:, :3] = _mat_to_aa(R[None] @ _aa_to_mat(poses[:, :3]))
+        trans = (J0 + trans) @ R.T - J0
+        trans[:, 0] += ps.offset[0]
+        trans[:, 1] += ps.offset[1]
+        out = body.forward(poses, betas, trans)
+        # Stand on the ground: lowest vertex of the sub-clip at z = 0.
+        dz = -float(out.vertices[..., 2].min())
+        trans[:, 2] += dz
+        shift = np.array([0.0, 0.0, dz], np.float32)
+        people.append(PosedPerson(
+            poses=poses.astype(np.float32), betas=betas.astype(np.float32), trans=trans.astype(np.float32),
+            vertices=out.vertices + shift, joints=out.joints + shift, body25=out.body25 + shift,
+            coco17=out.coco17 + shift, model=ps.model, faces=body.faces, parts=body.parts))
+    W, H = cfg["resolution"]
+    K, w2c = aim_camera(spec.camera, people, W, H)
+    return PosedScene(spec, people, K, w2c, W, H, times.tolist())
+
+
+def intrinsics(focal_mm: float, sensor_mm: float, W: int, H: int) -> np.ndarray:
+    """K for a centred lens; the sensor width spans the larger image side (Blender's 'AUTO' fit)."""
+    f = focal_mm / sensor_mm * max(W, H)
+    return np.array([[f, 0.0, (W - 1) / 2], [0.0, f, (H - 1) / 2], [0.0, 0.0, 1.0]])
+
+
+def look_at_world_to_camera(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """OpenCV world_to_camera (4x4) for a camera at `eye` looking at `target`, world +z up."""
+    fwd = target - eye
+    fwd = fwd / np.linalg.norm(fwd)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    if np.linalg.norm(right) < 1e-6:
+        right = np.array([1.0, 0.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    R = np.stack([right, down, fwd])  # rows: camera x (right), y (down), z (forward) in world
+    M = np.eye(4)
+    M[:3, :3] = R
+    M[:3, 3] = -R @ eye
+    return M
+
+
+def aim_camera(cam: dict, people: list[PosedPerson], W: int, H: int):
+    """Place the camera around the group so every joint of every frame is in view."""
+    K = intrinsics(cam["focal_mm"], cam["sensor_mm"], W, H)
+    pts = np.concatenate([p.vertices[:, ::7].reshape(-1, 3) for p in people])
+    centre = np.array([*(0.5 * (pts[:, :2].min(0) + pts[:, :2].max(0))), cam["look_at_height"]])
+    # Heading 0 = in front of the first person (its body faces the pelvis -> root rotation's +z axis).
+    root = _aa_to_mat(people[0].poses[0, :3])
+    facing = root @ np.array([0.0, 0.0, 1.0])
+    base = np.arctan2(facing[1], facing[0])
+    az, el = base + cam["azimuth"], cam["elevation"]
+    direction = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    # Smallest distance >= the sampled one at which all points fit with a 5% margin.
+    half_fov = np.arctan(0.5 * min(W, H) / K[0, 0]) * 0.95
+    d = cam["distance"]
+    for _ in range(40):
+        eye = centre + d * direction
+        w2c = look_at_world_to_camera(eye, centre)
+        pc = pts @ w2c[:3, :3].T + w2c[:3, 3]
+        if np.all(pc[:, 2] > 0.1):
+            ang = np.max(np.abs(np.arctan2(pc[:, :2], pc[:, 2:3])))
+            if ang <= half_fov:
+                break
+        d *= 1.1
+    return K, w2c
+
+
+def project(points: np.ndarray, K: np.ndarray, w2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points (..., 3) -> pixels (..., 2) and camera depth (...,) (OpenCV)."""
+    pc = points @ w2c[:3, :3].T + w2c[:3, 3]
+    z = pc[..., 2]
+    uv = (pc @ K.T)[..., :2] / z[..., None]
+    return uv, z
+
+
+def blender_camera_matrix(w2c: np.ndarray) -> np.ndarray:
+    """Blender camera object's matrix_world (4x4) from an OpenCV world_to_camera."""
+    c2w = np.linalg.inv(w2c)
+    M = np.eye(4)
+    M[:3, :3] = c2w[:3, :3] @ BLENDER_TO_OPENCV_CAM
+    M[:3, 3] = c2w[:3, 3]
+    return M

@@ -1,0 +1,192 @@
+"""One dataset sample = one pure function of (normalized config, sample index).
+
+`run_sample(cfg, index, out_dir)` draws scene `index` (`sampling.sample_scene`), poses it, renders
+its frames in this process's Blender (`rgb.DatasetScene`, created once per process) and writes:
+
+    images/NNNNNN.png           Cycles RGB over the background          (rgb.cycles)
+    instances/NNNNNN.png        uint8 instance ids, 0 = background, person p -> p + 1   ("instances")
+    mask/NNNNNN.png             uint8 0/255 union of people                             ("mask")
+    parts|normal|depth|skeleton|uv/...   guidance passes from neural_render.passes      (if listed)
+    openpose/NNNNNN_keypoints.json       BODY_25 per person
+    labels/sample_SSSSSS.json   everything about the sample, written LAST (the completion marker)
+
+NNNNNN = global frame id = index * frames_per_sample + frame + 1. Every file is written atomically
+(temporary file + rename), and a sample's label file names every file of the sample with its
+SHA-256, so a resumed run can tell a finished sample from one that was killed half-way.
+Nothing here depends on the worker, the process or what was rendered before: labels are identical
+whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from neural_render import __version__
+from neural_render.dataset import labels as L
+from neural_render.dataset.sampling import PosedScene, pose_scene, project, sample_scene
+
+_SCENE = None  # this process's DatasetScene (one Blender per process)
+
+
+def frame_id(cfg: dict, index: int, f: int) -> int:
+    return index * cfg["frames_per_sample"] + f + 1
+
+
+def label_path(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / "labels" / f"sample_{index:06d}.json"
+
+
+def get_scene(threads: int = 0):
+    global _SCENE
+    if _SCENE is None:
+        from neural_render.dataset.rgb import DatasetScene
+
+        _SCENE = DatasetScene(threads=threads)
+    return _SCENE
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    from neural_render.fileio import write_image
+
+    write_image(path, img)
+
+
+def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> dict:
+    """Render and label sample `index`; returns {"sample", "frames", "label_file", "sha256"}."""
+    from neural_render.dataset.backgrounds import background, composite
+    from neural_render.fileio import write_json
+
+    out_dir = Path(out_dir)
+    spec = sample_scene(cfg, index)
+    posed = pose_scene(spec, cfg)
+    scene = get_scene(threads)
+    scene.build(posed, cfg)
+    W, H = posed.width, posed.height
+    want = set(cfg["passes"])
+    bg = background(spec.background, W, H) if cfg["rgb"]["cycles"] else None
+    eye = -posed.world_to_camera[:3, :3].T @ posed.world_to_camera[:3, 3]
+    tol = cfg["labels"]["occlusion_tolerance_m"]
+    files: dict[str, str] = {}
+    frames = []
+    guidance = _guidance_renderer(cfg, posed) if want & {"parts", "normal", "depth", "skeleton", "uv"} else None
+
+    for f in range(cfg["frames_per_sample"]):
+        fid = frame_id(cfg, index, f)
+        name = f"{fid:06d}"
+        scene.use_frame(f)
+        ids = scene.render_instances()
+        written = []
+        if cfg["rgb"]["cycles"]:
+            rgba = scene.render_rgb(cfg["rgb"]["samples"], spec.render_seed + f, cfg["rgb"]["denoise"])
+            p = out_dir / "images" / f"{name}.png"
+            _write_png(p, composite(rgba, bg))
+            written.append(p)
+        if "instances" in want:
+            p = out_dir / "instances" / f"{name}.png"
+            _write_png(p, ids.astype(np.uint8))
+            written.append(p)
+        if "mask" in want:
+            p = out_dir / "mask" / f"{name}.png"
+            _write_png(p, ((ids > 0) * 255).astype(np.uint8))
+            written.append(p)
+        if guidance is not None:
+            written += guidance(f, fid)
+
+        people = []
+        body25_uv, body25_vis = [], []
+        for p_i, person in enumerate(posed.people):
+            pid = p_i + 1
+            uv17, z17 = project(person.coco17[f].astype(np.float64), posed.K, posed.world_to_camera)
+            uv25, z25 = project(person.body25[f].astype(np.float64), posed.K, posed.world_to_camera)
+            v17 = L.keypoint_visibility(person.coco17[f].astype(np.float64), pid, uv17, eye, scene.ray_hit, ids, tol)
+            v17[z17 <= 0] = L.OUTSIDE
+            v25 = L.keypoint_visibility(person.body25[f].astype(np.float64), pid, uv25, eye, scene.ray_hit, ids, tol)
+            v25[z25 <= 0] = L.OUTSIDE
+            mask = ids == pid
+            ann_id = fid * 10 + pid
+            coco = {"id": ann_id, "image_id": fid, "category_id": 1, "iscrowd": 0,
+                    "keypoints": L.coco_keypoints(uv17, v17), "num_keypoints": int((v17 > 0).sum()),
+                    "bbox": L.bbox_of(mask), "area": float(mask.sum()),
+                    "segmentation": L.encode_mask(mask), "instance_id": pid}
+            people.append({
+                "instance_id": pid, "coco": coco,
+                "body25": {"uv": np.round(uv25, 3).tolist(), "visibility": v25.tolist()},
+                "keypoints3d": {"coco17": person.coco17[f].tolist(), "body25": person.body25[f].tolist()},
+                "joints3d": person.joints[f].tolist(),
+                "smpl": {"model": person.model, "poses": person.poses[f].tolist(), "betas": person.betas.tolist(),
+                         "trans": person.trans[f].tolist(), "up": "z"},
+            })
+            body25_uv.append(uv25)
+            body25_vis.append(v25)
+        p = out_dir / "openpose" / f"{name}_keypoints.json"
+        write_json(p, L.openpose_people(body25_uv, body25_vis), indent=None)
+        written.append(p)
+        for w in written:
+            files[str(Path(w).relative_to(out_dir))] = _sha(w)
+        frames.append({
+            "image_id": fid, "frame_in_sample": f,
+            "file_name": f"images/{name}.png" if cfg["rgb"]["cycles"] else f"instances/{name}.png",
+            "width": W, "height": H, "time_s": posed.frame_times[f],
+            "camera": {"K": posed.K.tolist(), "world_to_camera": posed.world_to_camera.tolist(),
+                       "convention": "opencv"},
+            "people": people,
+        })
+
+    label = {
+        "sample": index, "software": f"neural-render {__version__}",
+        "scene": _scene_summary(posed), "frames": frames, "files": files,
+    }
+    lp = label_path(out_dir, index)
+    write_json(lp, label, indent=None)
+    return {"sample": index, "frames": len(frames), "label_file": str(lp.relative_to(out_dir)), "sha256": _sha(lp)}
+
+
+def _scene_summary(posed: PosedScene) -> dict:
+    s = posed.spec
+    return {"people": [{"model": p.model, "motion": os.path.basename(p.motion), "start_time_s": round(p.start_time, 6),
+                        "yaw": p.yaw, "offset": p.offset, "clothing": p.clothing} for p in s.people],
+            "camera": s.camera, "light": s.light, "background": {k: v for k, v in s.background.items()},
+            "render_seed": s.render_seed}
+
+
+def _guidance_renderer(cfg: dict, posed: PosedScene):
+    """A callable (frame, frame_id) -> written paths for the guidance passes, via neural_render.passes."""
+    from neural_render.dataset.guidance import make_guidance
+
+    return make_guidance(cfg, posed)
+
+
+def read_label(out_dir: Path, index: int) -> dict | None:
+    """The sample's label dict if the sample is complete and intact, else None."""
+    lp = label_path(out_dir, index)
+    try:
+        lab = json.loads(lp.read_text())
+    except (OSError, ValueError):
+        return None
+    if lab.get("sample") != index:
+        return None
+    return lab
+
+
+def verify_sample(out_dir: Path, index: int, hashes: bool = False) -> dict | None:
+    """The label dict when the sample's label file and every file it lists exist (and match)."""
+    out_dir = Path(out_dir)
+    lab = read_label(out_dir, index)
+    if lab is None:
+        return None
+    for rel, sha in lab.get("files", {}).items():
+        p = out_dir / rel
+        if not p.is_file():
+            return None
+        if hashes and _sha(p) != sha:
+            return None
+    return lab
