@@ -136,6 +136,12 @@ class Camera:
     def to_blender(self, cam_obj, scene=None) -> None:
         """Set a Blender camera object (and the scene's resolution) to this camera."""
         s = self.blender_settings()
+        if abs(s["pixel_aspect"][0] - s["pixel_aspect"][1]) > 1e-9:
+            # Blender 5 cannot write its multilayer EXR with non-square pixels.
+            from neural_render.errors import InputError
+
+            raise InputError(f"non-square pixels (fx={self.K[0, 0]:.3f}, fy={self.K[1, 1]:.3f}) are not supported "
+                             "by the Blender renderer", fix="use a camera with fx == fy or --renderer raster")
         cam = cam_obj.data
         cam.type = "PERSP"
         cam.sensor_fit = s["sensor_fit"]
@@ -143,7 +149,9 @@ class Camera:
         cam.lens = s["lens"]
         cam.shift_x = s["shift_x"]
         cam.shift_y = s["shift_y"]
-        cam_obj.matrix_world = [list(r) for r in s["matrix_world"]]
+        from mathutils import Matrix  # Blender's; a plain nested list would be read column-major
+
+        cam_obj.matrix_world = Matrix([list(map(float, r)) for r in s["matrix_world"]])
         if scene is not None:
             r = scene.render
             r.resolution_x, r.resolution_y = s["resolution"]

@@ -1,0 +1,275 @@
+"""Headless (and in-add-on) Blender rendering of the guidance passes.
+
+One Cycles render per frame (1 sample at each pixel centre, no bounces, no denoising) produces
+every buffer at once: Depth (planar camera z), Normal (world space, turned into the passes'
+camera space here), Object Index (instance ids), UV, and the part labels through an AOV fed by
+the meshes' ``nr_part`` face attribute. They come out as one multilayer float32 EXR read with
+OpenEXR. Label buffers are exact: one sample, no pixel filter, no antialiasing.
+
+- `BlenderRenderer`: the headless renderer behind `neural_render.passes.render.render_passes(...,
+  renderer="blender")`; same interface as `neural_render.passes.raster.RasterRenderer`
+  (`render_batch(instances, vertices_per_frame, cameras) -> list[dict]`). It builds one mesh object
+  per person and sets the per-frame vertices (numpy LBS) on it, which is exact.
+- `render_scene_passes(scene, body_objects, out_dir, ...)`: what the add-on calls; renders the
+  scene's frame range with its camera and the existing (armature-deformed) body objects,
+  evaluating the depsgraph so the deformation is what gets rendered.
+
+Only numpy at module top.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.blender import scene as bscene
+from neural_render.passes.camera import CV_TO_BLENDER_CAM, Camera
+
+BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
+
+
+def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
+    """All channels of a (multi-part, multilayer) EXR: name -> (H, W) or (H, W, C) float32, row 0 at top."""
+    import OpenEXR
+
+    out = {}
+    with OpenEXR.File(str(path)) as f:
+        for part in f.parts:
+            for name, ch in part.channels.items():
+                out[name] = np.asarray(ch.pixels)
+    return out
+
+
+def _find(ch: dict, suffix: str) -> np.ndarray | None:
+    for k, v in ch.items():
+        if k.endswith(suffix):
+            return v
+    return None
+
+
+def buffers_from_channels(ch: dict, camera: Camera) -> dict:
+    """Blender EXR channels -> the pass buffers both renderers return (see RasterRenderer.render_batch)."""
+    depth = _find(ch, ".Depth.Z")
+    obj = _find(ch, "Object Index.X")
+    part = _find(ch, f"{bscene.PART_AOV}.X")
+    nrm = np.stack([_find(ch, f".Normal.{c}") for c in "XYZ"], -1)
+    uv = np.stack([_find(ch, ".UV.U"), _find(ch, ".UV.V")], -1)
+    inst = np.rint(obj).astype(np.uint8)
+    mask = inst > 0
+    depth = np.where(mask & (depth < BACKGROUND_DEPTH), depth, 0).astype(np.float32)
+    n_cam = nrm @ (CV_TO_BLENDER_CAM @ camera.R).T.astype(np.float32)
+    n_cam /= np.maximum(np.linalg.norm(n_cam, axis=-1, keepdims=True), 1e-12)
+    return {
+        "normal": np.where(mask[..., None], n_cam, 0).astype(np.float32),
+        "depth": depth,
+        "uv": np.where(mask[..., None], uv, 0).astype(np.float32),
+        "parts": np.where(mask, np.rint(part), 0).astype(np.uint8),
+        "instance": inst,
+        "mask": mask,
+    }
+
+
+def render_exr(scene, path: str | Path) -> dict:
+    """Render the scene's current frame into a multilayer EXR at `path` and read its channels."""
+    import bpy
+
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True, scene=scene.name)
+    return read_exr_channels(path)
+
+
+def _tmp_exr_dir() -> str:
+    shm = "/dev/shm"
+    return tempfile.mkdtemp(prefix="nr_passes_", dir=shm if os.path.isdir(shm) else None)
+
+
+class BlenderRenderer:
+    """Headless Cycles pass renderer. Creating it resets the bpy session to an empty scene."""
+
+    batch_size = 1
+
+    def __init__(self, width: int, height: int):
+        import bpy
+
+        bscene.reset_headless()
+        self.width, self.height = int(width), int(height)
+        self.scene = bpy.context.scene
+        self.cam_obj = bscene.ensure_camera(self.scene)
+        self.scene.camera = self.cam_obj
+        self._objects: dict[int, object] = {}
+        self._key = None
+        self._tmp = _tmp_exr_dir()
+        self._settings = bscene.pass_render_settings(self.scene, width=self.width, height=self.height)
+        self._settings.__enter__()
+
+    def _ensure_objects(self, instances, vertices) -> None:
+        key = tuple(id(i) for i in instances)
+        if key == self._key:
+            return
+        import bpy
+
+        for ob in self._objects.values():
+            bpy.data.objects.remove(ob, do_unlink=True)
+        self._objects = {}
+        for inst, v in zip(instances, vertices):
+            self._objects[id(inst)] = bscene.build_mesh_object(
+                f"NR_{inst.name}_{inst.instance_id}", v, inst.faces, inst.face_parts, inst.vt, inst.ft,
+                inst.instance_id, self.scene.collection)
+        self._key = key
+
+    def render(self, instances, vertices, camera: Camera) -> dict:
+        return self.render_batch(instances, [vertices], [camera])[0]
+
+    def render_batch(self, instances, vertices_per_frame, cameras) -> list[dict]:
+        out = []
+        path = os.path.join(self._tmp, "frame.exr")
+        for verts, cam in zip(vertices_per_frame, cameras):
+            if (cam.width, cam.height) != (self.width, self.height):
+                raise ValueError(f"camera is {cam.width}x{cam.height}, renderer {self.width}x{self.height}")
+            self._ensure_objects(instances, verts)
+            for inst, v in zip(instances, verts):
+                bscene.set_vertices(self._objects[id(inst)], v)
+            cam.to_blender(self.cam_obj, self.scene)
+            out.append(buffers_from_channels(render_exr(self.scene, path), cam))
+        return out
+
+    def close(self) -> None:
+        import shutil
+
+        try:
+            self._settings.__exit__(None, None, None)
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def evaluated_world_vertices(ob, depsgraph) -> np.ndarray:
+    """(V, 3) world vertex positions of an object after modifiers (armature) at the current frame."""
+    ev = ob.evaluated_get(depsgraph)
+    me = ev.to_mesh()
+    try:
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
+    finally:
+        ev.to_mesh_clear()
+    M = np.array(ev.matrix_world, np.float64)
+    return (co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3]).astype(np.float32)
+
+
+def render_scene_passes(scene, body_objects, out_dir, passes=None, size=None, profile: str = "default",
+                        body=None, frames=None, progress: bool = False, occlusion: bool = False,
+                        contact_sheet: bool = False) -> dict:
+    """Render the passes of the current Blender scene (the add-on's entry point).
+
+    Args:
+        scene: a bpy Scene; its camera (`scene.camera`) and frame range (frame_start..frame_end,
+            or `frames` = iterable of Blender frame numbers) are used.
+        body_objects: mesh objects of the bodies (armature-deformed is fine); object i gets
+            instance id i + 1. Each needs the `nr_part` face attribute, or a `body` whose vertex
+            count matches so it can be added (labels from body.parts).
+        out_dir: output folder (one sub-folder per pass, legend.json).
+        size: None = the scene's resolution, int or (W, H) to override it.
+        body: the BodyModel the objects were built from (keypoints for the skeleton pass); None =
+            the default body when the vertex count matches, else the skeleton pass is skipped.
+    Files are numbered by Blender frame number (frame 1 -> 000001.png).
+    Returns the legend dict (also written to out_dir/legend.json).
+    """
+    from neural_render.passes.render import PassWriter
+    from neural_render.passes.scene import BodyInstance, face_parts
+    from neural_render.passes.spec import PASS_NAMES
+
+    passes = tuple(passes or PASS_NAMES)
+    if scene.camera is None:
+        from neural_render.errors import InputError
+
+        raise InputError("the scene has no camera", where=scene.name, fix="add a camera and make it active")
+    if body is None:
+        try:
+            from neural_render.body import load_body
+
+            body = load_body()
+        except Exception:  # noqa: BLE001 - no default body: skeleton needs a body given explicitly
+            body = None
+    r = scene.render
+    if size is not None:
+        W, H = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    else:
+        W = int(round(r.resolution_x * r.resolution_percentage / 100))
+        H = int(round(r.resolution_y * r.resolution_percentage / 100))
+    frames = list(frames) if frames is not None else list(range(scene.frame_start, scene.frame_end + 1))
+    # Topology stand-ins for the writer (face parts for the legend / labels).
+    instances = []
+    saved_index = []
+    for i, ob in enumerate(body_objects):
+        me = ob.data
+        n_v = len(me.vertices)
+        if bscene.PART_ATTRIBUTE not in me.attributes:
+            if body is None or body.num_vertices != n_v:
+                from neural_render.errors import InputError
+
+                raise InputError("body object has no part labels", where=ob.name,
+                                 fix="build it with neural_render (or pass the BodyModel it was made from)")
+            tri = np.array([p.vertices[:] for p in me.polygons if len(p.vertices) == 3], np.int32)
+            if len(tri) != len(me.polygons):
+                from neural_render.errors import InputError
+
+                raise InputError("body mesh is not all triangles", where=ob.name, fix="triangulate it")
+            bscene.set_part_attribute(me, face_parts(tri, body.parts))
+        saved_index.append((ob, ob.pass_index))
+        ob.pass_index = i + 1
+        inst = BodyInstance.from_vertices(np.zeros((1, n_v, 3), np.float32), np.zeros((0, 3), np.int32),
+                                          instance_id=i + 1, name=ob.name)
+        instances.append(inst)
+    others = [o for o in scene.objects if o not in list(body_objects) and o.type not in ("CAMERA", "LIGHT")
+              and not o.hide_render]
+    tmp = _tmp_exr_dir()
+    path = os.path.join(tmp, "frame.exr")
+    frame_now = scene.frame_current
+    try:
+        with bscene.pass_render_settings(scene, width=W, height=H, hide_others=others):
+            writer = PassWriter(out_dir, (W, H), passes=passes, profile=profile, renderer="blender-scene",
+                                occlusion=occlusion, body=body, numbering="blender_frame")
+            it = frames
+            if progress:
+                from tqdm import tqdm
+
+                it = tqdm(frames, desc="passes", unit="frame")
+            for f in it:
+                scene.frame_set(f)
+                dg = bpy_depsgraph(scene)
+                cam = Camera.from_blender(scene.camera, scene, dg)
+                keypoints = []
+                if "skeleton" in passes and body is not None:
+                    for ob in body_objects:
+                        v = evaluated_world_vertices(ob, dg)
+                        if len(v) != body.num_vertices or "body25" not in body.keypoint_regressors:
+                            keypoints = []
+                            break
+                        j = (body.J_regressor @ v)[None]  # joints of the deformed surface
+                        keypoints.append(body.keypoints(v[None], j, "body25")[0])
+                buf = buffers_from_channels(render_exr(scene, path), cam)
+                # Blender frame f is written as file number f (frame index f - 1).
+                writer.write_frame(f - 1, buf, cam, keypoints if keypoints else None,
+                                   [i.instance_id for i in instances])
+            return writer.finish()
+    finally:
+        for ob, idx in saved_index:
+            ob.pass_index = idx
+        scene.frame_set(frame_now)
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bpy_depsgraph(scene):
+    import bpy
+
+    return bpy.context.evaluated_depsgraph_get()
