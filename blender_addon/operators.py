@@ -1,0 +1,364 @@
+"""Operators: read properties, call neural_render.blender.addon_api, report. No logic of their own.
+
+Every operator works from scripts (headless) with the same effect as from the UI: properties not
+passed explicitly fall back to the scene's Neural Render settings. Errors are reported (and raise
+RuntimeError in scripts). Long jobs run modal with progress and Esc to cancel when there is a
+window, synchronously otherwise.
+"""
+
+import os
+
+import bpy
+
+from neural_render.errors import InputError
+
+from . import preferences, properties
+
+OPTIONS = {"REGISTER", "UNDO"}
+
+
+def _api():
+    from neural_render.blender import addon_api
+
+    return addon_api
+
+
+def _setting(op, name, settings, settings_name=None):
+    """The operator's property when it was given, else the scene setting of the same meaning."""
+    if op.properties.is_property_set(name) or settings is None:
+        return getattr(op, name)
+    return getattr(settings, settings_name or name)
+
+
+def _out_dir(value, sub):
+    return bpy.path.abspath(value) if value else os.path.join(preferences.output_root(), sub)
+
+
+class _Progress:
+    """window_manager.progress_* around a job, when there is a window manager."""
+
+    def __init__(self, context):
+        self.wm = context.window_manager if context.window is not None else None
+
+    def __enter__(self):
+        if self.wm:
+            self.wm.progress_begin(0, 1000)
+        return self
+
+    def __call__(self, fraction, message=""):
+        if self.wm:
+            self.wm.progress_update(int(1000 * max(0.0, min(1.0, fraction))))
+
+    def __exit__(self, *exc):
+        if self.wm:
+            self.wm.progress_end()
+        return False
+
+
+class NEURALRENDER_OT_add_body(bpy.types.Operator):
+    """Add a rigged body: the free default body or your SMPL model file"""
+
+    bl_idname = "neural_render.add_body"
+    bl_label = "Add Body"
+    bl_options = OPTIONS
+
+    model_path: bpy.props.StringProperty(name="Model file", subtype="FILE_PATH", default="",
+                                         description="SMPL .pkl/.npz (empty: the default body)")
+    gender: bpy.props.EnumProperty(name="Gender", items=properties.GENDERS)
+    name: bpy.props.StringProperty(name="Name", default="")
+
+    def execute(self, context):
+        s = context.scene.neural_render
+        if self.properties.is_property_set("model_path"):
+            path = self.model_path
+        else:
+            path = s.body_file if s.body_source == "FILE" else ""
+        try:
+            rig = _api().add_body(bpy.path.abspath(path) if path else None,
+                                  gender=_setting(self, "gender", s), name=self.name or None)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        properties.sync_from_body(rig.armature)
+        self.report({"INFO"}, f"added {rig.armature.name} ({len(rig.mesh.data.vertices)} vertices)")
+        return {"FINISHED"}
+
+
+class NEURALRENDER_OT_set_height_weight(bpy.types.Operator):
+    """Reshape the active body to the height and weight set in the Body panel"""
+
+    bl_idname = "neural_render.set_height_weight"
+    bl_label = "Apply Height/Weight"
+    bl_options = OPTIONS
+
+    height: bpy.props.FloatProperty(name="Height (m)", default=0.0, min=0.0)
+    weight: bpy.props.FloatProperty(name="Weight (kg)", default=0.0, min=0.0)
+
+    def execute(self, context):
+        arm = _api().active_body(context)
+        if arm is None:
+            self.report({"ERROR"}, "no body in the scene (add one first)")
+            return {"CANCELLED"}
+        h = self.height if self.properties.is_property_set("height") else arm.neural_render.height
+        w = self.weight if self.properties.is_property_set("weight") else arm.neural_render.weight
+        _api().set_height_weight(arm, h or None, w or None)
+        properties.sync_from_body(arm)
+        h2, w2 = _api().body_measurements(arm)
+        self.report({"INFO"}, f"{arm.name}: height {h2:.3f} m, weight {w2:.1f} kg")
+        return {"FINISHED"}
+
+
+class NEURALRENDER_OT_import_motion(bpy.types.Operator):
+    """Import a motion (BVH/FBX/AMASS/SMPL/.smpl/keypoints) onto the active body as a new action"""
+
+    bl_idname = "neural_render.import_motion"
+    bl_label = "Import Motion"
+    bl_options = OPTIONS
+
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", default="")
+    format: bpy.props.EnumProperty(name="Format", items=properties.FORMAT_ITEMS)
+    fps: bpy.props.FloatProperty(name="FPS", default=0.0, min=0.0, description="0: the scene's frame rate")
+    bone_map: bpy.props.StringProperty(name="Bone map", default="")
+    frame_start: bpy.props.IntProperty(name="Start frame", default=-1, description="-1: the scene's start")
+    apply_shape: bpy.props.BoolProperty(name="Use motion's shape", default=True)
+    set_scene_range: bpy.props.BoolProperty(name="Set frame range", default=True)
+
+    def invoke(self, context, event):
+        if not self.filepath and not context.scene.neural_render.motion_file:
+            context.window_manager.fileselect_add(self)
+            return {"RUNNING_MODAL"}
+        return self.execute(context)
+
+    def execute(self, context):
+        s = context.scene.neural_render
+        path = self.filepath or s.motion_file
+        if not path:
+            self.report({"ERROR"}, "no motion file given (set filepath)")
+            return {"CANCELLED"}
+        fps = _setting(self, "fps", s, "motion_fps")
+        start = self.frame_start if self.frame_start >= 0 else None
+        try:
+            arm = _api().active_body(context, create=True)
+            with _Progress(context) as progress:
+                action = _api().import_motion(
+                    arm, bpy.path.abspath(path), fmt=_setting(self, "format", s, "motion_format"),
+                    fps=fps or None, bone_map=_setting(self, "bone_map", s) or None, frame_start=start,
+                    apply_shape=_setting(self, "apply_shape", s), set_scene_range=_setting(self, "set_scene_range", s),
+                    python=preferences.python_path(context), progress=progress)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        properties.sync_from_body(arm)
+        self.report({"INFO"}, f"{arm.name}: action '{action.name}', {action['nr_frames']} frames")
+        return {"FINISHED"}
+
+
+def _pass_settings(op, context):
+    s = context.scene.neural_render
+    passes = sorted(_setting(op, "passes", s))
+    return passes, _setting(op, "size", s, "pass_size"), _setting(op, "profile", s)
+
+
+class NEURALRENDER_OT_render_passes(bpy.types.Operator):
+    """Render guidance passes for the scene's frame range with the scene camera"""
+
+    bl_idname = "neural_render.render_passes"
+    bl_label = "Render Passes"
+    bl_options = OPTIONS
+
+    output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="")
+    passes: bpy.props.EnumProperty(name="Passes", items=properties.PASS_ITEMS, options={"ENUM_FLAG"},
+                                   default={"skeleton", "parts", "normal", "depth", "mask"})
+    size: bpy.props.IntProperty(name="Resolution", default=512, min=16, max=8192)
+    profile: bpy.props.EnumProperty(name="Profile", items=properties.PROFILES)
+
+    def _out(self, context):
+        return _out_dir(self.output_dir or context.scene.neural_render.passes_output, "passes")
+
+    def execute(self, context):
+        passes, size, profile = _pass_settings(self, context)
+        out = self._out(context)
+        try:
+            with _Progress(context) as progress:
+                _api().render_passes(context.scene, out, passes, size, profile, progress=progress)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"passes written to {out}")
+        return {"FINISHED"}
+
+
+class NEURALRENDER_OT_generate_frames(bpy.types.Operator):
+    """Render passes for the scene range, then turn them into frames of the trained person"""
+
+    bl_idname = "neural_render.generate_frames"
+    bl_label = "Generate Frames"
+    bl_options = OPTIONS
+
+    output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="")
+    checkpoint: bpy.props.StringProperty(name="Checkpoint", subtype="FILE_PATH", default="")
+    device: bpy.props.EnumProperty(name="Device", items=[("prefs", "From preferences", ""),
+                                                        ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
+    size: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
+    preview: bpy.props.BoolProperty(name="Preview", default=True)
+
+    _job = None
+    _timer = None
+
+    def _args(self, context):
+        s = context.scene.neural_render
+        out = _out_dir(self.output_dir or s.gen_output, "generated")
+        ckpt = bpy.path.abspath(self.checkpoint or s.checkpoint)
+        device = _setting(self, "device", s, "gen_device")
+        device = preferences.device(context) if device == "prefs" else device
+        return out, ckpt, device, _setting(self, "size", s, "gen_size")
+
+    def execute(self, context):
+        out, ckpt, device, size = self._args(context)
+        try:
+            with _Progress(context) as progress:
+                frames = _api().generate_frames(context.scene, out, ckpt, device, size=size,
+                                                python=preferences.python_path(context), progress=progress)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self._show(context, frames)
+        self.report({"INFO"}, f"frames written to {frames}")
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        if context.window is None:
+            return self.execute(context)
+        out, ckpt, device, size = self._args(context)
+        api = _api()
+        try:
+            from neural_render.blender import heavy
+
+            api.check_generate_inputs(ckpt, out)
+            api.render_passes(context.scene, os.path.join(out, "passes"), None, size, "default")
+            self._frames = os.path.join(out, "frames")
+            self._job = heavy.HeavyJob(api.generate_args(os.path.join(out, "passes"), ckpt, self._frames, device),
+                                       python=preferences.python_path(context)).start()
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        wm = context.window_manager
+        wm.progress_begin(0, 1000)
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        wm = context.window_manager
+        if event.type == "ESC":
+            self._job.cancel()
+            self._finish(context)
+            self.report({"WARNING"}, "generation cancelled")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        wm.progress_update(int(1000 * self._job.progress))
+        if context.area:
+            context.area.header_text_set(f"Generating: {100 * self._job.progress:.0f}%  (Esc to cancel)")
+        if self._job.poll():
+            return {"RUNNING_MODAL"}
+        self._finish(context)
+        if self._job.returncode != 0:
+            self.report({"ERROR"}, f"generator failed: {self._job.error_text()}")
+            return {"CANCELLED"}
+        self._show(context, self._frames)
+        self.report({"INFO"}, f"frames written to {self._frames}")
+        return {"FINISHED"}
+
+    def _finish(self, context):
+        wm = context.window_manager
+        if self._timer:
+            wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        if context.area:
+            context.area.header_text_set(None)
+
+    def _show(self, context, frames):
+        s = context.scene.neural_render
+        if not _setting(self, "preview", s, "gen_preview"):
+            return
+        try:
+            img = _api().load_image_sequence(str(frames), frame_start=context.scene.frame_start)
+            _api().show_in_image_editor(context, img)
+        except InputError as e:
+            self.report({"WARNING"}, str(e))
+
+
+class NEURALRENDER_OT_preview_frames(bpy.types.Operator):
+    """Load a folder of frames as an image sequence and show it in an Image Editor"""
+
+    bl_idname = "neural_render.preview_frames"
+    bl_label = "Preview Frames"
+    bl_options = OPTIONS
+
+    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", default="")
+
+    def execute(self, context):
+        folder = self.directory or os.path.join(
+            _out_dir(context.scene.neural_render.gen_output, "generated"), "frames")
+        try:
+            img = _api().load_image_sequence(bpy.path.abspath(folder), frame_start=context.scene.frame_start)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        if not _api().show_in_image_editor(context, img):
+            self.report({"INFO"}, f"loaded '{img.name}'; open an Image Editor to play it")
+        return {"FINISHED"}
+
+
+class NEURALRENDER_OT_add_camera(bpy.types.Operator):
+    """Add a camera in front of the active body and make it the scene camera"""
+
+    bl_idname = "neural_render.add_camera"
+    bl_label = "Add Camera"
+    bl_options = OPTIONS
+
+    def execute(self, context):
+        s = context.scene.neural_render
+        _api().add_camera_for_body(context.scene, _api().active_body(context), size=s.pass_size)
+        return {"FINISHED"}
+
+
+class NEURALRENDER_OT_start_dataset(bpy.types.Operator):
+    """Start rendering a synthetic dataset headless (neural-render batch) in the background"""
+
+    bl_idname = "neural_render.start_dataset"
+    bl_label = "Start Dataset Batch"
+    bl_options = {"REGISTER"}
+
+    config: bpy.props.StringProperty(name="Config", subtype="FILE_PATH", default="")
+    output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="")
+    workers: bpy.props.IntProperty(name="Workers", default=1, min=1)
+
+    def execute(self, context):
+        s = context.scene.neural_render
+        out = _out_dir(self.output_dir or s.dataset_output, "dataset")
+        try:
+            proc = _api().start_dataset(bpy.path.abspath(self.config or s.dataset_config), out,
+                                        _setting(self, "workers", s, "dataset_workers"),
+                                        python=preferences.python_path(context) or None)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"batch started (pid {proc.pid}); log: {os.path.join(out, 'batch.log')}")
+        return {"FINISHED"}
+
+
+CLASSES = (NEURALRENDER_OT_add_body, NEURALRENDER_OT_set_height_weight, NEURALRENDER_OT_import_motion,
+           NEURALRENDER_OT_render_passes, NEURALRENDER_OT_generate_frames, NEURALRENDER_OT_preview_frames,
+           NEURALRENDER_OT_add_camera, NEURALRENDER_OT_start_dataset)
+
+
+def register():
+    for c in CLASSES:
+        bpy.utils.register_class(c)
+
+
+def unregister():
+    for c in reversed(CLASSES):
+        bpy.utils.unregister_class(c)

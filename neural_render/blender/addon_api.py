@@ -1,0 +1,355 @@
+"""What the add-on's operators do, as plain functions (the add-on only reads properties and calls these).
+
+Everything here also works headless with the bpy module, so scripts get the same effect as the UI:
+  add_body(model_path, gender, name, betas)            -> RiggedBody (armature + skinned mesh)
+  import_motion(armature, filepath, fmt, fps, ...)      -> the new Action (one per import)
+  render_passes(scene, out_dir, passes, size, profile)  -> legend dict (the scene's frame range + camera)
+  generate_frames(scene, out_dir, checkpoint, ...)      -> folder of generated frames (torch via heavy.py)
+  start_dataset(config, out_dir, workers, python)       -> the running `neural-render batch` process
+  load_image_sequence(folder)                           -> a bpy image (SEQUENCE) for the Image Editor
+  set_height_weight(armature, height_m, weight_kg)      -> betas matching the measurements
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.blender import rig
+from neural_render.errors import InputError
+
+MOTION_FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "openpose", "coco", "mediapipe")
+KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe")
+BODY_DENSITY = 985.0  # kg/m^3, average human body density (for weight from mesh volume)
+
+
+# ------------------------------------------------------------------------------------- body
+
+def add_body(model_path: str | None = None, gender: str = "neutral", name: str | None = None,
+             betas=None, location=(0.0, 0.0, 0.0), select: bool = True) -> rig.RiggedBody:
+    """Load a body model (None/"" = the free default body) and build it in the current scene."""
+    import bpy
+
+    from neural_render.body import load_body
+
+    body = load_body(model_path or None, gender=gender)
+    name = name or ("SMPL" if model_path else "Body")
+    r = rig.build_body(body, name=name, betas=betas, location=location)
+    if select:
+        for o in bpy.context.view_layer.objects:
+            o.select_set(False)
+        r.armature.select_set(True)
+        bpy.context.view_layer.objects.active = r.armature
+    return r
+
+
+def body_armatures(scene) -> list:
+    """The neural_render body armatures in `scene`, in name order."""
+    return sorted((o for o in scene.objects if o.type == "ARMATURE" and o.get(rig.BODY_MARK)),
+                  key=lambda o: o.name)
+
+
+def active_body(context, create: bool = False):
+    """The body armature of the active object, else the scene's only/first body, else None (or a new one)."""
+    arm = rig.find_armature(getattr(context, "active_object", None))
+    if arm is None:
+        bodies = body_armatures(context.scene)
+        arm = bodies[0] if bodies else None
+    if arm is None and create:
+        arm = add_body().armature
+    return arm
+
+
+def body_mesh_objects(scene) -> list:
+    return [rig.find_mesh(a) for a in body_armatures(scene)]
+
+
+def set_shape(arm_obj, betas) -> None:
+    rig.set_shape(arm_obj, betas)
+
+
+def shape_space(arm_obj) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rest template (V, 3), shape directions (B, V, 3) (world, Z-up) and faces (F, 3), from the mesh."""
+    me = rig.find_mesh(arm_obj).data
+    blocks = me.shape_keys.key_blocks
+    V = len(me.vertices)
+
+    def co(block):
+        a = np.empty(V * 3, np.float32)
+        block.data.foreach_get("co", a)
+        return a.reshape(V, 3).astype(np.float64)
+
+    base = co(blocks["Basis"])
+    B = int(arm_obj["nr_num_betas"])
+    dirs = np.stack([co(blocks[f"{rig.SHAPE_KEY_PREFIX}{k:03d}"]) - base for k in range(B)]) if B else np.zeros((0, V, 3))
+    faces = np.array([tuple(p.vertices) for p in me.polygons if len(p.vertices) == 3], np.int64)
+    return base, dirs, faces
+
+
+def measurements(template: np.ndarray, dirs: np.ndarray, faces: np.ndarray, betas) -> tuple[float, float]:
+    """(height m, weight kg) of the rest body with `betas`: Z extent, and volume x BODY_DENSITY."""
+    b = np.zeros(dirs.shape[0])
+    src = np.asarray(betas, np.float64).ravel()[: dirs.shape[0]]
+    b[: src.size] = src
+    v = template + np.einsum("b,bvc->vc", b, dirs)
+    height = float(v[:, 2].max() - v[:, 2].min())
+    a, bb, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+    volume = abs(float(np.einsum("ij,ij->i", a, np.cross(bb, c)).sum()) / 6.0)
+    return height, volume * BODY_DENSITY
+
+
+def betas_for_measurements(template, dirs, faces, betas0, height: float | None = None,
+                           weight: float | None = None, iterations: int = 30) -> np.ndarray:
+    """Smallest change of `betas0` whose body has the given height (m) and/or weight (kg).
+
+    Damped Gauss-Newton on the 1-2 constraints with a minimum-norm step (the null space keeps the
+    rest of the shape), numeric Jacobian. Targets far outside the shape space stop at the boundary
+    of SHAPE_SLIDER_RANGE.
+    """
+    b = np.zeros(dirs.shape[0])
+    src = np.asarray(betas0, np.float64).ravel()[: dirs.shape[0]]
+    b[: src.size] = src
+    targets = [(0, height), (1, weight)]
+    targets = [(i, t) for i, t in targets if t is not None and t > 0]
+    if not targets or dirs.shape[0] == 0:
+        return b
+    scale = np.array([1.0, 50.0])  # 1 m of height ~ 50 kg of weight in the residual's units
+
+    def f(x):
+        m = np.array(measurements(template, dirs, faces, x))
+        return np.array([(m[i] - t) / scale[i] for i, t in targets])
+
+    eps = 1e-3
+    for _ in range(iterations):
+        r = f(b)
+        if np.max(np.abs(r)) < 1e-5:
+            break
+        J = np.stack([(f(b + eps * np.eye(len(b))[k]) - r) / eps for k in range(len(b))], axis=1)
+        step = -J.T @ np.linalg.solve(J @ J.T + 1e-6 * np.eye(len(r)), r)
+        b = np.clip(b + step, -rig.SHAPE_SLIDER_RANGE, rig.SHAPE_SLIDER_RANGE)
+    return b
+
+
+def set_height_weight(arm_obj, height: float | None = None, weight: float | None = None) -> np.ndarray:
+    """Reshape the body to a height (m) and/or weight (kg); returns the new betas."""
+    template, dirs, faces = shape_space(arm_obj)
+    b = betas_for_measurements(template, dirs, faces, rig.get_betas(arm_obj), height, weight)
+    rig.set_shape(arm_obj, b)
+    return b
+
+
+def body_measurements(arm_obj) -> tuple[float, float]:
+    template, dirs, faces = shape_space(arm_obj)
+    return measurements(template, dirs, faces, rig.get_betas(arm_obj))
+
+
+# ------------------------------------------------------------------------------------- motion
+
+def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone_map: str | None = None,
+                body_path: str | None = None, python: str | None = None, progress=None):
+    """Read any supported motion source into a `Motion` (resampled to `fps` when given).
+
+    Formats that need torch (keypoint fitting) go through heavy.py: in-process when torch imports,
+    else `neural-render motion import` in the configured interpreter.
+    """
+    from neural_render.motion import Motion
+
+    path = Path(filepath)
+    if not path.exists():
+        raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
+    if fmt in KEYPOINT_FORMATS or (fmt == "auto" and _looks_like_keypoints(path)):
+        return _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress)
+    if fmt == "auto" and path.suffix == ".npz":
+        try:
+            motion = Motion.load(path)
+        except InputError:
+            motion = None
+        if motion is not None:
+            return motion.resample(fps) if fps and abs(fps - motion.fps) > 1e-6 else motion
+    from neural_render.motion import importers
+
+    kwargs = {"fmt": fmt, "fps": fps, "bone_map": bone_map or None}
+    if body_path:
+        kwargs["body"] = body_path
+    motion = importers.import_motion(path, **kwargs)
+    motion = motion[0] if isinstance(motion, tuple) else motion
+    if fps and abs(fps - motion.fps) > 1e-6:
+        motion = motion.resample(fps)
+    return motion
+
+
+def _looks_like_keypoints(path: Path) -> bool:
+    if path.is_dir():
+        return True
+    if path.suffix.lower() == ".json":
+        return True
+    return path.suffix.lower() == ".csv"
+
+
+def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress):
+    from neural_render.blender import heavy
+    from neural_render.motion import Motion
+
+    with tempfile.TemporaryDirectory(prefix="nr_motion_") as tmp:
+        out = Path(tmp) / "motion.npz"
+        args = ["motion", "import", str(path), "--out", str(out), "--format", fmt]
+        if fps:
+            args += ["--fps", f"{fps:g}"]
+        if bone_map:
+            args += ["--bone-map", bone_map]
+        if body_path and body_path != "default":
+            args += ["--body", body_path]
+        job = heavy.run(args, python=python, needs_torch=True, progress=progress)
+        if job.returncode != 0 or not out.exists():
+            raise InputError(f"motion import failed: {job.error_text()}", path=path)
+        return Motion.load(out)
+
+
+def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None = None,
+                  bone_map: str | None = None, frame_start: int | None = None, apply_shape: bool = True,
+                  set_scene_range: bool = True, python: str | None = None, progress=None):
+    """Import a motion file onto a body as a new Action; fps None = the scene's fps."""
+    import bpy
+
+    scene = bpy.context.scene
+    if fps is None or fps <= 0:
+        fps = scene.render.fps / scene.render.fps_base
+    body_path = arm_obj.get("nr_body_path", "default")
+    motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress)
+    start = scene.frame_start if frame_start is None else int(frame_start)
+    return rig.keyframe_motion(arm_obj, motion, frame_start=start, name=Path(filepath).stem,
+                               apply_shape=apply_shape, set_scene_range=set_scene_range)
+
+
+# ------------------------------------------------------------------------------------- passes
+
+def render_passes(scene, out_dir: str, passes=None, size: int = 512, profile: str = "default",
+                  body_objects=None, progress=None) -> dict:
+    """Render guidance passes of the scene's frame range with its camera (passes engineer's renderer)."""
+    from neural_render.blender import render as blender_render
+
+    if scene.camera is None:
+        raise InputError("the scene has no camera", where=scene.name, fix="add a camera and make it the scene camera")
+    bodies = body_objects if body_objects is not None else body_mesh_objects(scene)
+    if not bodies:
+        raise InputError("no neural_render body in the scene", where=scene.name, fix="add a body first (neural_render.add_body)")
+    kwargs = {}
+    if progress is not None:
+        kwargs["progress"] = progress
+    return blender_render.render_scene_passes(scene, bodies, str(out_dir), passes=list(passes) if passes else None,
+                                              size=int(size), profile=profile, **kwargs)
+
+
+def add_camera_for_body(scene, arm_obj=None, size: int = 512, distance: float = 4.0):
+    """A scene camera looking at the body from its front (-y), framing a standing person."""
+    import bpy
+
+    cam_data = bpy.data.cameras.new("NeuralRenderCamera")
+    cam_data.lens = 50.0
+    cam = bpy.data.objects.new("NeuralRenderCamera", cam_data)
+    scene.collection.objects.link(cam)
+    target = np.array([0.0, 0.0, 1.0])
+    if arm_obj is not None:
+        target = rig.posed_joints(arm_obj)[0] + np.array([0.0, 0.0, 0.1])
+    cam.location = (float(target[0]), float(target[1] - distance), float(target[2]))
+    cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
+    scene.camera = cam
+    scene.render.resolution_x = scene.render.resolution_y = int(size)
+    return cam
+
+
+# ------------------------------------------------------------------------------------- generator
+
+def generate_args(passes_dir: str, checkpoint: str, out_dir: str, device: str = "cpu", video: str | None = None) -> list[str]:
+    args = ["generate", "--checkpoint", str(checkpoint), "--passes", str(passes_dir), "--out", str(out_dir)]
+    if device and device != "auto":
+        args += ["--device", device]
+    if video:
+        args += ["--video", str(video)]
+    return args
+
+
+def check_generate_inputs(checkpoint: str, out_dir: str) -> None:
+    if not checkpoint or not Path(checkpoint).exists():
+        raise InputError("checkpoint not found", path=checkpoint or "<empty>",
+                         fix="train one with `neural-render train` and pick its checkpoint file")
+    if not out_dir:
+        raise InputError("no output folder given", fix="set the Generate panel's output folder")
+
+
+def generate_frames(scene, out_dir: str, checkpoint: str, device: str = "cpu", passes=None, size: int = 256,
+                    profile: str = "default", python: str | None = None, progress=None) -> Path:
+    """Render passes of the scene range into out_dir/passes, then generator frames into out_dir/frames."""
+    from neural_render.blender import heavy
+
+    check_generate_inputs(checkpoint, out_dir)
+    out = Path(out_dir)
+    render_passes(scene, str(out / "passes"), passes, size, profile)
+    job = heavy.run(generate_args(str(out / "passes"), checkpoint, str(out / "frames"), device),
+                    python=python, needs_torch=True, progress=progress)
+    if job.returncode != 0:
+        raise InputError(f"generator failed: {job.error_text()}", path=checkpoint)
+    return out / "frames"
+
+
+def load_image_sequence(folder: str, name: str = "neural_render_frames", frame_start: int = 1):
+    """Load a folder of frame-numbered PNGs as one SEQUENCE image (for an Image Editor preview)."""
+    import bpy
+
+    files = sorted(Path(folder).glob("*.png"))
+    if not files:
+        raise InputError("no PNG frames in folder", path=folder)
+    img = bpy.data.images.get(name)
+    if img is not None:
+        bpy.data.images.remove(img)
+    img = bpy.data.images.load(str(files[0]), check_existing=False)
+    img.name = name
+    img.source = "SEQUENCE"
+    img["nr_frames"] = len(files)
+    img["nr_frame_start"] = int(frame_start)
+    return img
+
+
+def show_in_image_editor(context, img) -> bool:
+    """Show `img` in an Image Editor of the current screen (turning a 3D view into one if needed)."""
+    screen = getattr(getattr(context, "window", None), "screen", None)
+    if screen is None:
+        return False
+    areas = [a for a in screen.areas if a.type == "IMAGE_EDITOR"]
+    if not areas:
+        return False
+    space = areas[0].spaces.active
+    space.image = img
+    space.image_user.frame_duration = int(img.get("nr_frames", 1))
+    space.image_user.frame_start = int(img.get("nr_frame_start", 1))
+    space.image_user.use_auto_refresh = True
+    return True
+
+
+# ------------------------------------------------------------------------------------- dataset
+
+def start_dataset(config: str, out_dir: str, workers: int = 1, python: str | None = None) -> subprocess.Popen:
+    """Start `neural-render batch` headless as a detached subprocess; returns the process.
+
+    Its output goes to out_dir/batch.log. The batch is resumable, so re-starting continues it.
+    """
+    if not config or not Path(config).is_file():
+        raise InputError("batch config not found", path=config or "<empty>",
+                         fix="write one with `neural-render batch --print-example > cfg.yaml`")
+    if not out_dir:
+        raise InputError("no output folder given", fix="set the Dataset panel's output folder")
+    from neural_render.blender import heavy
+
+    interpreter = python or os.environ.get("NEURAL_RENDER_PYTHON") or sys.executable
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "batch.log", "ab")
+    cmd = [interpreter, "-u", "-m", "neural_render", "batch", "--config", str(config), "--out", str(out),
+           "--workers", str(int(workers))]
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=heavy._child_env(),
+                            start_new_session=True)
