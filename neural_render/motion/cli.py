@@ -1,0 +1,142 @@
+"""`neural-render motion import|export|info|bone-maps`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from neural_render.errors import InputError
+
+
+def register(sub) -> None:
+    from neural_render.motion.importers import FORMATS
+
+    motion = sub.add_parser("motion", help="motions: import BVH/FBX/AMASS/SMPL/keypoints, export, info")
+    msub = motion.add_subparsers(dest="motion_command", metavar="ACTION", required=True)
+
+    imp = msub.add_parser("import", help="read a mocap clip / SMPL parameters / keypoints into motion.npz")
+    imp.add_argument("src", help="input file or folder (.bvh, .fbx, .npz, .pkl, .smpl, keypoint JSON)")
+    imp.add_argument("--out", required=True, help="output motion .npz (a .preview.png is written beside it)")
+    imp.add_argument("--format", default="auto", choices=FORMATS)
+    imp.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
+    imp.add_argument("--body", default="default", help="'default' or an SMPL model file to retarget onto")
+    imp.add_argument("--bone-map", default=None,
+                     help="bone-map preset name or JSON file (default: best-matching preset)")
+    imp.add_argument("--unit", default=None, help="source length unit for BVH/FBX (default: detected): "
+                     "m, cm, mm, in, cmu, dm, ft")
+    imp.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the written motion")
+    imp.add_argument("--ground", default="auto", choices=["auto", "on", "off"],
+                     help="put the lowest point of the body on the floor (auto: only for sources without one)")
+    imp.add_argument("--smooth", type=float, default=0.0, help="Savitzky-Golay window in seconds (0: off)")
+    imp.add_argument("--frames", default=None, help="keep source frames A:B (before resampling)")
+    imp.add_argument("--video", default=None, help="video for keypoint input (fitted body preview)")
+    imp.add_argument("--no-preview", action="store_true", help="skip the preview image")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.set_defaults(func=_import)
+
+    exp = msub.add_parser("export", help="write a motion.npz as .bvh (SMPL skeleton) or .smpl")
+    exp.add_argument("motion")
+    exp.add_argument("--out", required=True, help="output .bvh or .smpl")
+    exp.add_argument("--body", default="default")
+    exp.add_argument("--unit", default="m", help="BVH length unit (m, cm, ...)")
+    exp.set_defaults(func=_export)
+
+    info = msub.add_parser("info", help="describe a motion.npz")
+    info.add_argument("motion")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_info)
+
+    bm = msub.add_parser("bone-maps", help="list the bone-map presets")
+    bm.set_defaults(func=_bone_maps)
+
+
+def _parse_frames(spec: str | None):
+    if not spec:
+        return None
+    try:
+        a, b = spec.split(":")
+        return int(a or 0), (int(b) if b else None)
+    except ValueError:
+        raise InputError(f"bad frame range {spec!r}", where="--frames", fix="use A:B, e.g. 0:300") from None
+
+
+def _import(args) -> int:
+    from neural_render.body import load_body
+    from neural_render.motion.importers import import_motion
+    from neural_render.motion.preview import preview_path, write_preview
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InputError("output must be a .npz file", path=out, where="--out")
+    body = load_body(None if args.body == "default" else args.body)
+    motion, report = import_motion(args.src, args.format, fps=args.fps, body=body, bone_map=args.bone_map,
+                                   up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
+                                   video=args.video, frames=_parse_frames(args.frames))
+    motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
+    motion.save(out)
+    report["out"] = str(out)
+    if not args.no_preview:
+        report["preview"] = str(write_preview(motion, body, preview_path(out)))
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_summary(report)
+    return 0
+
+
+def _print_summary(r: dict) -> None:
+    print(f"{r['source']} ({r['format']}) -> {r['out']}")
+    print(f"  frames {r['frames']}  fps {r['fps']:g}  duration {r['duration_s']:.2f} s  up {r['up']}")
+    if "retarget" in r:
+        rt = r["retarget"]
+        print(f"  bone map '{r['bone_map']}': {rt['mapped']}/24 SMPL joints mapped; source unit {rt['unit']} "
+              f"({rt['metres_per_unit']:.4g} m), up {rt['source_up']}, leg ratio {rt['leg_ratio']:.3f}")
+        print("  mapping: " + ", ".join(f"{k}<-{v}" for k, v in rt["mapping"].items()))
+        for w in rt["warnings"]:
+            print(f"  warning: {w}")
+    if "fit" in r:
+        fit = r["fit"]
+        err = {k: v for k, v in fit.items() if "err" in k} if isinstance(fit, dict) else fit
+        print(f"  fit: {json.dumps(err, default=str)}")
+    if "ground_shift_m" in r:
+        print(f"  grounded: shifted {r['ground_shift_m']:+.3f} m vertically")
+    if "preview" in r:
+        print(f"  preview {r['preview']}")
+
+
+def _export(args) -> int:
+    from neural_render.body import load_body
+    from neural_render.motion.motion import Motion
+
+    motion = Motion.load(args.motion)
+    body = load_body(None if args.body == "default" else args.body)
+    out = Path(args.out)
+    if out.suffix.lower() == ".bvh":
+        from neural_render.motion.export import save_bvh
+        save_bvh(motion, out, body, unit=args.unit)
+    elif out.suffix.lower() == ".smpl":
+        from neural_render.motion.smpl_params import save_smpl_file
+        save_smpl_file(motion, out, body)
+    else:
+        raise InputError("unknown export type", path=out, where="--out", fix="use .bvh or .smpl")
+    print(f"{args.motion} -> {out} ({motion.num_frames} frames @ {motion.fps:g} fps)")
+    return 0
+
+
+def _info(args) -> int:
+    from neural_render.motion.motion import Motion
+
+    m = Motion.load(args.motion)
+    info = m.summary() | {"metadata": m.metadata}
+    print(json.dumps(info, indent=2, default=str) if args.json else
+          "\n".join(f"{k:12s} {v}" for k, v in info.items()))
+    return 0
+
+
+def _bone_maps(args) -> int:
+    from neural_render.motion.bone_maps import list_presets, load_bone_map, presets_dir
+
+    print(f"presets in {presets_dir()}:")
+    for n in list_presets():
+        print(f"  {n:14s} {load_bone_map(n).get('description', '')[:100]}")
+    return 0

@@ -1,0 +1,147 @@
+"""One entry point for every motion source: `import_motion(src, fmt="auto", ...) -> (Motion, report)`.
+
+Used by `neural-render motion import` and the Blender add-on's import operator. The Motion it
+returns is Z-up (Blender's world) unless `up="y"` is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+from neural_render.motion.motion import Motion
+
+FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe")
+KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe")
+
+
+def detect_format(src: str | Path) -> str:
+    """Guess the format from the suffix and, for .npz/.json, the content."""
+    p = Path(src)
+    if p.is_dir():
+        return "openpose"
+    suf = p.suffix.lower()
+    if suf == ".bvh":
+        return "bvh"
+    if suf == ".fbx":
+        return "fbx"
+    if suf == ".smpl":
+        return "smpl"
+    if suf == ".pkl":
+        return "smpl"
+    if suf == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                keys = set(z.files)
+        except Exception:
+            raise InputError("not a readable .npz", path=p) from None
+        if "poses" in keys and "up" in keys and "mocap_framerate" in keys:
+            return "motion"
+        if "poses" in keys or "root_orient" in keys:
+            return "amass"
+        return "smpl"
+    if suf == ".csv":
+        return "mediapipe"
+    if suf == ".json":
+        try:
+            head = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError("not valid JSON", path=p) from None
+        if isinstance(head, dict) and "people" in head:
+            return "openpose"
+        if isinstance(head, dict) and ("annotations" in head or "images" in head):
+            return "coco"
+        if isinstance(head, list) and head and isinstance(head[0], dict) and "keypoints" in head[0]:
+            return "coco"
+        return "mediapipe"
+    raise InputError(f"cannot tell the format of '{p.name}'", path=p,
+                     fix=f"pass --format ({', '.join(FORMATS[1:])})")
+
+
+def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, body=None,
+                  bone_map: str | Path | None = None, up: str = "z", ground: str = "auto",
+                  unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
+                  frames: tuple[int, int | None] | None = None) -> tuple[Motion, dict]:
+    """Read any supported motion source into a Motion for `body` (the default body when None).
+
+    fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
+    lowest joint over the clip touches the floor, "auto" does so only for sources without a known
+    floor (SMPL parameter dicts, .smpl). smooth: Savitzky-Golay window in seconds (0 = off).
+    Returns (motion, report) where report is a JSON-able summary.
+    """
+    src = Path(src)
+    if not src.exists():
+        raise InputError("input not found", path=src)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", where="--format", fix=f"use one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = detect_format(src)
+    if body is None or isinstance(body, (str, Path)):
+        from neural_render.body import load_body
+        body = load_body(None if body in (None, "default") else body)
+    report: dict = {"source": str(src), "format": fmt}
+    floorless = False
+    if fmt in ("bvh", "fbx"):
+        from neural_render.motion.bone_maps import auto_map
+        from neural_render.motion.retarget import retarget
+
+        if fmt == "bvh":
+            from neural_render.motion.bvh import read_bvh
+            from neural_render.motion.source_skeleton import clip_from_bvh
+            clip = clip_from_bvh(read_bvh(src))
+        else:
+            from neural_render.motion.fbx import read_fbx
+            clip = read_fbx(src)
+        mapping, map_name, warnings = auto_map(clip.skeleton, bone_map, path=src)
+        res = retarget(clip, body, mapping, up="y", unit=unit, warnings=warnings)
+        motion = res.motion
+        report["bone_map"] = map_name
+        report["retarget"] = res.summary(clip.skeleton.names)
+        report["source_joints"] = clip.skeleton.num_joints
+    elif fmt == "amass":
+        from neural_render.motion.smpl_params import load_amass
+        motion = load_amass(src, fps=None)
+    elif fmt == "smpl":
+        from neural_render.motion import smpl_params
+        if src.suffix.lower() == ".smpl":
+            motion = smpl_params.load_smpl_file(src)
+        else:
+            motion = smpl_params.load_smpl_dict(src)
+        floorless = True
+    elif fmt == "motion":
+        motion = Motion.load(src)
+    else:
+        try:
+            from neural_render.motion.keypoint_import import import_keypoints
+        except ImportError:
+            raise InputError(f"keypoint import ({fmt}) is not available in this build", path=src,
+                             fix="use bvh, fbx, amass or smpl input") from None
+        motion, kp_report = import_keypoints(src, fmt, fps=fps, body=body, video=video)
+        report["fit"] = kp_report
+    if not _is_smpl_topology(body) and fmt in ("amass", "smpl"):
+        # SMPL's shape coefficients mean nothing to another body model: keep them as metadata.
+        if np.any(motion.betas):
+            motion.metadata["source_betas"] = motion.betas.tolist()
+        motion = motion.copy(betas=np.zeros(min(10, body.num_betas), np.float32))
+    if frames is not None:
+        motion = motion.trim(*frames)
+    if smooth and smooth > 0:
+        from neural_render.motion.filters import smooth_motion
+        motion = smooth_motion(motion, window_s=smooth)
+    if fps and abs(float(fps) - motion.fps) > 1e-6:
+        motion = motion.resample(float(fps))
+    if motion.up != up:
+        motion = motion.with_up(up, body=body)
+    if ground == "on" or (ground == "auto" and floorless):
+        from neural_render.motion.normalize import ground_motion
+        motion, shift = ground_motion(motion, body)
+        report["ground_shift_m"] = round(float(shift), 4)
+    report.update(motion.summary())
+    return motion, report
+
+
+def _is_smpl_topology(body) -> bool:
+    return int(body.num_vertices) == 6890

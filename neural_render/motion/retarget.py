@@ -1,0 +1,287 @@
+"""Retarget a source skeleton's animation (BVH, FBX, ...) onto the SMPL body.
+
+Method (global-orientation transfer with rest alignment from the source's own rest pose):
+1. Put the source in SMPL's model frame: detect its up axis from the rest pose (pelvis -> neck),
+   turn it to +y, convert its length unit to metres (detected from the rest height).
+2. For every mapped SMPL joint j, find the rest alignment A_j: the rotation taking SMPL's rest bone
+   frame onto the source's rest bone frame. A bone frame is (bone direction toward the next mapped
+   joint down SMPL's chain, a twist reference = whichever of the body's forward/up/left axes is most
+   perpendicular to that bone, made orthogonal). The pelvis frame is (up, left). Joints with no
+   usable bone (hands, feet tips, head) inherit their mapped parent's alignment.
+3. Per frame, with the source joint's world rotation G(t) and rest world rotation G0:
+   SMPL global_j(t) = G(t) G0^T A_j. So each mapped SMPL bone points exactly where the source bone
+   points, whatever the unmapped joints between them did (they are folded in). Unmapped SMPL
+   joints follow their parent (identity local rotation).
+4. local_j = global_parent^T global_j; axis-angle -> Motion poses.
+5. Root translation: the source pelvis path scaled by the leg-length ratio (target / source), so
+   the body's feet stay on the source's floor; then trans = p - J0 (LBS keeps the pelvis at J0).
+6. up="z": the whole motion is turned Y-up -> Z-up (Motion.with_up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neural_render.body.skeletons import SMPL_JOINT_NAMES, SMPL_PARENTS
+from neural_render.errors import InputError
+from neural_render.motion import rotations as rot
+from neural_render.motion.motion import Motion
+from neural_render.motion.source_skeleton import SourceClip, detect_unit_scale
+
+J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
+# The bone each SMPL joint's rotation swings: joint -> its chain child (None: no child bone).
+CHAIN_CHILD = {
+    "pelvis": None, "spine1": "spine2", "spine2": "spine3", "spine3": "neck", "neck": "head",
+    "head": None, "left_collar": "left_shoulder", "right_collar": "right_shoulder",
+    "left_shoulder": "left_elbow", "right_shoulder": "right_elbow", "left_elbow": "left_wrist",
+    "right_elbow": "right_wrist", "left_wrist": "left_hand", "right_wrist": "right_hand",
+    "left_hand": None, "right_hand": None, "left_hip": "left_knee", "right_hip": "right_knee",
+    "left_knee": "left_ankle", "right_knee": "right_ankle", "left_ankle": "left_foot",
+    "right_ankle": "right_foot", "left_foot": None, "right_foot": None,
+}
+
+
+@dataclass
+class RetargetResult:
+    motion: Motion
+    mapping: dict[int, int]              # smpl joint -> source joint
+    unit: str                            # detected (or given) source length unit
+    unit_scale: float                    # metres per source unit
+    scale: float                         # leg-length ratio target / source (applied to translation)
+    up_axis: str                         # source up axis, e.g. "+y"
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self, names: list[str]) -> dict:
+        return {"unit": self.unit, "metres_per_unit": self.unit_scale, "leg_ratio": round(self.scale, 4),
+                "source_up": self.up_axis, "mapped": len(self.mapping),
+                "mapping": {SMPL_JOINT_NAMES[k]: names[v] for k, v in sorted(self.mapping.items())},
+                "warnings": self.warnings}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(np.linalg.norm(v), 1e-12)
+
+
+def _up_rotation(up: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rotation taking the source's dominant up axis to +y, and the axis' name."""
+    k = int(np.argmax(np.abs(up)))
+    sign = 1.0 if up[k] > 0 else -1.0
+    axis = np.zeros(3)
+    axis[k] = sign
+    name = ("+" if sign > 0 else "-") + "xyz"[k]
+    if name == "+y":
+        return np.eye(3), name
+    if name == "-y":  # upside down: turn about z (keeps x's handedness with z flipped)
+        return np.diag([-1.0, -1.0, 1.0]), name
+    return rot.rotation_between(axis, np.array([0.0, 1.0, 0.0])), name
+
+
+def _top_joint(mapping: dict[int, int]) -> int:
+    for n in ("neck", "head", "spine3", "spine2", "spine1"):
+        if J[n] in mapping:
+            return J[n]
+    # collars/shoulders: their midpoint is handled by the caller
+    return -1
+
+
+def _body_axes(pos: np.ndarray, mapping_pos) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left, up, forward) unit axes of a standing body from joint positions.
+
+    `mapping_pos(name)` returns the position of an SMPL-named joint or None.
+    """
+    lh, rh, pel = mapping_pos("left_hip"), mapping_pos("right_hip"), mapping_pos("pelvis")
+    left = _unit(lh - rh)
+    top = None
+    for n in ("neck", "head", "spine3", "spine2"):
+        top = mapping_pos(n)
+        if top is not None and np.linalg.norm(top - pel) > 1e-6:
+            break
+    if top is None:
+        ls, rs = mapping_pos("left_shoulder"), mapping_pos("right_shoulder")
+        top = (ls + rs) / 2
+    up = top - pel
+    up = _unit(up - np.dot(up, left) * left)
+    fwd = _unit(np.cross(left, up))
+    return left, up, fwd
+
+
+def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray | None = None,
+             up: str = "z", unit: str | None = None, warnings: list[str] | None = None) -> RetargetResult:
+    """Retarget `clip` onto `body` (a BodyModel) with `mapping` {smpl joint: source joint}."""
+    skel = clip.skeleton
+    betas = np.zeros(min(10, body.num_betas), np.float32) if betas is None else np.asarray(betas, np.float32)
+    Jr = body.rest_joints(betas).astype(np.float64)       # (24, 3) SMPL rest joints, Y-up metres
+    rest = skel.rest_positions
+    T = clip.num_frames
+    if T == 0:
+        raise InputError("the clip has no frames", path=clip.source)
+    for name, arr in (("rotations", clip.rotations), ("positions", clip.positions)):
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"animation has non-finite {name}", path=clip.source)
+
+    def src_rest(n):
+        return rest[mapping[J[n]]] if J[n] in mapping else None
+
+    # 1. Up axis and units from the rest pose.
+    pel_rest = src_rest("pelvis")
+    left0, up0, _ = _body_axes(rest, src_rest)
+    U, up_name = _up_rotation(up0)
+    rest_u = rest @ U.T
+    height_units = float(np.ptp(rest_u[:, 1]))
+    if unit is None:
+        unit, unit_scale = detect_unit_scale(height_units)
+    else:
+        from neural_render.motion.source_skeleton import UNITS
+        if unit not in UNITS:
+            raise InputError(f"unknown unit {unit!r}", where="--unit", fix=f"use one of {', '.join(UNITS)}")
+        unit_scale = UNITS[unit]
+    rest_m = rest_u * unit_scale
+    G0 = U[None] @ skel.rest_rotations                     # (Js, 3, 3) source rest world rotations
+    G = U[None, None] @ clip.rotations                      # (T, Js, 3, 3)
+    P = clip.positions @ U.T * unit_scale                   # (T, Js, 3) metres, Y-up
+
+    def src_rest_m(n):
+        return rest_m[mapping[J[n]]] if J[n] in mapping else None
+
+    def smpl_rest(n):
+        return Jr[J[n]]
+
+    # 2. Body axes at rest, SMPL and source, in the same (Y-up) frame.
+    s_axes = _body_axes(Jr, smpl_rest)
+    r_axes = _body_axes(rest_m, src_rest_m)
+    A = np.zeros((24, 3, 3))
+    have = np.zeros(24, bool)
+    for j in range(24):
+        if j not in mapping:
+            continue
+        name = SMPL_JOINT_NAMES[j]
+        A_j = None
+        if name == "pelvis":
+            Fs = rot.frame_from_two(s_axes[1], s_axes[0])
+            Fr = rot.frame_from_two(r_axes[1], r_axes[0])
+            A_j = Fr @ Fs.T
+        else:
+            c = CHAIN_CHILD[name]
+            while c is not None and J[c] not in mapping:
+                c = CHAIN_CHILD[c]
+            if c is not None:
+                d_s = Jr[J[c]] - Jr[j]
+                d_r = rest_m[mapping[J[c]]] - rest_m[mapping[j]]
+                if np.linalg.norm(d_s) > 1e-4 and np.linalg.norm(d_r) > 1e-4 * unit_scale:
+                    k = int(np.argmin([abs(np.dot(_unit(d_s), a)) for a in s_axes]))
+                    A_j = rot.frame_from_two(d_r, r_axes[k]) @ rot.frame_from_two(d_s, s_axes[k]).T
+        if A_j is None:  # inherit the nearest mapped ancestor's alignment
+            a = int(SMPL_PARENTS[j])
+            while a >= 0 and not have[a]:
+                a = int(SMPL_PARENTS[a])
+            A_j = A[a] if a >= 0 else np.eye(3)
+        A[j] = A_j
+        have[j] = True
+
+    # 3. Global SMPL rotations per frame.
+    glob = np.empty((T, 24, 3, 3))
+    for j in range(24):
+        if j in mapping:
+            s = mapping[j]
+            glob[:, j] = G[:, s] @ (G0[s].T @ A[j])[None]
+        else:
+            p = int(SMPL_PARENTS[j])
+            glob[:, j] = glob[:, p] if p >= 0 else np.eye(3)
+    # 4. Locals.
+    local = np.empty_like(glob)
+    local[:, 0] = glob[:, 0]
+    for j in range(1, 24):
+        local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
+    poses = rot.matrix_to_aa(local).reshape(T, 72)
+
+    # 5. Translation scaled by the leg-length ratio.
+    scale, how = _leg_ratio(Jr, rest_m, mapping)
+    warnings = list(warnings or [])
+    if how != "legs":
+        warnings.append(f"translation scaled by {how} ratio (legs not fully mapped)")
+    pelvis_path = P[:, mapping[J["pelvis"]]] * scale
+    trans = pelvis_path - Jr[0][None]
+    motion = Motion(poses, trans, betas, clip.fps, up="y",
+                    metadata={"source": str(clip.source), "retarget": {
+                        "unit": unit, "leg_ratio": float(scale), "source_up": up_name}})
+    if up == "z":
+        motion = motion.with_up("z", pelvis=Jr[0])
+    return RetargetResult(motion, dict(mapping), unit, unit_scale, float(scale), up_name, warnings)
+
+
+def _chain_len(pos: np.ndarray, idx: list[int | None]) -> float | None:
+    if any(i is None for i in idx):
+        return None
+    return float(sum(np.linalg.norm(pos[idx[k + 1]] - pos[idx[k]]) for k in range(len(idx) - 1)))
+
+
+def _leg_ratio(Jr: np.ndarray, rest_m: np.ndarray, mapping: dict[int, int]) -> tuple[float, str]:
+    """Target / source leg length (hip -> knee -> ankle, mean of both legs); falls back to height."""
+    ratios = []
+    for side in ("left", "right"):
+        names = [f"{side}_hip", f"{side}_knee", f"{side}_ankle"]
+        src = _chain_len(rest_m, [mapping.get(J[n]) for n in names])
+        tgt = _chain_len(Jr, [J[n] for n in names])
+        if src and src > 1e-6:
+            ratios.append(tgt / src)
+    if ratios:
+        return float(np.mean(ratios)), "legs"
+    # Pelvis-to-top ratio as a fallback.
+    top = _top_joint(mapping)
+    if top >= 0:
+        src = np.linalg.norm(rest_m[mapping[top]] - rest_m[mapping[0]])
+        if src > 1e-6:
+            return float(np.linalg.norm(Jr[top] - Jr[0]) / src), "torso"
+    return 1.0, "no"
+
+
+def source_joints_in_smpl_frame(clip: SourceClip, result: RetargetResult) -> np.ndarray:
+    """(T, 24, 3) world positions of the source's mapped joints, in the Motion's frame (metres,
+    scaled by the leg ratio, up axis as the motion); NaN for unmapped SMPL joints."""
+    rest = clip.skeleton.rest_positions
+    mp = {k: rest[v] for k, v in result.mapping.items()}
+    _, up0, _ = _body_axes(rest, lambda n: mp.get(J[n]))
+    U, _ = _up_rotation(up0)
+    P = clip.positions @ U.T * result.unit_scale * result.scale
+    if result.motion.up == "z":
+        from neural_render.body.axes import Y_UP_TO_Z_UP
+        P = P @ Y_UP_TO_Z_UP.T
+    out = np.full((clip.num_frames, 24, 3), np.nan)
+    for k, v in result.mapping.items():
+        out[:, k] = P[:, v]
+    return out
+
+
+def evaluate(clip: SourceClip, result: RetargetResult, body, joints: list[str] | None = None) -> dict:
+    """Compare the retargeted body's joints with the source's mapped joints.
+
+    Both are root-aligned per frame (pelvis subtracted); the source is already scaled by the
+    leg-length ratio. Returns MPJPE (metres) over `joints` (default: every mapped joint) and the
+    median/p95 direction error (degrees) of every SMPL bone whose two ends are mapped.
+    """
+    m = result.motion
+    smpl = m.joints(body)  # forward kinematics == the skinned body's joints
+    src = source_joints_in_smpl_frame(clip, result)
+    smpl_rel = smpl - smpl[:, :1]
+    src_rel = src - src[:, :1]
+    sel = [J[n] for n in joints] if joints else sorted(result.mapping)
+    sel = [j for j in sel if j in result.mapping and j != 0]
+    err = np.linalg.norm(smpl_rel[:, sel] - src_rel[:, sel], axis=-1)
+    bones = [(int(SMPL_PARENTS[j]), j) for j in range(1, 24)
+             if j in result.mapping and int(SMPL_PARENTS[j]) in result.mapping]
+    ang = []
+    for p, c in bones:
+        a = smpl[:, c] - smpl[:, p]
+        b = src[:, c] - src[:, p]
+        na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+        ok = (na > 1e-4) & (nb > 1e-4)
+        cos = np.sum(a[ok] * b[ok], -1) / (na[ok] * nb[ok])
+        ang.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    ang = np.concatenate(ang) if ang else np.zeros(1)
+    per_joint = {SMPL_JOINT_NAMES[j]: float(err[:, k].mean()) for k, j in enumerate(sel)}
+    root_err = float(np.linalg.norm(smpl[:, 0] - src[:, 0], axis=-1).mean())
+    return {"mpjpe_m": float(err.mean()), "per_joint_m": per_joint, "root_error_m": root_err,
+            "bone_dir_median_deg": float(np.median(ang)), "bone_dir_p95_deg": float(np.percentile(ang, 95)),
+            "joints": [SMPL_JOINT_NAMES[j] for j in sel], "frames": int(m.num_frames)}

@@ -1,0 +1,256 @@
+"""SMPL parameter files -> Motion, and Motion -> .smpl.
+
+- AMASS `.npz`: `poses` (T, 72 | 156 SMPL-H | 165 SMPL-X), `trans` (T, 3) metres, Z-up (the root
+  orientation contains the Y-up -> Z-up turn), `betas`, `mocap_framerate` (or `mocap_frame_rate`).
+  SMPL's 24 joints = root + 21 body joints + SMPL's two hand joints, which SMPL-H/X do not have:
+  they take the rotation of each hand's middle-finger base (the joint SMPL's hand joint stands for),
+  or zero when the file has no hands.
+- SMPL parameter dicts (`.pkl` through the restricted unpickler, or `.npz`): `smpl_poses`/`poses`/
+  `pose`/`thetas` (T, 72) or `global_orient` + `body_pose`; `smpl_trans`/`trans`/`transl`;
+  optional `smpl_scaling` (AIST++: trans / scaling); `betas`. These are SMPL model space: Y-up.
+  Units of the translation are detected by plausibility (a person moves within metres).
+- Meshcapade `.smpl` (the `smplcodec` package): body_pose (T, 22|24, 3), body_translation, Y-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+from neural_render.motion.motion import Motion
+
+# SMPL-H/X hand joint order per hand: index1..3, middle1..3, pinky1..3, ring1..3, thumb1..3.
+HAND_MIDDLE1 = 3
+
+
+def _finite(name: str, a: np.ndarray, path) -> np.ndarray:
+    if not np.issubdtype(a.dtype, np.number):
+        raise InputError(f"{name} is not numeric (dtype {a.dtype})", path=path)
+    bad = np.argwhere(~np.isfinite(a))
+    if len(bad):
+        raise InputError(f"{name} has non-finite values (first at index {tuple(bad[0])})", path=path)
+    return a.astype(np.float64)
+
+
+def body_poses_from_full(poses: np.ndarray, path="", hands: str = "middle") -> np.ndarray:
+    """(T, D) SMPL (72), SMPL-H (156) or SMPL-X (165/162) axis-angle -> SMPL (T, 72)."""
+    T, D = poses.shape
+    if D == 72:
+        return poses.copy()
+    if D == 66:  # body only (root + 21)
+        return np.concatenate([poses, np.zeros((T, 6))], 1)
+    if D == 156:        # SMPL-H: 22 body + 15 left hand + 15 right hand
+        lh, rh = 66, 66 + 45
+    elif D in (165, 162):  # SMPL-X: 22 body + jaw + (2 eyes) + hands
+        lh = 66 + (9 if D == 165 else 6)
+        rh = lh + 45
+    else:
+        raise InputError(f"poses has {D} values per frame; expected 72 (SMPL), 156 (SMPL-H) or 165 (SMPL-X)",
+                         path=path)
+    out = np.zeros((T, 72))
+    out[:, :66] = poses[:, :66]
+    if hands == "middle":
+        out[:, 66:69] = poses[:, lh + 3 * HAND_MIDDLE1: lh + 3 * HAND_MIDDLE1 + 3]
+        out[:, 69:72] = poses[:, rh + 3 * HAND_MIDDLE1: rh + 3 * HAND_MIDDLE1 + 3]
+    return out
+
+
+def _npz_dict(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise InputError("npz holds pickled objects, which are not loaded", path=path,
+                             fix="save arrays only (np.savez)") from None
+        raise InputError(f"not a readable .npz ({e})", path=path) from None
+    except Exception as e:
+        raise InputError(f"not a readable .npz ({type(e).__name__})", path=path) from None
+
+
+def _fps(data: dict, default: float | None = None) -> float | None:
+    for k in ("mocap_framerate", "mocap_frame_rate", "frame_rate", "fps", "framerate"):
+        if k in data:
+            v = float(np.asarray(data[k]).reshape(-1)[0])
+            if np.isfinite(v) and v > 0:
+                return v
+    return default
+
+
+def load_amass(path: str | Path, fps: float | None = None) -> Motion:
+    """An AMASS .npz (SMPL, SMPL-H or SMPL-X poses) as a Z-up Motion."""
+    path = Path(path)
+    data = _npz_dict(path)
+    if "poses" not in data:
+        if "root_orient" in data and "pose_body" in data:
+            data["poses"] = np.concatenate([data["root_orient"], data["pose_body"],
+                                            data.get("pose_hand", np.zeros((len(data["root_orient"]), 90)))], 1)
+        else:
+            raise InputError(f"no 'poses' in AMASS file (keys: {sorted(data)})", path=path)
+    poses = np.asarray(data["poses"])
+    if poses.ndim != 2 or poses.shape[0] == 0:
+        raise InputError(f"poses has shape {poses.shape}, expected (T, D)", path=path)
+    poses = _finite("poses", poses, path)
+    T = poses.shape[0]
+    trans = _finite("trans", np.asarray(data.get("trans", np.zeros((T, 3)))), path)
+    if trans.shape != (T, 3):
+        raise InputError(f"trans has shape {trans.shape}, expected ({T}, 3)", path=path)
+    betas = _finite("betas", np.asarray(data.get("betas", np.zeros(10))).reshape(-1), path)
+    rate = _fps(data, fps)
+    if rate is None:
+        raise InputError("no frame rate in the file (mocap_framerate)", path=path, fix="pass --fps")
+    up = str(np.asarray(data["up"]).reshape(-1)[0]) if "up" in data else "z"
+    gender = str(np.asarray(data["gender"]).reshape(-1)[0]) if "gender" in data else "neutral"
+    kind = {72: "smpl", 66: "smpl-body", 156: "smpl-h", 165: "smpl-x", 162: "smpl-x"}.get(poses.shape[1], "?")
+    return Motion(body_poses_from_full(poses, path), trans, betas, rate, gender if gender in
+                  ("male", "female", "neutral") else "neutral", up if up in ("y", "z") else "z",
+                  metadata={"source": str(path), "format": "amass", "model": kind})
+
+
+_POSE_KEYS = ("smpl_poses", "poses", "pose", "thetas", "smpl_pose", "body_pose_full")
+_TRANS_KEYS = ("smpl_trans", "trans", "transl", "translation", "global_trans")
+
+
+def load_smpl_dict(path: str | Path, fps: float | None = None) -> Motion:
+    """An SMPL parameter dict (.pkl via the restricted unpickler, or .npz) as a Y-up Motion."""
+    path = Path(path)
+    if path.suffix == ".pkl":
+        from neural_render.body.safe_pickle import safe_load_pickle
+
+        data = safe_load_pickle(path)
+        if not isinstance(data, dict):
+            raise InputError(f"pickle holds a {type(data).__name__}, expected a dict of SMPL parameters",
+                             path=path)
+    else:
+        data = _npz_dict(path)
+    return motion_from_smpl_dict(data, path, fps)
+
+
+def motion_from_smpl_dict(data: dict, path: str | Path = "", fps: float | None = None) -> Motion:
+    data = {str(k): v for k, v in data.items()}
+    poses = None
+    for k in _POSE_KEYS:
+        if k in data:
+            poses = np.asarray(data[k])
+            break
+    if poses is None and "global_orient" in data and "body_pose" in data:
+        go = np.asarray(data["global_orient"]).reshape(len(np.asarray(data["global_orient"])), -1)
+        bp = np.asarray(data["body_pose"]).reshape(go.shape[0], -1)
+        poses = np.concatenate([go, bp], 1)
+    if poses is None:
+        raise InputError(f"no SMPL pose array (looked for {', '.join(_POSE_KEYS)} or global_orient + body_pose; "
+                         f"keys: {sorted(data)[:12]})", path=path)
+    poses = np.asarray(poses)
+    if poses.ndim == 3 and poses.shape[-2:] in ((24, 3), (22, 3)):
+        poses = poses.reshape(poses.shape[0], -1)
+    if poses.ndim == 1 and poses.size in (72, 66):
+        poses = poses[None]
+    if poses.ndim != 2 or poses.shape[0] == 0:
+        raise InputError(f"pose array has shape {poses.shape}, expected (T, 72)", path=path)
+    if poses.shape[1] == 69:  # body_pose without the root... only when global_orient missing
+        raise InputError("pose array has 69 values per frame (no global orientation)", path=path,
+                         fix="include global_orient")
+    poses = _finite("poses", poses, path)
+    T = poses.shape[0]
+    trans = None
+    for k in _TRANS_KEYS:
+        if k in data:
+            trans = _finite(k, np.asarray(data[k]), path).reshape(-1, 3) if np.asarray(data[k]).size == T * 3 else None
+            if trans is None:
+                raise InputError(f"{k} has shape {np.asarray(data[k]).shape}, expected ({T}, 3)", path=path)
+            break
+    if trans is None:
+        trans = np.zeros((T, 3))
+    unit = "m"
+    if "smpl_scaling" in data:
+        s = float(np.asarray(data["smpl_scaling"]).reshape(-1)[0])
+        if not (np.isfinite(s) and s > 0):
+            raise InputError(f"smpl_scaling is {s}", path=path)
+        trans = trans / s
+        unit = f"1/{s:g}"
+    else:
+        trans, unit = _metres_by_plausibility(trans)
+    betas = np.zeros(10)
+    for k in ("betas", "smpl_betas", "shape"):
+        if k in data:
+            betas = _finite(k, np.asarray(data[k]), path)
+            betas = betas.reshape(-1) if betas.ndim == 1 else betas.reshape(betas.shape[0], -1)[0]
+            break
+    rate = _fps(data, fps if fps else 30.0)
+    gender = str(np.asarray(data.get("gender", "neutral")).reshape(-1)[0]) if "gender" in data else "neutral"
+    return Motion(body_poses_from_full(poses, path), trans, betas, rate,
+                  gender if gender in ("male", "female", "neutral") else "neutral", up="y",
+                  metadata={"source": str(path), "format": "smpl-dict", "trans_unit": unit,
+                            "fps_from_file": _fps(data) is not None})
+
+
+def _metres_by_plausibility(trans: np.ndarray) -> tuple[np.ndarray, str]:
+    """A person's root moves within a few metres of the origin: larger numbers are cm or mm."""
+    mag = float(np.percentile(np.abs(trans), 95)) if trans.size else 0.0
+    if mag > 2000:
+        return trans / 1000.0, "mm"
+    if mag > 20:
+        return trans / 100.0, "cm"
+    return trans, "m"
+
+
+def load_smpl_file(path: str | Path) -> Motion:
+    """A Meshcapade .smpl file (smplcodec) as a Y-up Motion."""
+    path = Path(path)
+    try:
+        from smplcodec import SMPLCodec
+    except ImportError:
+        raise InputError("reading .smpl files needs the smplcodec package", path=path,
+                         fix="pip install smplcodec (in the io extra)") from None
+    try:
+        codec = SMPLCodec.from_file(str(path))
+    except Exception as e:
+        raise InputError(f"not a readable .smpl file ({type(e).__name__}: {str(e)[:120]})", path=path) from None
+    if codec.body_pose is None:
+        raise InputError("the .smpl file has no body_pose (a shape-only file?)", path=path)
+    bp = np.asarray(codec.body_pose, np.float64)
+    T = bp.shape[0]
+    bp = _finite("body_pose", bp.reshape(T, -1), path)
+    full = bp
+    if bp.shape[1] == 66:
+        full = np.zeros((T, 72))
+        full[:, :66] = bp
+        for side, hand in ((0, codec.left_hand_pose), (1, codec.right_hand_pose)):
+            if hand is not None:
+                full[:, 66 + 3 * side: 69 + 3 * side] = np.asarray(hand).reshape(T, 15, 3)[:, HAND_MIDDLE1]
+    elif bp.shape[1] != 72:
+        raise InputError(f"body_pose has {bp.shape[1] // 3} joints, expected 22 or 24", path=path)
+    trans = np.zeros((T, 3)) if codec.body_translation is None else _finite(
+        "body_translation", np.asarray(codec.body_translation), path)
+    betas = np.zeros(10) if codec.shape_parameters is None else np.asarray(codec.shape_parameters, np.float64)
+    gender = {0: "neutral", 1: "male", 2: "female"}.get(int(codec.gender), "neutral")
+    return Motion(full, trans, betas, float(codec.frame_rate or 30.0), gender, up="y",
+                  metadata={"source": str(path), "format": "smpl", "model": codec.smpl_version.name})
+
+
+def save_smpl_file(motion: Motion, path: str | Path, body=None) -> Path:
+    """Write `motion` as a Meshcapade .smpl file (SMPL, Y-up), atomically.
+
+    A Z-up motion is turned back to Y-up first, which moves trans about the rest pelvis: pass the
+    `body` it was made for (the default body when None).
+    """
+    from smplcodec import SMPLCodec, SMPLGender, SMPLVersion
+
+    from neural_render.fileio import atomic_path
+
+    if motion.up != "y":
+        if body is None:
+            from neural_render.body import load_body
+            body = load_body()
+        motion = motion.with_up("y", body=body)
+    T = motion.num_frames
+    codec = SMPLCodec(smpl_version=SMPLVersion.SMPL,
+                      gender=SMPLGender.from_string(motion.gender if motion.gender in ("male", "female") else "neutral"),
+                      shape_parameters=motion.betas.astype(np.float32), frame_count=int(T),
+                      frame_rate=float(motion.fps), body_translation=motion.trans.astype(np.float32),
+                      body_pose=motion.poses.reshape(T, 24, 3).astype(np.float32))
+    with atomic_path(path) as tmp:
+        codec.write(str(tmp))
+    return Path(path)

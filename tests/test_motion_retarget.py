@@ -1,0 +1,240 @@
+"""Retargeting: exact recovery of known SMPL motions from disguised source skeletons, the shared CMU
+clips (MPJPE / bone directions), bone maps, and the CLI import."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from motion_testutil import humanoid_arrays, make_body
+from neural_render.body.axes import Y_UP_TO_Z_UP
+from neural_render.body.lbs import global_transforms
+from neural_render.body.skeletons import SMPL_JOINT_NAMES, SMPL_PARENTS
+from neural_render.errors import InputError
+from neural_render.motion import Motion
+from neural_render.motion import rotations as rot
+from neural_render.motion.bone_maps import auto_map, load_bone_map
+from neural_render.motion.bvh import BVH, format_bvh, parse_bvh, read_bvh
+from neural_render.motion.retarget import evaluate, retarget
+from neural_render.motion.source_skeleton import clip_from_bvh
+
+
+def _smpl_motion(T=12, seed=1, up="y"):
+    rng = np.random.default_rng(seed)
+    poses = rng.normal(0, 0.35, (T, 72))
+    poses[:, :3] = rng.normal(0, 0.5, (T, 3))
+    trans = rng.normal(0, 0.5, (T, 3))
+    return Motion(poses, trans, np.zeros(10), 30.0, up=up)
+
+
+def _disguised_bvh(motion, body, *, apose=True, world=np.eye(3), unit=100.0, extra_spine=True,
+                   prefix="mixamorig:", names=None):
+    """A BVH that moves exactly like `motion` on `body`, but with an A-pose rest, another world
+    orientation/unit, an extra unmapped joint between spine3 and neck, and other joint names."""
+    rest = body.rest_joints(motion.betas).astype(np.float64)
+    T = motion.num_frames
+    R = rot.aa_to_matrix(motion.poses.reshape(T, 24, 3).astype(np.float64))
+    G, P = global_transforms(R, np.broadcast_to(rest, (T, 24, 3)).copy(), SMPL_PARENTS)
+    P = P + motion.trans[:, None]
+    # Rest-pose "Q" per joint: arms 40 deg down (A-pose) in the body's frontal plane.
+    q = np.zeros((24, 3))
+    if apose:
+        q[16] = [0, 0, -0.7]
+        q[17] = [0, 0, 0.7]
+    Qloc = rot.aa_to_matrix(q)
+    Qg, Pa = global_transforms(Qloc[None], rest[None].copy(), SMPL_PARENTS)
+    Qg, Pa = Qg[0], Pa[0]
+    Gs = G @ np.swapaxes(Qg, -1, -2)[None]            # source globals
+    names = names or {j: prefix + n for j, n in zip(range(24), [
+        "Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot", "RightFoot",
+        "Spine2", "LeftToeBase", "RightToeBase", "Neck", "LeftShoulder", "RightShoulder", "Head", "LeftArm",
+        "RightArm", "LeftForeArm", "RightForeArm", "LeftHand", "RightHand", "LeftHandMiddle1", "RightHandMiddle1"])}
+    # Joint list in a depth-first order, with an extra joint "UpperChest" between spine3 and neck.
+    order, par = [], []
+    kids = {j: [c for c in range(24) if SMPL_PARENTS[c] == j] for j in range(24)}
+    rows = {}
+
+    def visit(j, prow):
+        if j == 12 and extra_spine:
+            order.append(("extra", j))
+            par.append(prow)
+            prow = len(order) - 1
+        rows[j] = len(order)
+        order.append(("smpl", j))
+        par.append(prow)
+        for c in kids[j]:
+            visit(c, rows[j])
+
+    visit(0, -1)
+    n = len(order)
+    pos_rest = np.zeros((n, 3))
+    glob = np.zeros((T, n, 3, 3))
+    pos = np.zeros((T, n, 3))
+    for i, (kind, j) in enumerate(order):
+        if kind == "smpl":
+            pos_rest[i], glob[:, i], pos[:, i] = Pa[j], Gs[:, j], P[:, j]
+        else:  # halfway between spine3 and neck, rotating with spine3 plus a wobble
+            pos_rest[i] = (Pa[9] + Pa[12]) / 2
+            wob = rot.aa_to_matrix(np.stack([np.sin(np.arange(T)), np.zeros(T), np.zeros(T)], 1) * 0.3)
+            glob[:, i] = Gs[:, 9] @ wob
+            pos[:, i] = P[:, 9] + np.einsum("tab,b->ta", Gs[:, 9], pos_rest[i] - Pa[9])
+    # Fix the neck so that its position follows the extra joint (positions are FK-consistent).
+    W = world * unit
+    offsets = np.array([pos_rest[i] - (pos_rest[par[i]] if par[i] >= 0 else 0) for i in range(n)]) @ W.T
+    offsets[0] = 0
+    chans, cols = [], []
+    for i in range(n):
+        Rl = glob[:, i] if par[i] < 0 else np.swapaxes(glob[:, par[i]], -1, -2) @ glob[:, i]
+        Rl = world[None] @ Rl @ world.T[None] if par[i] < 0 else world[None] @ Rl @ world.T[None]
+        e = np.degrees(rot.matrix_to_euler(Rl, "YXZ"))
+        if par[i] < 0:
+            chans.append(["Xposition", "Yposition", "Zposition", "Yrotation", "Xrotation", "Zrotation"])
+            cols += [pos[:, i] @ W.T, e]
+        else:
+            chans.append(["Yrotation", "Xrotation", "Zrotation"])
+            cols.append(e)
+    nm = [("UpperChest" if k == "extra" else names[j]) for k, j in order]
+    b = BVH(nm, np.array(par), offsets, chans, np.zeros(n, bool), 1 / motion.fps, np.concatenate(cols, 1))
+    return parse_bvh(format_bvh(b, precision=9))
+
+
+@pytest.mark.parametrize("case", ["plain", "zup_cm_apose", "facing_x_inches"])
+def test_recovers_known_motion_from_disguised_skeleton(case):
+    body = make_body()
+    m = _smpl_motion()
+    if case == "plain":
+        kw = dict(apose=False, world=np.eye(3), unit=1.0)
+    elif case == "zup_cm_apose":
+        kw = dict(apose=True, world=Y_UP_TO_Z_UP, unit=100.0)
+    else:  # Y-up, body facing +x, inches
+        kw = dict(apose=True, world=rot.aa_to_matrix(np.array([0, np.pi / 2, 0])), unit=1 / 0.0254)
+    bvh = _disguised_bvh(m, body, **kw)
+    clip = clip_from_bvh(bvh)
+    mapping, name, _ = auto_map(clip.skeleton)
+    assert name == "mixamo" and len(mapping) == 24
+    res = retarget(clip, body, mapping, up="y")
+    assert res.unit == {"plain": "m", "zup_cm_apose": "cm", "facing_x_inches": "in"}[case]
+    assert res.scale == pytest.approx(1.0, abs=1e-6)
+    # Same body, same world motion: joints agree once the source's world turn is undone.
+    j_src = m.joints(body)
+    j_out = res.motion.joints(body)
+    W = kw["world"]
+    up_fix = {"plain": np.eye(3), "zup_cm_apose": Y_UP_TO_Z_UP.T @ np.eye(3),
+              "facing_x_inches": np.eye(3)}[case]
+    j_src_w = j_src @ (up_fix @ W).T
+    err = np.linalg.norm(j_out - j_src_w, axis=-1)
+    assert err.max() < 1e-3, err.max()
+    # Global orientations of all mapped bones preserved (incl. spine3 across the extra joint).
+    R_in = rot.aa_to_matrix(m.poses.reshape(-1, 24, 3))
+    R_out = rot.aa_to_matrix(res.motion.poses.reshape(-1, 24, 3))
+    # A rest pose fixes each bone's direction but not its twist: with the A-pose the arms' twist is
+    # estimated from the body's forward axis, exact only up to how the A-pose was made.
+    arms = [16, 17, 18, 19, 20, 21, 22, 23] if kw["apose"] else []
+    rest_j = [j for j in range(1, 24) if j not in arms]
+    np.testing.assert_allclose(R_out[:, rest_j], R_in[:, rest_j], atol=1e-4)
+    if arms:
+        assert np.degrees(rot.angle_between(R_out[:, arms], R_in[:, arms])).max() < 10
+
+
+def test_cmu_walk_metrics(shared_data):
+    body = make_body()
+    for clip_name in ("cmu_131_01_walk.bvh", "cmu_131_03_hop.bvh"):
+        clip = clip_from_bvh(read_bvh(shared_data / "mocap" / clip_name))
+        mapping, name, warnings = auto_map(clip.skeleton)
+        assert name == "cmu_cgspeed" and len(mapping) == 24 and not warnings
+        res = retarget(clip, body, mapping)
+        assert res.unit == "cmu" and res.up_axis == "+y"
+        ev = evaluate(clip, res, body)
+        assert ev["bone_dir_median_deg"] <= 5.0
+        assert ev["root_error_m"] < 1e-4
+
+
+def test_unknown_skeleton_is_an_input_error():
+    text = """HIERARCHY
+ROOT A
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Yrotation Xrotation
+  JOINT B
+  {
+    OFFSET 0 1 0
+    CHANNELS 3 Zrotation Yrotation Xrotation
+    End Site
+    {
+      OFFSET 0 1 0
+    }
+  }
+}
+MOTION
+Frames: 1
+Frame Time: 0.1
+0 0 0 0 0 0 0 0 0
+"""
+    clip = clip_from_bvh(parse_bvh(text, "weird.bvh"))
+    with pytest.raises(InputError, match="no usable mapping.*--bone-map"):
+        auto_map(clip.skeleton, path="weird.bvh")
+
+
+def test_user_bone_map_json(tmp_path):
+    body = make_body()
+    m = _smpl_motion(T=4)
+    names = {j: f"bone_{j:02d}" for j in range(24)}
+    bvh = _disguised_bvh(m, body, apose=False, unit=1.0, names=names, extra_spine=False)
+    clip = clip_from_bvh(bvh)
+    with pytest.raises(InputError):
+        auto_map(clip.skeleton)
+    bm = tmp_path / "mine.json"
+    bm.write_text(json.dumps({"name": "mine", "joints": {n: f"bone_{j:02d}" for j, n in enumerate(SMPL_JOINT_NAMES)}}))
+    mapping, name, _ = auto_map(clip.skeleton, bm)
+    assert name == "mine" and len(mapping) == 24
+    res = retarget(clip, body, mapping, up="y")
+    np.testing.assert_allclose(res.motion.joints(body), m.joints(body), atol=1e-3)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"joints": {"elbow": "x"}}))
+    with pytest.raises(InputError, match="unknown SMPL joint 'elbow'"):
+        load_bone_map(bad)
+
+
+def test_presets_load():
+    from neural_render.motion.bone_maps import list_presets
+    names = list_presets()
+    assert {"cmu", "cmu_cgspeed", "mixamo", "daz", "rokoko", "rigify", "smpl", "generic"} <= set(names)
+    for n in names:
+        load_bone_map(n)
+
+
+def test_generic_patterns_map_unseen_naming():
+    body = make_body()
+    m = _smpl_motion(T=3)
+    nm = ["root", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_02", "foot_l", "foot_r",
+          "spine_03", "ball_l", "ball_r", "neck_01", "clavicle_l", "clavicle_r", "head", "upperarm_l",
+          "upperarm_r", "lowerarm_l", "lowerarm_r", "hand_l", "hand_r", "middle_01_l", "middle_01_r"]
+    bvh = _disguised_bvh(m, body, apose=False, unit=1.0, names=dict(enumerate(nm)), extra_spine=False)
+    # Unreal-style names: no preset, the generic patterns must do it.
+    mapping, name, _ = auto_map(clip_from_bvh(bvh).skeleton)
+    assert name == "generic"
+    got = {SMPL_JOINT_NAMES[k]: bvh.names[v] for k, v in mapping.items()}
+    for j, n in enumerate(nm[:22]):
+        assert got.get(SMPL_JOINT_NAMES[j]) == n, (SMPL_JOINT_NAMES[j], got.get(SMPL_JOINT_NAMES[j]))
+
+
+def test_cli_import_walk(shared_data, tmp_path):
+    body = tmp_path / "body.npz"
+    np.savez(body, **humanoid_arrays())
+    out = tmp_path / "walk.npz"
+    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import",
+                        str(shared_data / "mocap" / "cmu_131_01_walk.bvh"), "--out", str(out), "--fps", "30",
+                        "--body", str(body), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["bone_map"] == "cmu_cgspeed" and rep["fps"] == 30.0
+    m = Motion.load(out)
+    assert m.num_frames == int((994 - 1) / 120 * 30) + 1 and m.up == "z"
+    assert (tmp_path / "walk.preview.png").exists()
+    # Z-up: the walker's pelvis is ~0.9 m above the floor and moves horizontally.
+    from neural_render.body import load_body
+    j = m.joints(load_body(body))
+    assert 0.8 < np.median(j[:, 0, 2]) < 1.1
+    assert np.ptp(j[:, 0, :2], axis=0).max() > 1.0
