@@ -1,0 +1,167 @@
+"""Sub-commands `train`, `generate`, `eval` and `actor render`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from neural_render.errors import InputError
+
+
+def _passes(text: str) -> list[str]:
+    from neural_render.generator.networks import PASS_CHANNELS
+
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in names if p not in PASS_CHANNELS]
+    if bad or not names:
+        raise InputError(f"unknown pass(es) {bad or text!r}", where="--passes",
+                         fix=f"comma-separated names from {list(PASS_CHANNELS)}")
+    return names
+
+
+def register(sub) -> None:
+    from neural_render.generator.train import TrainOptions
+
+    d = TrainOptions()
+    p = sub.add_parser("train", help="train the pose-conditioned generator on a paired folder")
+    p.add_argument("--data", required=True, help="paired folder (frames/ + passes), e.g. from `actor render`")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, logs, samples); resumed if it exists")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--size", type=int, default=d.size, help="training resolution (square), pixels")
+    p.add_argument("--device", default="auto", help="cuda, cpu or auto")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--texture-lr", type=float, default=d.texture_lr)
+    p.add_argument("--passes", default=",".join(d.passes), help="generator inputs, comma-separated")
+    p.add_argument("--ngf", type=int, default=d.ngf)
+    p.add_argument("--n-res", type=int, default=d.n_res)
+    p.add_argument("--n-down", type=int, default=d.n_down)
+    p.add_argument("--texture-channels", type=int, default=d.texture_channels, help="0 disables the neural texture")
+    p.add_argument("--texture-size", type=int, default=d.texture_size)
+    p.add_argument("--no-temporal", action="store_true", help="do not feed the previous frame")
+    p.add_argument("--no-refine", action="store_true", help="no face/hand crop refiner")
+    p.add_argument("--background", action="store_true", help="input DIR/background.png")
+    p.add_argument("--l1", type=float, default=d.l1)
+    p.add_argument("--ssim", type=float, default=d.ssim, help="weight of 1 - MS-SSIM")
+    p.add_argument("--crop-l1", type=float, default=d.crop_l1)
+    p.add_argument("--gan", type=float, default=d.gan, help="pair-discriminator weight (0 = off)")
+    p.add_argument("--fm", type=float, default=d.fm, help="feature-matching weight")
+    p.add_argument("--crop-gan", type=float, default=d.crop_gan, help="crop-discriminator weight (0 = off)")
+    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--sample-every", type=int, default=d.sample_every)
+    p.add_argument("--val", default=None, help="held-out paired folder: metrics + best.safetensors")
+    p.add_argument("--val-every", type=int, default=0)
+    p.add_argument("--val-frames", type=int, default=d.val_frames)
+    p.add_argument("--split", default="train", help="split.json subset to train on ('all' = every frame)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"])
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if RUN has a checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--stop-at", type=int, default=0, help=argparse_suppress())
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("generate", help="turn a passes folder into frames of the trained person")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--passes", required=True, help="folder with the pass sub-folders (+ legend.json)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--video", default=None, help="also write an .mp4")
+    p.add_argument("--fps", type=float, default=None, help="video frame rate (default legend.json or 30)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--size", type=int, default=None, help="resize passes to this height first")
+    p.add_argument("--compile", action="store_true", help="torch.compile (CUDA graphs on CUDA)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("eval", help="metrics of a checkpoint on a paired folder")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--size", type=int, default=None)
+    p.add_argument("--split", default=None, help="evaluate only this split.json subset")
+    p.add_argument("--save", default=None, help="also write the generated frames here")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("actor", help="the reference actor (a textured default body rendered by Cycles)")
+    asub = p.add_subparsers(dest="actor_command", metavar="ACTION")
+    r = asub.add_parser("render", help="ground-truth frames + all passes for a motion: a paired dataset")
+    r.add_argument("--motion", required=True, help="canonical motion .npz")
+    r.add_argument("--out", required=True)
+    r.add_argument("--size", type=int, default=256)
+    r.add_argument("--frames", default=None, help="A:B frame range (motion frame indices, B exclusive)")
+    r.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
+    r.add_argument("--split", type=float, default=0.0,
+                   help="write split.json with this time-contiguous test fraction at the end (0 = none)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_actor_render)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def _clean(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    return o
+
+
+def _train(args) -> int:
+    from neural_render.generator.train import TrainOptions, train
+
+    o = TrainOptions(
+        data=args.data, out=args.out, steps=args.steps, size=args.size, device=args.device, batch=args.batch,
+        seed=args.seed, lr=args.lr, texture_lr=args.texture_lr, passes=_passes(args.passes), ngf=args.ngf,
+        n_res=args.n_res, n_down=args.n_down, texture_channels=args.texture_channels,
+        texture_size=args.texture_size, temporal=not args.no_temporal, refine_crops=not args.no_refine,
+        background=args.background, l1=args.l1, ssim=args.ssim, crop_l1=args.crop_l1, gan=args.gan, fm=args.fm,
+        crop_gan=args.crop_gan, ckpt_every=args.ckpt_every, log_every=args.log_every,
+        sample_every=args.sample_every, val=args.val, val_every=args.val_every, val_frames=args.val_frames,
+        compile=args.compile, amp=args.amp, threads=args.threads, resume=not args.no_resume,
+        progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at)
+    print(json.dumps(_clean(train(o))))
+    return 0
+
+
+def _generate(args) -> int:
+    from neural_render.generator.infer import generate
+
+    res = generate(args.checkpoint, args.passes, args.out, video=args.video, device=args.device, batch=args.batch,
+                   compile=args.compile, size=args.size, fps=args.fps, progress=not args.json)
+    print(json.dumps(res) if args.json else f"wrote {res['frames']} frames to {res['out']}"
+          + (f" and {res['video']}" if res["video"] else "") + f" ({res['ms_per_frame']} ms/frame)")
+    return 0
+
+
+def _eval(args) -> int:
+    from neural_render.generator.infer import evaluate
+
+    res = _clean(evaluate(args.checkpoint, args.data, device=args.device, batch=args.batch, size=args.size,
+                          split=args.split, save_dir=args.save))
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        for k, v in res.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _actor_render(args) -> int:
+    from neural_render.blender.actor import render_actor
+
+    res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
+                       test_fraction=args.split)
+    print(json.dumps(_clean(res)) if args.json else f"wrote {res['frames']} frames + passes to {args.out}")
+    return 0

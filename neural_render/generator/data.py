@@ -1,0 +1,321 @@
+"""Paired dataset reader: ground-truth frames + guidance passes in the folder layout below.
+
+    DIR/frames/000001.png        RGB ground truth (absent for inference-only pass folders)
+    DIR/<pass>/000001.png        skeleton, parts, normal, depth, mask, uv (encodings: passes.spec)
+    DIR/legend.json              written by the passes renderer (read for sizes / cameras)
+    DIR/split.json               optional {"train": [frame numbers], "test": [...]}, time-contiguous
+    DIR/skeleton/keypoints.npz   optional projected BODY_25 keypoints + visibility (face/hand crops)
+    DIR/background.png           optional static plate
+
+Frame numbers are the integer file stems (000001.png -> 1). Everything is decoded once into
+memory at the requested size (labels and UV resized nearest, images area-averaged), then served as
+torch tensors (see `PairedDataset.item`). Tensor conventions (C, H, W), float32 unless stated:
+  target/background/prev  RGB in [-1, 1]        skeleton  [0, 1]
+  parts                   int64 (H, W) 0..24    normal    [-1, 1], 0 on background
+  depth                   [0, 1] (1 = nearest)  mask/fg   {0, 1}
+  uv                      (2, H, W) u, v in [0, 1]
+  boxes                   int64 (3, 2) top-left (x0, y0) of face, left-hand, right-hand crops
+  box_valid               bool (3,)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+
+PASS_DIRS = ("skeleton", "parts", "normal", "depth", "mask", "uv")
+# SMPL part labels (joint index + 1) used to locate crops when no keypoints file exists.
+HEAD_LABEL, LHAND_LABELS, RHAND_LABELS = 16, (23, 21), (24, 22)
+# BODY_25 indices
+_FACE_KP = (0, 15, 16, 17, 18)
+_R_WRIST, _R_ELBOW, _L_WRIST, _L_ELBOW = 4, 3, 7, 6
+
+
+def _imread(path: Path, flags) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        raise InputError("cannot read image", path=str(path), fix="re-render the pass folder")
+    if img.ndim == 3:
+        img = img[..., ::-1]
+    return np.ascontiguousarray(img)
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:
+    import cv2
+
+    if img.shape[:2] == (size[1], size[0]):
+        return img
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    out = cv2.resize(img, size, interpolation=interp)
+    return out if out.ndim == img.ndim else out[..., None]
+
+
+def frame_numbers(folder: Path) -> list[int]:
+    return sorted(int(p.stem) for p in folder.glob("*.png") if p.stem.isdigit())
+
+
+def crop_boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray, height: int, width: int, side: int):
+    """Crop corners from projected BODY_25 keypoints.
+
+    Args:
+        kp: (25, 2) pixel coordinates at the dataset's resolution. vis: (25,) > 0 where usable.
+    Returns:
+        boxes (3, 2) int (x0, y0) and valid (3,) bool for face, left hand, right hand.
+    """
+    centers, valid = [], []
+    face = [i for i in _FACE_KP if vis[i] > 0]
+    centers.append(kp[face].mean(0) if face else np.zeros(2))
+    valid.append(bool(face))
+    for wrist, elbow in ((_L_WRIST, _L_ELBOW), (_R_WRIST, _R_ELBOW)):
+        ok = vis[wrist] > 0
+        c = kp[wrist] + (0.3 * (kp[wrist] - kp[elbow]) if vis[elbow] > 0 else 0)
+        centers.append(c if ok else np.zeros(2))
+        valid.append(bool(ok))
+    return _corners(np.asarray(centers), height, width, side), np.asarray(valid)
+
+
+def crop_boxes_from_parts(parts: np.ndarray, side: int):
+    """Crop corners from the parts label image (centroid of head / hand pixels)."""
+    h, w = parts.shape
+    centers, valid = [], []
+    for labels in ((HEAD_LABEL,), LHAND_LABELS, RHAND_LABELS):
+        c, ok = np.zeros(2), False
+        for lab in labels:
+            ys, xs = np.nonzero(parts == lab)
+            if len(xs):
+                c, ok = np.array([xs.mean(), ys.mean()]), True
+                break
+        centers.append(c)
+        valid.append(ok)
+    return _corners(np.asarray(centers), h, w, side), np.asarray(valid)
+
+
+def _corners(centers: np.ndarray, h: int, w: int, side: int) -> np.ndarray:
+    x0 = np.clip(np.round(centers[:, 0] - side / 2), 0, w - side)
+    y0 = np.clip(np.round(centers[:, 1] - side / 2), 0, h - side)
+    return np.stack([x0, y0], 1).astype(np.int64)
+
+
+def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
+    """{frame number: (25, 2) px} and {frame number: (25,) visibility} at native resolution, or None."""
+    path = root / "skeleton" / "keypoints.npz"
+    if not path.is_file():
+        return None
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception:
+        return None
+    keys = set(z.files)
+    kp_key = next((k for k in ("body25", "keypoints", "xy", "pixels", "body25_xy") if k in keys), None)
+    if kp_key is None:
+        return None
+    kp = np.asarray(z[kp_key], np.float64)
+    if kp.ndim == 4:          # (T, P, 25, D): first person
+        kp = kp[:, 0]
+    if kp.ndim != 3 or kp.shape[1] != 25:
+        return None
+    vis_key = next((k for k in ("body25_visibility", "visibility", "vis") if k in keys), None)
+    vis = np.asarray(z[vis_key]) if vis_key else np.full(kp.shape[:2], 2)
+    if vis.ndim == 3:
+        vis = vis[:, 0]
+    fkey = next((k for k in ("frames", "frame_numbers", "frame_index") if k in keys), None)
+    nums = np.asarray(z[fkey]).astype(int) if fkey else np.arange(1, len(kp) + 1)
+    if fkey == "frame_index":
+        nums = nums + 1
+    if len(nums) != len(kp):
+        return None
+    return ({int(n): kp[i, :, :2] for i, n in enumerate(nums)},
+            {int(n): vis[i] if vis.shape == kp.shape[:2] else np.full(25, 2) for i, n in enumerate(nums)})
+
+
+class PairedDataset:
+    """All frames of one paired (or pass-only) folder, decoded in memory.
+
+    Args:
+        root: the dataset folder.
+        passes: pass names to load as generator inputs (mask and uv are always loaded when present:
+            they define the foreground and drive the neural texture).
+        size: output height = width in pixels (None: native).
+        split: None (all frames), "train" or "test" (from split.json; all frames if absent).
+        require_frames: False for inference on a pass-only folder.
+        crop_fraction: crop side as a fraction of the height (must match the model's config).
+    """
+
+    def __init__(self, root: str | Path, passes=("skeleton", "parts", "normal", "uv"), size: int | None = None,
+                 split: str | None = None, require_frames: bool = True, crop_fraction: float = 0.125,
+                 frames: list[int] | None = None):
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError("dataset folder not found", path=str(root), fix="pass a folder written by "
+                             "`neural-render actor render`, `prepare` or `passes`")
+        self.root = root
+        self.passes = list(passes)
+        self.has_frames = (root / "frames").is_dir() and bool(frame_numbers(root / "frames"))
+        if require_frames and not self.has_frames:
+            raise InputError("no ground-truth frames", path=str(root / "frames"),
+                             fix="train/eval need DIR/frames/000001.png ...; render with `neural-render actor render`")
+        load = set(self.passes) | {p for p in ("mask", "uv", "parts") if (root / p).is_dir()}
+        missing = [p for p in self.passes if not (root / p).is_dir()]
+        if missing:
+            raise InputError(f"pass folder(s) {missing} missing", path=str(root),
+                             fix="render those passes, or choose other passes (--passes)")
+        ref = root / ("frames" if self.has_frames else next(p for p in PASS_DIRS if p in load))
+        nums = frame_numbers(ref)
+        if frames is not None:
+            nums = [n for n in nums if n in set(frames)]
+        elif split is not None and (root / "split.json").is_file():
+            sel = set(int(n) for n in json.loads((root / "split.json").read_text())[split])
+            nums = [n for n in nums if n in sel]
+        if not nums:
+            raise InputError("no frames to load", path=str(ref), fix="check the folder and split.json")
+        self.numbers = nums
+        first = _imread(ref / f"{nums[0]:06d}.png", -1)
+        self.native_hw = first.shape[:2]
+        h = size or self.native_hw[0]
+        w = int(round(self.native_hw[1] * h / self.native_hw[0]))
+        self.hw = (h, w)
+        self.crop_side = max(8, int(round(h * crop_fraction / 2)) * 2)
+        self.arrays: dict[str, np.ndarray] = {}
+        self._decode(load)
+        bg = root / "background.png"
+        self.background = _resize(_imread(bg, 1), (w, h), False) if bg.is_file() else None
+        self._boxes()
+
+    # -- decoding ---------------------------------------------------------------------------------
+    def _read_all(self, folder: str, flags, nearest: bool) -> np.ndarray:
+        h, w = self.hw
+        out = []
+        for n in self.numbers:
+            p = self.root / folder / f"{n:06d}.png"
+            if not p.is_file():
+                raise InputError("frame missing", path=str(p), fix="every pass folder needs the same frame numbers")
+            img = _resize(_imread(p, flags), (w, h), nearest)
+            out.append(img)
+        return np.stack(out)
+
+    def _decode(self, load: set[str]) -> None:
+        import cv2
+
+        if self.has_frames:
+            self.arrays["frames"] = self._read_all("frames", cv2.IMREAD_COLOR, False)
+        if "skeleton" in load:
+            self.arrays["skeleton"] = self._read_all("skeleton", cv2.IMREAD_COLOR, False)
+        if "parts" in load:
+            parts = self._read_all("parts", cv2.IMREAD_UNCHANGED, True)
+            if parts.ndim == 4:   # champ RGB profile -> labels via the palette
+                parts = _rgb_parts_to_labels(parts)
+            self.arrays["parts"] = parts.astype(np.uint8)
+        if "normal" in load:
+            self.arrays["normal"] = self._read_all("normal", cv2.IMREAD_UNCHANGED, True)
+        if "depth" in load:
+            self.arrays["depth"] = self._read_all("depth", cv2.IMREAD_UNCHANGED, True)
+        if "mask" in load:
+            m = self._read_all("mask", cv2.IMREAD_GRAYSCALE, True)
+            self.arrays["mask"] = (m > 127).astype(np.uint8)
+        if "uv" in load:
+            self.arrays["uv"] = self._read_all("uv", cv2.IMREAD_COLOR, True)
+        if "mask" in self.arrays:
+            self.arrays["fg"] = self.arrays["mask"]
+        elif "uv" in self.arrays:
+            self.arrays["fg"] = (self.arrays["uv"][..., 0] > 0).astype(np.uint8)
+        elif "parts" in self.arrays:
+            self.arrays["fg"] = (self.arrays["parts"] > 0).astype(np.uint8)
+        else:
+            self.arrays["fg"] = np.ones((len(self.numbers),) + self.hw, np.uint8)
+
+    def _boxes(self) -> None:
+        h, w = self.hw
+        side = self.crop_side
+        kps = _load_keypoints(self.root)
+        boxes, valid = [], []
+        sx, sy = w / self.native_hw[1], h / self.native_hw[0]
+        for i, n in enumerate(self.numbers):
+            if kps is not None and n in kps[0]:
+                kp = kps[0][n] * np.array([sx, sy])
+                b, v = crop_boxes_from_keypoints(kp, np.asarray(kps[1][n]), h, w, side)
+            elif "parts" in self.arrays:
+                b, v = crop_boxes_from_parts(self.arrays["parts"][i], side)
+            else:
+                b, v = np.zeros((3, 2), np.int64), np.zeros(3, bool)
+            boxes.append(b)
+            valid.append(v)
+        self.boxes = np.stack(boxes)
+        self.box_valid = np.stack(valid)
+
+    # -- access -----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def prev_index(self, i: int) -> int | None:
+        """Index of the previous frame (frame number - 1) or None at a sequence start / gap."""
+        return i - 1 if i > 0 and self.numbers[i - 1] == self.numbers[i] - 1 else None
+
+    def item(self, i: int) -> dict:
+        """Tensors of frame i (no batch dimension); see the module docstring."""
+        import torch
+
+        a = self.arrays
+        d = {"fg": torch.from_numpy(a["fg"][i][None].astype(np.float32)),
+             "boxes": torch.from_numpy(self.boxes[i]), "box_valid": torch.from_numpy(self.box_valid[i])}
+        if "frames" in a:
+            d["target"] = torch.from_numpy(a["frames"][i].astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+        if "skeleton" in a:
+            d["skeleton"] = torch.from_numpy(a["skeleton"][i].astype(np.float32) / 255).permute(2, 0, 1)
+        if "parts" in a:
+            d["parts"] = torch.from_numpy(a["parts"][i].astype(np.int64))
+        if "normal" in a:
+            n = a["normal"][i]
+            scale = 65535.0 if n.dtype == np.uint16 else 255.0
+            nt = torch.from_numpy(n.astype(np.float32) / scale * 2 - 1).permute(2, 0, 1)
+            d["normal"] = nt * d["fg"]
+        if "depth" in a:
+            dp = a["depth"][i]
+            if dp.ndim == 3:
+                dp = dp[..., 0]
+            scale = 65535.0 if dp.dtype == np.uint16 else 255.0
+            d["depth"] = torch.from_numpy(dp.astype(np.float32) / scale)[None]
+        if "mask" in a:
+            d["mask"] = torch.from_numpy(a["mask"][i][None].astype(np.float32))
+        if "uv" in a:
+            uv = a["uv"][i]
+            d["uv"] = torch.from_numpy(uv[..., 1:3].astype(np.float32) / 255).permute(2, 0, 1)
+        if self.background is not None:
+            d["background"] = torch.from_numpy(self.background.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+        return d
+
+    def batch(self, indices) -> dict:
+        return collate([self.item(int(i)) for i in indices])
+
+    def face_box(self, i: int):
+        """(x0, y0, side) of the face crop of frame i, or None when the face is not located."""
+        if not self.box_valid[i, 0]:
+            return None
+        return (int(self.boxes[i, 0, 0]), int(self.boxes[i, 0, 1]), self.crop_side)
+
+    def frame_uint8(self, i: int) -> np.ndarray:
+        return self.arrays["frames"][i]
+
+
+def collate(items: list[dict]) -> dict:
+    import torch
+
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def _rgb_parts_to_labels(rgb: np.ndarray) -> np.ndarray:
+    from neural_render.passes.spec import parts_colors
+
+    table = parts_colors("champ").astype(np.int32)
+    flat = rgb.reshape(-1, 3).astype(np.int32)
+    d = ((flat[:, None, :] - table[None]) ** 2).sum(-1)
+    return d.argmin(1).astype(np.uint8).reshape(rgb.shape[:-1])
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -1,0 +1,227 @@
+"""Generator networks: passes + neural texture + previous frame -> RGB frame.
+
+Image tensors are (N, C, H, W); RGB in [-1, 1]; H and W multiples of 2 ** n_down.
+
+Inputs (selected by `GeneratorConfig.passes`, channel counts in `PASS_CHANNELS`):
+  skeleton  3  BODY_25 drawing, [0, 1]
+  parts    25  one-hot of labels 0 (background) .. 24 (SMPL parts, SURREAL order)
+  normal    3  camera-space unit normal, x right / y up / z toward the camera, 0 on background
+  depth     1  per-sequence normalized depth in [0, 1], 0 on background
+  mask      1  {0, 1}
+  uv        2  raw (u, v) in [0, 1]; with `texture_channels > 0` also drives the neural texture
+plus `background` (3, optional static plate) and `prev` (3, the previous generated frame, temporal
+mode). Everything is concatenated in a fixed order (`GeneratorConfig.input_channels`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neural_render.generator.neural_texture import NeuralTexture
+
+PASS_CHANNELS = {"skeleton": 3, "parts": 25, "normal": 3, "depth": 1, "mask": 1, "uv": 2}
+ALL_PASSES = tuple(PASS_CHANNELS)
+CROP_NAMES = ("face", "left_hand", "right_hand")
+
+
+@dataclass
+class GeneratorConfig:
+    """Architecture hyper-parameters (stored in every checkpoint, so a file is self-describing)."""
+
+    passes: list[str] = field(default_factory=lambda: ["skeleton", "parts", "normal", "uv"])
+    texture_channels: int = 8      # 0 disables the neural texture
+    texture_size: int = 256        # finest texture level, texels
+    texture_levels: int = 4
+    ngf: int = 32                  # channels at full resolution
+    n_down: int = 2                # encoder downsamplings (x2 channels each, capped at 8 * ngf)
+    n_res: int = 4                 # residual blocks at the bottleneck
+    temporal: bool = True          # input the previous generated frame
+    background: bool = False       # input a static background plate
+    refine_crops: bool = True      # residual refiner on face / hand crops
+    refiner_channels: int = 32
+    crop_fraction: float = 0.125   # crop side as a fraction of the image height
+
+    def __post_init__(self):
+        bad = [p for p in self.passes if p not in PASS_CHANNELS]
+        if bad:
+            raise ValueError(f"unknown pass(es) {bad}; choose from {list(PASS_CHANNELS)}")
+        self.passes = [p for p in ALL_PASSES if p in self.passes]  # canonical order
+
+    @property
+    def uses_texture(self) -> bool:
+        return self.texture_channels > 0
+
+    @property
+    def input_channels(self) -> int:
+        c = sum(PASS_CHANNELS[p] for p in self.passes) + self.texture_channels
+        return c + 3 * int(self.background) + 3 * int(self.temporal)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GeneratorConfig":
+        d = json.loads(text)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), _act(), nn.Conv2d(ch, ch, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """ResNet encoder-decoder (pix2pixHD global-generator line, no normalization so absolute colours
+    survive, additive skips from encoder to decoder at each scale)."""
+
+    def __init__(self, in_ch: int, ngf: int = 32, n_down: int = 2, n_res: int = 4):
+        super().__init__()
+        self.n_down = n_down
+        self.stem = nn.Sequential(nn.Conv2d(in_ch, ngf, 3, padding=1), _act())
+        chs = [min(ngf * 2 ** i, ngf * 8) for i in range(n_down + 1)]
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(chs[i], chs[i + 1], 3, stride=2, padding=1), _act()) for i in range(n_down))
+        self.res = nn.Sequential(*[ResBlock(chs[-1]) for _ in range(n_res)])
+        self.up = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(chs[i + 1], chs[i], 3, padding=1), _act()) for i in reversed(range(n_down)))
+        self.head = nn.Conv2d(ngf, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_ch, H, W) -> (N, 3, H, W) RGB in [-1, 1]."""
+        h = self.stem(x)
+        skips = [h]
+        for d in self.down:
+            h = d(h)
+            skips.append(h)
+        h = self.res(h)
+        for i, u in enumerate(self.up):
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+            h = u(h) + skips[-2 - i]
+        return torch.tanh(self.head(h))
+
+
+class CropRefiner(nn.Module):
+    """Adds a residual to fixed-size crops (face, hands) of the generated frame.
+
+    Input per crop: generated RGB (3) + the guidance channels of the same crop; output: RGB residual.
+    The last layer starts at zero, so an untrained refiner is the identity.
+    """
+
+    def __init__(self, guide_ch: int, ch: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3 + guide_ch, ch, 3, padding=1), _act(),
+            nn.Conv2d(ch, ch, 3, padding=1), _act(),
+            nn.Conv2d(ch, ch, 3, padding=1), _act(),
+            nn.Conv2d(ch, 3, 3, padding=1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, rgb_crop: torch.Tensor, guide_crop: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([rgb_crop, guide_crop], 1))
+
+
+def crop_side(cfg: GeneratorConfig, height: int) -> int:
+    """Crop side in pixels for an image of `height` rows (even, at least 8)."""
+    return max(8, int(round(height * cfg.crop_fraction / 2)) * 2)
+
+
+def extract_crops(img: torch.Tensor, boxes: torch.Tensor, side: int) -> torch.Tensor:
+    """Crops (N, K, C, side, side) at integer top-left corners `boxes` (N, K, 2) = (x0, y0)."""
+    n, k = boxes.shape[:2]
+    out = []
+    for b in range(n):
+        for j in range(k):
+            x0, y0 = int(boxes[b, j, 0]), int(boxes[b, j, 1])
+            out.append(img[b, :, y0:y0 + side, x0:x0 + side])
+    return torch.stack(out).view(n, k, img.shape[1], side, side)
+
+
+class NeuralRenderer(nn.Module):
+    """Neural texture + generator + crop refiner: the whole per-person model."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.texture = NeuralTexture(cfg.texture_channels, cfg.texture_size, cfg.texture_levels) \
+            if cfg.uses_texture else None
+        self.generator = Generator(cfg.input_channels, cfg.ngf, cfg.n_down, cfg.n_res)
+        self.refiner = CropRefiner(self.guide_channels, cfg.refiner_channels) if cfg.refine_crops else None
+
+    @property
+    def guide_channels(self) -> int:
+        return sum(PASS_CHANNELS[p] for p in self.cfg.passes) + self.cfg.texture_channels
+
+    def guidance(self, batch: dict, texture: bool = True) -> torch.Tensor:
+        """(N, guide_channels, H, W): the selected passes (+ sampled texture), canonical order."""
+        parts = []
+        for p in self.cfg.passes:
+            x = batch[p]
+            if p == "parts":
+                x = F.one_hot(x.long().clamp(0, 24), 25).permute(0, 3, 1, 2)
+            parts.append(x.float())
+        if texture and self.texture is not None:
+            parts.append(self.texture(batch["uv"].float(), batch["fg"].float()))
+        return torch.cat(parts, 1)
+
+    def forward(self, batch: dict, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None,
+                refine: bool = True) -> torch.Tensor:
+        """Generate frames.
+
+        Args:
+            batch: tensors from `data.PairedDataset` / `data.collate` (see module docstring), plus
+                "fg" (N, 1, H, W) and, for the refiner, "boxes" (N, 3, 2) crop corners.
+            prev: (N, 3, H, W) previous generated frame in [-1, 1]; None -> zeros (first frame).
+            guide: precomputed `guidance(batch)` (saves a texture lookup when called twice).
+        Returns:
+            (N, 3, H, W) RGB in [-1, 1].
+        """
+        g = self.guidance(batch) if guide is None else guide
+        x = [g]
+        if self.cfg.background:
+            x.append(batch["background"].float())
+        if self.cfg.temporal:
+            x.append(torch.zeros_like(g[:, :3]) if prev is None else prev.to(g.dtype))
+        x = torch.cat(x, 1)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.generator(x)
+        if refine and self.refiner is not None and "boxes" in batch:
+            out = self.refine(out, g, batch["boxes"])
+        return out
+
+    def refine(self, out: torch.Tensor, guide: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        side = crop_side(self.cfg, out.shape[-2])
+        n, k = boxes.shape[:2]
+        rgb = extract_crops(out, boxes, side).flatten(0, 1)
+        gd = extract_crops(guide, boxes, side).flatten(0, 1)
+        res = self.refiner(rgb, gd.to(rgb.dtype)).view(n, k, 3, side, side)
+        canvas = torch.zeros_like(out)
+        # Paste residuals back; overlapping crops add up (the refiner sees its neighbour's output
+        # only through training, which is fine for small overlaps).
+        rows = []
+        for b in range(n):
+            c = canvas[b]
+            for j in range(k):
+                x0, y0 = int(boxes[b, j, 0]), int(boxes[b, j, 1])
+                c = c + F.pad(res[b, j], (x0, out.shape[-1] - x0 - side, y0, out.shape[-2] - y0 - side))
+            rows.append(c)
+        return (out + torch.stack(rows)).clamp(-1, 1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,473 @@
+"""Training loop: `neural-render train --data DIR --out RUN [--steps N] [--size S] [--device cuda|cpu]`.
+
+Per step (Everybody-Dance-Now temporal scheme, made batch-friendly):
+  1. prev = G(passes_{t-1}, prev = 0), no gradient (zeros at a sequence start, and with
+     probability `p_zero_prev` so the first frame of a sequence is also learnt);
+  2. fake = G(passes_t, prev) (+ residual refiner on face / hand crops);
+  3. generator loss = l1 * L1 + ssim * (1 - MS-SSIM) + crop_l1 * L1(face/hand crops)
+     [+ gan * LSGAN + fm * feature matching on the multiscale pair discriminator
+      (passes_t, prev frame, frame) + crop_gan * LSGAN of the crop discriminator]
+     [+ vgg * VGG-19 perceptual loss, only when local weights exist];
+  4. discriminators: real pairs (passes_t, gt_{t-1}, gt_t) vs (passes_t, prev, fake).
+Inference does the same two stages batched over all frames (see infer.py), so train and test
+inputs match and nothing drifts.
+
+Exactness of resume: every random choice of step s (batch indices, zero-prev coin) comes from a
+generator seeded with (seed, rank, s), and model/optimizer/RNG states are restored from the
+checkpoint, so a run killed after checkpoint k and resumed ends bit-identical to an uninterrupted
+one (on the same device and thread count).
+
+Outputs in RUN/: options.json, checkpoints/latest.safetensors (full state, every `ckpt_every`
+steps), generator.safetensors (inference weights, same cadence), best.safetensors (best validation
+SSIM when --val is given), log.jsonl (scalars), val.jsonl, curve.png (training curve),
+samples/step_NNNNNN.png (target | generated | guidance grids), tensorboard/ (when the tensorboard
+package is installed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+from neural_render.fileio import write_image, write_json, write_text
+
+
+@dataclass
+class TrainOptions:
+    data: str = ""
+    out: str = ""
+    steps: int = 2000
+    size: int = 128
+    device: str = "auto"
+    batch: int = 4
+    seed: int = 0
+    lr: float = 1e-3
+    texture_lr: float = 1e-2
+    lr_decay_start: float = 0.6       # fraction of steps after which the lr decays linearly to 10 %
+    passes: list[str] = field(default_factory=lambda: ["skeleton", "parts", "normal", "uv"])
+    ngf: int = 32
+    n_down: int = 2
+    n_res: int = 4
+    texture_channels: int = 8
+    texture_size: int = 256
+    texture_levels: int = 4
+    temporal: bool = True
+    refine_crops: bool = True
+    background: bool = False
+    l1: float = 10.0
+    ssim: float = 5.0
+    crop_l1: float = 10.0
+    gan: float = 0.0                  # 0 disables the pair discriminator (fast CPU default)
+    fm: float = 10.0
+    crop_gan: float = 0.0
+    vgg: float = 10.0                 # used only when NEURAL_RENDER_VGG_WEIGHTS exists
+    ndf: int = 32
+    num_d: int = 2
+    p_zero_prev: float = 0.1
+    ckpt_every: int = 200
+    log_every: int = 10
+    sample_every: int = 500
+    val: str | None = None            # a held-out paired folder for validation metrics
+    val_every: int = 0
+    val_frames: int = 48
+    compile: bool = False
+    amp: str = "auto"                 # auto = bf16 on CUDA, off on CPU; "bf16" / "off"
+    threads: int = 0
+    resume: bool = True
+    progress: bool = True
+    split: str | None = "train"
+    stop_at: int = 0                  # stop after this step (as if killed after its checkpoint); 0 = never
+
+
+def _model_config(o: TrainOptions):
+    from neural_render.generator.networks import GeneratorConfig
+
+    return GeneratorConfig(passes=list(o.passes), texture_channels=o.texture_channels, texture_size=o.texture_size,
+                           texture_levels=o.texture_levels, ngf=o.ngf, n_down=o.n_down, n_res=o.n_res,
+                           temporal=o.temporal, background=o.background, refine_crops=o.refine_crops)
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("CUDA requested but not available", where="--device", fix="use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise InputError(f"unknown device '{name}'", where="--device", fix="use cpu, cuda or auto")
+    return name
+
+
+class _Ddp:
+    """torchrun / DDP context: rank, world size, local device (single process when not launched)."""
+
+    def __init__(self, device: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = device
+        if self.world > 1:
+            import torch
+            import torch.distributed as dist
+
+            backend = "nccl" if device.startswith("cuda") else "gloo"
+            dist.init_process_group(backend)
+            if device.startswith("cuda"):
+                self.device = f"cuda:{self.local_rank}"
+                torch.cuda.set_device(self.local_rank)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, module):
+        if self.world <= 1:
+            return module
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.local_rank] if self.device.startswith("cuda") else None
+        return DDP(module, device_ids=ids, find_unused_parameters=True)
+
+    def close(self):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _lr_factor(step: int, o: TrainOptions) -> float:
+    start = int(o.steps * o.lr_decay_start)
+    if step <= start or o.steps <= start:
+        return 1.0
+    return 1.0 - 0.9 * (step - start) / max(1, o.steps - start)
+
+
+def train(o: TrainOptions) -> dict:
+    """Run (or resume) a training run; returns a summary dict."""
+    import torch
+
+    from neural_render.generator import checkpoint as ckpt
+    from neural_render.generator import losses as L
+    from neural_render.generator.data import PairedDataset, to_device
+    from neural_render.generator.discriminators import CropDiscriminator, MultiscaleDiscriminator, pair_input
+    from neural_render.generator.networks import PASS_CHANNELS, NeuralRenderer, crop_side, extract_crops
+
+    if o.steps < 1:
+        raise InputError("--steps must be >= 1", where="--steps", fix="e.g. --steps 2000")
+    if o.size % 8 or o.size < 32:
+        raise InputError(f"--size {o.size} must be a multiple of 8 and >= 32", where="--size", fix="e.g. --size 128")
+    if o.threads:
+        torch.set_num_threads(o.threads)
+    device = resolve_device(o.device)
+    ddp = _Ddp(device)
+    device = ddp.device
+    out = Path(o.out)
+    ck_path = out / "checkpoints" / "latest.safetensors"
+    resuming = o.resume and ck_path.is_file()
+    if resuming:  # the run's own options win (architecture must match the checkpoint)
+        saved = json.loads((out / "options.json").read_text())
+        keep = {"steps": o.steps, "progress": o.progress, "device": o.device, "threads": o.threads,
+                "stop_at": o.stop_at}
+        o = TrainOptions(**{**saved, **keep})
+    cfg = _model_config(o)
+    ds = PairedDataset(o.data, cfg.passes, size=o.size, split=o.split, crop_fraction=cfg.crop_fraction)
+    if "uv" not in ds.arrays and cfg.uses_texture:
+        raise InputError("the neural texture needs the uv pass", path=str(Path(o.data) / "uv"),
+                         fix="render the uv pass or train with --texture-channels 0")
+    torch.manual_seed(o.seed)
+    np.random.seed(o.seed)
+    renderer = NeuralRenderer(cfg).to(device)
+    use_gan, use_crop_gan = o.gan > 0, o.crop_gan > 0 and cfg.refine_crops
+    modules = {"renderer": renderer}
+    cond_ch = sum(PASS_CHANNELS[p] for p in cfg.passes)
+    if use_gan:
+        modules["disc"] = MultiscaleDiscriminator(cond_ch + 6, o.ndf, 3, o.num_d).to(device)
+    if use_crop_gan:
+        modules["crop_disc"] = CropDiscriminator(cond_ch, o.ndf).to(device)
+    vgg = L.vgg_loss_from_env() if o.vgg > 0 else None
+    if vgg is not None:
+        vgg = vgg.to(device)
+    if device.startswith("cuda"):
+        for m in modules.values():
+            m.to(memory_format=torch.channels_last)
+    tex_params = list(renderer.texture.parameters()) if renderer.texture is not None else []
+    net_params = [p for n, p in renderer.named_parameters() if not n.startswith("texture.")]
+    groups = [{"params": net_params, "lr": o.lr, "base_lr": o.lr}]
+    if tex_params:
+        groups.append({"params": tex_params, "lr": o.texture_lr, "base_lr": o.texture_lr})
+    optims = {"g": torch.optim.Adam(groups, betas=(0.5, 0.999))}
+    d_params = [p for k in ("disc", "crop_disc") if k in modules for p in modules[k].parameters()]
+    if d_params:
+        optims["d"] = torch.optim.Adam([{"params": d_params, "lr": o.lr, "base_lr": o.lr}], betas=(0.5, 0.999))
+    start = 0
+    if resuming:
+        meta = ckpt.restore(ck_path, modules, optims, device=device)
+        start = meta["step"]
+    elif ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "options.json", asdict(o))
+    runner = ddp.wrap(renderer)
+    if o.compile:
+        runner = torch.compile(runner)
+    amp = (o.amp == "bf16") or (o.amp == "auto" and device.startswith("cuda"))
+    dev_type = "cuda" if device.startswith("cuda") else "cpu"
+    logger = _Logger(out, start, enabled=ddp.main)
+    side = crop_side(cfg, o.size)
+    prev_idx = np.array([ds.prev_index(i) if ds.prev_index(i) is not None else -1 for i in range(len(ds))])
+    sample_ids = np.linspace(0, len(ds) - 1, 4).astype(int)
+    best = logger.best_val
+    t0 = time.time() - logger.elapsed
+    pbar = None
+    if o.progress and ddp.main:
+        from tqdm import tqdm
+
+        pbar = tqdm(total=o.steps, initial=start, desc="train", unit="step")
+    step = start
+    for step in range(start + 1, o.steps + 1):
+        g = torch.Generator().manual_seed(o.seed * 1_000_003 + ddp.rank * 7919 + step)
+        idx = torch.randint(len(ds), (o.batch,), generator=g).numpy()
+        zero = (torch.rand(o.batch, generator=g) < o.p_zero_prev).numpy()
+        pidx = prev_idx[idx]
+        has_prev = (pidx >= 0) & ~zero
+        f = _lr_factor(step, o)
+        for opt in optims.values():
+            for grp in opt.param_groups:
+                grp["lr"] = grp["base_lr"] * f
+        b = to_device(ds.batch(idx), device)
+        bp = to_device(ds.batch(np.where(pidx >= 0, pidx, idx)), device)
+        hp = torch.from_numpy(has_prev.astype(np.float32)).to(device).view(-1, 1, 1, 1)
+        with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=amp):
+            prev = None
+            if cfg.temporal:
+                with torch.no_grad():
+                    prev = runner(bp).float() * hp
+            fake = runner(b, prev=prev)
+        fake = fake.float()
+        target = b["target"]
+        logs = {}
+        loss = o.l1 * (fake - target).abs().mean()
+        logs["l1"] = (fake - target).abs().mean().item()
+        if o.ssim > 0:
+            ms = L.ms_ssim(fake, target)
+            loss = loss + o.ssim * (1 - ms)
+            logs["ms_ssim"] = ms.item()
+        valid = b["box_valid"].float()
+        if o.crop_l1 > 0 and valid.any():
+            fc = extract_crops(fake, b["boxes"], side)
+            rc = extract_crops(target, b["boxes"], side)
+            cl = ((fc - rc).abs().mean((2, 3, 4)) * valid).sum() / valid.sum().clamp_min(1)
+            loss = loss + o.crop_l1 * cl
+            logs["crop_l1"] = cl.item()
+        if vgg is not None:
+            loss = loss + o.vgg * vgg(fake, target)
+        if use_gan or use_crop_gan:
+            cond = renderer.guidance(b, texture=False).float()
+            prev_real = bp["target"] * hp
+            prev_fake = prev if prev is not None else torch.zeros_like(fake)
+        if use_gan:
+            d = modules["disc"]
+            d_fake = d(pair_input(cond, prev_fake, fake))
+            with torch.no_grad():
+                d_real = d(pair_input(cond, prev_real, target))
+            g_gan = L.lsgan_loss(d_fake, True)
+            g_fm = L.feature_matching_loss(d_fake, d_real)
+            loss = loss + o.gan * g_gan + o.fm * g_fm
+            logs["g_gan"], logs["g_fm"] = g_gan.item(), g_fm.item()
+        if use_crop_gan and valid.any():
+            cd = modules["crop_disc"]
+            sel = valid.flatten() > 0
+            gcrop = extract_crops(cond, b["boxes"], side).flatten(0, 1)[sel]
+            fcrop = extract_crops(fake, b["boxes"], side).flatten(0, 1)[sel]
+            g_crop = L.lsgan_loss(cd(gcrop, fcrop), True)
+            loss = loss + o.crop_gan * g_crop
+            logs["g_crop_gan"] = g_crop.item()
+        optims["g"].zero_grad(set_to_none=True)
+        loss.backward()
+        optims["g"].step()
+        logs["g_total"] = loss.item()
+        if "d" in optims:
+            d_loss = 0.0
+            if use_gan:
+                d = modules["disc"]
+                d_loss = d_loss + 0.5 * (L.lsgan_loss(d(pair_input(cond, prev_real, target)), True)
+                                         + L.lsgan_loss(d(pair_input(cond, prev_fake, fake.detach())), False))
+            if use_crop_gan and valid.any():
+                cd = modules["crop_disc"]
+                rcrop = extract_crops(target, b["boxes"], side).flatten(0, 1)[sel]
+                d_loss = d_loss + 0.5 * (L.lsgan_loss(cd(gcrop, rcrop), True)
+                                         + L.lsgan_loss(cd(gcrop, fcrop.detach()), False))
+            if torch.is_tensor(d_loss):
+                optims["d"].zero_grad(set_to_none=True)
+                d_loss.backward()
+                optims["d"].step()
+                logs["d_total"] = d_loss.item()
+        if not all(math.isfinite(v) for v in logs.values()):
+            raise RuntimeError(f"non-finite loss at step {step}: {logs}")
+        if pbar is not None:
+            pbar.update(1)
+            pbar.set_postfix(l1=f"{logs['l1']:.4f}")
+        if not ddp.main:
+            continue
+        if step % o.log_every == 0 or step == o.steps:
+            logger.scalars(step, logs, time.time() - t0)
+        if o.sample_every and (step % o.sample_every == 0 or step == o.steps):
+            logger.samples(step, renderer, ds, sample_ids, device, amp, dev_type)
+            logger.curve()
+        if o.val and o.val_every and (step % o.val_every == 0 or step == o.steps):
+            m = validate(renderer, o.val, o.size, o.val_frames, device)
+            m["step"], m["train_seconds"] = step, round(time.time() - t0, 1)
+            logger.val(m)
+            if best is None or m["ssim"] > best:
+                best = m["ssim"]
+                ckpt.save(out / "best.safetensors", {"renderer": renderer}, cfg, step, train_options=asdict(o),
+                          metrics=m, with_rng=False)
+        if step % o.ckpt_every == 0 or step == o.steps:
+            logger.elapsed = time.time() - t0
+            ckpt.save(ck_path, modules, cfg, step, optims, train_options=asdict(o))
+            ckpt.export_inference(ck_path, out / "generator.safetensors")
+            logger.state(step)
+        if o.stop_at and step >= o.stop_at:
+            break
+    if pbar is not None:
+        pbar.close()
+    ddp.close()
+    summary = {"steps": step, "seconds": round(time.time() - t0, 1), "frames": len(ds), "size": o.size,
+               "checkpoint": str(out / "generator.safetensors"), "last": logger.last}
+    if ddp.main:
+        write_json(out / "summary.json", summary)
+    return summary
+
+
+def validate(renderer, data_dir: str, size: int, max_frames: int, device: str) -> dict:
+    """Metrics of the renderer on the first `max_frames` contiguous frames of a paired folder."""
+    import torch
+
+    from neural_render.generator.data import PairedDataset
+    from neural_render.generator.infer import generate_dataset
+    from neural_render.generator.metrics import evaluate_sequence
+
+    ds = PairedDataset(data_dir, renderer.cfg.passes, size=size, crop_fraction=renderer.cfg.crop_fraction)
+    n = min(len(ds), max_frames) if max_frames else len(ds)
+    was_training = renderer.training
+    renderer.eval()
+    with torch.no_grad():
+        frames = generate_dataset(renderer, ds, device=device, batch=8, indices=range(n))
+    renderer.train(was_training)
+    gt = [ds.frame_uint8(i) for i in range(n)]
+    masks = [ds.arrays["fg"][i] for i in range(n)]
+    return evaluate_sequence(frames, gt, masks, [ds.face_box(i) for i in range(n)])
+
+
+class _Logger:
+    """Scalars to log.jsonl (+ TensorBoard when installed), samples and a PNG training curve."""
+
+    def __init__(self, out: Path, start: int, enabled: bool):
+        self.out, self.enabled = out, enabled
+        self.log_path, self.val_path = out / "log.jsonl", out / "val.jsonl"
+        self.rows = self._read(self.log_path, start)
+        self.vals = self._read(self.val_path, start)
+        self.elapsed = self.rows[-1]["seconds"] if self.rows else 0.0
+        self.best_val = max((v["ssim"] for v in self.vals), default=None)
+        self.last: dict = self.rows[-1] if self.rows else {}
+        self.tb = None
+        if enabled:
+            out.mkdir(parents=True, exist_ok=True)
+            # Rewrite the logs without rows past the resumed step (a killed run may have logged more).
+            write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in self.rows))
+            write_text(self.val_path, "".join(json.dumps(r) + "\n" for r in self.vals))
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1)
+            except Exception:  # tensorboard not installed: PNG curve + samples only
+                self.tb = None
+
+    @staticmethod
+    def _read(path: Path, start: int) -> list[dict]:
+        if not path.is_file():
+            return []
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [r for r in rows if r["step"] <= start]
+
+    def scalars(self, step: int, logs: dict, seconds: float) -> None:
+        row = {"step": step, "seconds": round(seconds, 2), **{k: round(v, 6) for k, v in logs.items()}}
+        self.rows.append(row)
+        self.last = row
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for k, v in logs.items():
+                self.tb.add_scalar(f"train/{k}", v, step)
+
+    def val(self, m: dict) -> None:
+        self.vals.append(m)
+        with open(self.val_path, "a") as f:
+            f.write(json.dumps(m) + "\n")
+        if self.tb is not None:
+            for k, v in m.items():
+                if isinstance(v, float):
+                    self.tb.add_scalar(f"val/{k}", v, m["step"])
+
+    def state(self, step: int) -> None:
+        if self.tb is not None:
+            self.tb.flush()
+
+    def samples(self, step, renderer, ds, ids, device, amp, dev_type) -> None:
+        import torch
+
+        from neural_render.generator.infer import generate_dataset
+
+        was = renderer.training
+        renderer.eval()
+        with torch.no_grad():
+            gen = generate_dataset(renderer, ds, device=device, batch=len(ids), indices=ids)
+        renderer.train(was)
+        rows = []
+        for i, g in zip(ids, gen):
+            guide = ds.arrays["skeleton"][i] if "skeleton" in ds.arrays else np.zeros_like(g)
+            if "normal" in ds.arrays and ds.arrays["normal"][i].dtype == np.uint8:
+                guide = np.maximum(guide, ds.arrays["normal"][i])
+            rows.append(np.concatenate([ds.frame_uint8(i), g, guide], 1))
+        grid = np.concatenate(rows, 0)
+        write_image(self.out / "samples" / f"step_{step:06d}.png", grid)
+        if self.tb is not None:
+            self.tb.add_image("samples", grid, step, dataformats="HWC")
+
+    def curve(self, width: int = 640, height: int = 320) -> None:
+        """Plot log10 of the L1 loss (and validation SSIM when present) against step into curve.png."""
+        import cv2
+
+        if len(self.rows) < 2:
+            return
+        img = np.full((height, width, 3), 255, np.uint8)
+        steps = np.array([r["step"] for r in self.rows], float)
+        pad = 40
+
+        def poly(xs, ys, lo, hi, color):
+            x = pad + (xs - steps.min()) / max(steps.max() - steps.min(), 1) * (width - 2 * pad)
+            y = height - pad - (ys - lo) / max(hi - lo, 1e-9) * (height - 2 * pad)
+            pts = np.stack([x, y], 1).astype(np.int32)
+            cv2.polylines(img, [pts], False, color, 1, cv2.LINE_AA)
+
+        l1 = np.log10(np.maximum([r["l1"] for r in self.rows], 1e-6))
+        poly(steps, l1, l1.min(), l1.max(), (200, 30, 30))
+        cv2.putText(img, f"log10 L1 [{l1.min():.2f}, {l1.max():.2f}]", (pad, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (200, 30, 30), 1, cv2.LINE_AA)
+        if len(self.vals) >= 2:
+            vs = np.array([v["step"] for v in self.vals], float)
+            ss = np.array([v["ssim"] for v in self.vals])
+            poly(vs, ss, ss.min(), ss.max(), (30, 120, 30))
+            cv2.putText(img, f"val SSIM [{ss.min():.3f}, {ss.max():.3f}]", (pad + 260, 20),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, (30, 120, 30), 1, cv2.LINE_AA)
+        cv2.rectangle(img, (pad, pad), (width - pad, height - pad), (0, 0, 0), 1)
+        cv2.putText(img, f"step {int(steps.min())} .. {int(steps.max())}", (pad, height - 12),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        write_image(self.out / "curve.png", img)

@@ -1,0 +1,57 @@
+"""Write frames to a video with imageio-ffmpeg (H.264, yuv420p), atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.fileio import atomic_path
+
+
+def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 30.0, quality: int = 8) -> None:
+    """Encode (H, W, 3) uint8 RGB frames; H and W are padded to even sizes for yuv420p."""
+    import imageio_ffmpeg
+
+    if not frames:
+        raise ValueError("no frames to write")
+    h, w = frames[0].shape[:2]
+    ph, pw = h + h % 2, w + w % 2
+    with atomic_path(path) as tmp:
+        writer = imageio_ffmpeg.write_frames(str(tmp), (pw, ph), fps=float(fps), quality=quality,
+                                             pix_fmt_out="yuv420p", macro_block_size=1,
+                                             output_params=["-f", Path(path).suffix.lstrip(".").replace("mkv", "matroska") or "mp4"])
+        writer.send(None)
+        for f in frames:
+            f = np.ascontiguousarray(f[..., :3])
+            if (ph, pw) != (h, w):
+                f = np.pad(f, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+            writer.send(f)
+        writer.close()
+
+
+def read_video_frame_count(path: str | Path) -> int:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
+
+
+def read_fps(passes_dir: str | Path) -> float | None:
+    """The sequence frame rate from legend.json (keys 'fps' or 'frame_rate'), if any."""
+    p = Path(passes_dir) / "legend.json"
+    if not p.is_file():
+        return None
+    try:
+        d = json.loads(p.read_text())
+    except ValueError:
+        return None
+    for k in ("fps", "frame_rate", "framerate"):
+        if isinstance(d.get(k), (int, float)) and d[k] > 0:
+            return float(d[k])
+    seq = d.get("sequence") or d.get("motion") or {}
+    if isinstance(seq, dict):
+        for k in ("fps", "frame_rate"):
+            if isinstance(seq.get(k), (int, float)) and seq[k] > 0:
+                return float(seq[k])
+    return None

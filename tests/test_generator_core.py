@@ -1,0 +1,226 @@
+"""Generator: shapes, neural texture, checkpoints, training and exact resume on tiny synthetic data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from neural_render.generator import checkpoint as ck  # noqa: E402
+from neural_render.generator.data import PairedDataset, crop_boxes_from_keypoints, crop_boxes_from_parts  # noqa: E402
+from neural_render.generator.networks import PASS_CHANNELS, GeneratorConfig, NeuralRenderer  # noqa: E402
+from neural_render.generator.neural_texture import NeuralTexture  # noqa: E402
+from neural_render.generator.synthetic import write_dataset  # noqa: E402
+from neural_render.generator.train import TrainOptions, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("syn") / "data", frames=8, size=32, split=True)
+
+
+def _opts(data, out, **kw):
+    base = dict(data=str(data), out=str(out), steps=6, size=32, batch=2, ckpt_every=3, log_every=1,
+                sample_every=0, progress=False, texture_size=32, ngf=8, n_res=1)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+@pytest.mark.parametrize("passes,temporal,texture,refine", [
+    (["skeleton"], False, 0, False),
+    (["skeleton", "parts", "normal", "uv"], True, 8, True),
+    (["parts", "normal", "depth", "mask"], True, 0, True),
+    (["skeleton", "parts", "normal", "depth", "mask", "uv"], False, 4, True),
+])
+def test_shapes_for_pass_selections(syn, passes, temporal, texture, refine):
+    cfg = GeneratorConfig(passes=passes, temporal=temporal, texture_channels=texture, texture_size=16, ngf=8,
+                          n_res=1, refine_crops=refine)
+    if texture and "uv" not in passes:
+        pytest.skip("texture needs uv")
+    expected = sum(PASS_CHANNELS[p] for p in passes) + texture + 3 * temporal
+    assert cfg.input_channels == expected
+    ds = PairedDataset(syn, cfg.passes, size=32)
+    model = NeuralRenderer(cfg)
+    b = ds.batch([0, 1, 2])
+    assert model.guidance(b).shape == (3, model.guide_channels, 32, 32)
+    out = model(b, prev=torch.zeros(3, 3, 32, 32) if temporal else None)
+    assert out.shape == (3, 3, 32, 32)
+    assert float(out.detach().abs().max()) <= 1.0
+
+
+def test_config_rejects_unknown_pass():
+    with pytest.raises(ValueError):
+        GeneratorConfig(passes=["skeleton", "albedo"])
+
+
+def test_neural_texture_orientation_and_sparse_gradient():
+    tex = NeuralTexture(channels=1, size=8, levels=1)
+    with torch.no_grad():
+        tex.pyramid[0][0, 0] = torch.arange(8, dtype=torch.float32).view(8, 1).expand(8, 8)  # value = row
+    # v = 1 is the top row (row 0); v = 0 the bottom row (row 7); texel centres at (i + 0.5) / 8.
+    uv = torch.tensor([[0.5, 1 - 0.5 / 8], [0.5, 0.5 / 8]]).T.reshape(1, 2, 1, 2)
+    out = tex(uv)
+    assert torch.allclose(out[0, 0, 0], torch.tensor([0.0, 7.0]))
+    out.sum().backward()
+    g = tex.pyramid[0].grad[0, 0]
+    assert g.abs().sum() > 0 and set(torch.nonzero(g.abs().sum(1)).flatten().tolist()) == {0, 7}
+    mask = torch.zeros(1, 1, 1, 2)
+    assert tex(uv, mask).abs().sum() == 0
+
+
+def test_crop_boxes_from_keypoints_hand_computed():
+    kp = np.zeros((25, 2))
+    vis = np.zeros(25)
+    kp[[0, 15, 16, 17, 18]] = [[50, 20], [48, 18], [52, 18], [46, 20], [54, 20]]  # face centre (50, 19.2)
+    vis[[0, 15, 16, 17, 18]] = 2
+    kp[7], kp[6], vis[7], vis[6] = [30, 60], [30, 50], 2, 2    # left wrist below the elbow: centre (30, 63)
+    boxes, valid = crop_boxes_from_keypoints(kp, vis, 100, 100, 10)
+    assert valid.tolist() == [True, True, False]
+    assert boxes[0].tolist() == [45, 14] and boxes[1].tolist() == [25, 58]
+    # clamped into the image
+    kp[0] = [99, 99]
+    vis[[15, 16, 17, 18]] = 0
+    boxes, _ = crop_boxes_from_keypoints(kp, vis, 100, 100, 10)
+    assert boxes[0].tolist() == [90, 90]
+
+
+def test_crop_boxes_from_parts():
+    parts = np.zeros((40, 40), np.uint8)
+    parts[4:9, 10:15] = 16    # head: centre (12, 6)
+    parts[30:33, 2:5] = 24    # right hand: centre (3, 31)
+    boxes, valid = crop_boxes_from_parts(parts, 8)
+    assert valid.tolist() == [True, False, True]
+    assert boxes[0].tolist() == [8, 2] and boxes[2].tolist() == [0, 27]
+
+
+def test_dataset_decodes_spec_encodings(syn):
+    ds = PairedDataset(syn, ["skeleton", "parts", "normal", "depth", "mask", "uv"])
+    b = ds.item(3)
+    fg = b["fg"][0] > 0
+    n = b["normal"]
+    norms = n.norm(dim=0)[fg]
+    assert torch.all((norms - 1).abs() < 0.03)          # unit normals on the body
+    assert n[:, ~fg].abs().max() == 0                     # zero on the background
+    assert b["uv"].min() >= 0 and b["uv"].max() <= 1
+    assert b["target"].min() >= -1 and b["target"].max() <= 1
+    assert set(np.unique(b["parts"].numpy())) <= set(range(25))
+    assert len(PairedDataset(syn, ["skeleton"], split="train")) == 6
+    assert len(PairedDataset(syn, ["skeleton"], split="test")) == 2
+
+
+def test_save_load_identical_outputs(syn, tmp_path):
+    cfg = GeneratorConfig(texture_size=16, ngf=8, n_res=1)
+    torch.manual_seed(1)
+    model = NeuralRenderer(cfg)
+    with torch.no_grad():  # make the texture and refiner non-trivial
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    ds = PairedDataset(syn, cfg.passes)
+    b = ds.batch([0, 4])
+    prev = torch.rand(2, 3, 32, 32) * 2 - 1
+    ck.save(tmp_path / "m.safetensors", {"renderer": model}, cfg, step=7)
+    loaded, meta = ck.load_renderer(tmp_path / "m.safetensors")
+    assert meta["step"] == "7"
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(b, prev), loaded(b, prev))
+    ck.export_inference(tmp_path / "m.safetensors", tmp_path / "inf.safetensors")
+    again, _ = ck.load_renderer(tmp_path / "inf.safetensors")
+    with torch.no_grad():
+        assert torch.equal(model(b, prev), again(b, prev))
+
+
+def test_bad_checkpoint_is_input_error(tmp_path):
+    from neural_render.errors import InputError
+
+    (tmp_path / "x.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError):
+        ck.load_renderer(tmp_path / "x.safetensors")
+
+
+def _val_l1(run_dir, data):
+    model, _ = ck.load_renderer(Path(run_dir) / "generator.safetensors")
+    ds = PairedDataset(data, model.cfg.passes)
+    b = ds.batch(range(len(ds)))
+    with torch.no_grad():
+        return float((model(b) - b["target"]).abs().mean())
+
+
+def test_training_reduces_loss(syn, tmp_path):
+    train(_opts(syn, tmp_path / "r0", steps=1, ckpt_every=1))
+    before = _val_l1(tmp_path / "r0", syn)
+    train(_opts(syn, tmp_path / "r1", steps=40, batch=4, ckpt_every=40, lr=3e-3))
+    after = _val_l1(tmp_path / "r1", syn)
+    assert after < 0.6 * before, (before, after)
+    rows = [json.loads(x) for x in (tmp_path / "r1" / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["l1"] < rows[0]["l1"]
+
+
+def _weights(path):
+    t, _ = ck.read(path)
+    return {k: v for k, v in t.items() if k.startswith(("model.", "optim."))}
+
+
+def test_resume_continues_the_same_run(syn, tmp_path):
+    kw = dict(gan=1.0, crop_gan=1.0)
+    train(_opts(syn, tmp_path / "a", **kw))
+    train(_opts(syn, tmp_path / "b", stop_at=4, **kw))   # stops after step 4; last checkpoint is step 3
+    meta = ck.read(tmp_path / "b" / "checkpoints" / "latest.safetensors")[1]
+    assert meta["step"] == "3"
+    train(_opts(syn, tmp_path / "b", **kw))
+    a, b = _weights(tmp_path / "a" / "checkpoints" / "latest.safetensors"), \
+        _weights(tmp_path / "b" / "checkpoints" / "latest.safetensors")
+    assert a.keys() == b.keys() and any(k.startswith("optim.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(x)["step"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert log == list(range(1, 7))   # no duplicated rows after the resume
+
+
+def test_killed_process_resumes_to_identical_weights(syn, tmp_path):
+    """A real SIGKILL in the middle of training, then `neural-render train` again on the same RUN."""
+    common = ["--data", str(syn), "--size", "32", "--batch", "2", "--ngf", "8", "--n-res", "1",
+              "--texture-size", "32", "--log-every", "1", "--sample-every", "0", "--no-progress",
+              "--threads", "1"]
+    exe = [sys.executable, "-m", "neural_render"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ref = tmp_path / "ref"
+    subprocess.run(exe + ["train", "--out", str(ref), "--steps", "8", "--ckpt-every", "2"] + common,
+                   check=True, env=env, capture_output=True)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(exe + ["train", "--out", str(run), "--steps", "8", "--ckpt-every", "2",
+                                   "--stop-at", "1000000"] + common + ["--sample-every", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = run / "checkpoints" / "latest.safetensors"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if latest.is_file() and int(ck.read(latest)[1]["step"]) >= 2:
+            break
+        time.sleep(0.05)
+    killed_at = int(ck.read(latest)[1]["step"]) if latest.is_file() else 0
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed_at >= 2
+    subprocess.run(exe + ["train", "--out", str(run), "--steps", "8", "--ckpt-every", "2"] + common,
+                   check=True, env=env, capture_output=True)
+    a, b = _weights(ref / "checkpoints" / "latest.safetensors"), _weights(latest)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_bad_input_exit_2_and_no_output(tmp_path):
+    from neural_render.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out), "--steps", "1"]) == 2
+    assert not out.exists()
+    assert main(["train", "--data", str(tmp_path), "--out", str(out), "--passes", "skeleton,albedo"]) == 2
+    assert not out.exists()
