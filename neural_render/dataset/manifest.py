@@ -17,6 +17,7 @@ The manifest is rewritten atomically as samples finish; it is an index, the labe
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 from neural_render import __version__
 from neural_render.dataset import labels as L
 from neural_render.dataset.config import config_hash
-from neural_render.dataset.task import read_label, verify_sample
+from neural_render.dataset.task import label_path, read_label, verify_sample
 from neural_render.errors import InputError
 from neural_render.fileio import write_json
 
@@ -74,7 +75,7 @@ class DatasetFolder:
             if lab is None:
                 todo.append(i)
             else:
-                self.done[i] = ""
+                self.done[i] = hashlib.sha256(label_path(self.root, i).read_bytes()).hexdigest()
         self.write_manifest(force=True)
         return todo
 

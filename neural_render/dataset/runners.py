@@ -14,6 +14,7 @@ folder must be on storage every node sees at the same path.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
@@ -37,8 +38,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def _drop_blender_script_paths() -> None:
+    """Spawned workers inherit the parent's sys.path; if the parent imported bpy it holds Blender's
+    scripts/modules folder, whose pure-Python `bpy` package would shadow the real module."""
+    sys.path[:] = [p for p in sys.path if not re.search(r"[/\\]bpy[/\\][0-9.]+[/\\]scripts", p)]
+
+
 def _init_worker(threads: int, parent_pid: int) -> None:
     _die_with_parent()
+    _drop_blender_script_paths()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
     os.environ["NR_DATASET_THREADS"] = str(threads)
