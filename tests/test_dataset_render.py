@@ -18,7 +18,7 @@ def rendered(tmp_path_factory):
     body, motion = write_test_assets(tmp_path_factory.mktemp("assets"))
     cfg = validate(small_config(body, motion, resolution=[96, 80], people={"min": 3, "max": 3}))
     posed = pose_scene(sample_scene(cfg, 1), cfg)
-    scene = get_scene()
+    scene, _ = get_scene()
     scene.build(posed, cfg)
     scene.use_frame(0)
     ids = scene.render_instances()

@@ -38,7 +38,10 @@ Schema (all keys optional except `samples`; defaults in DEFAULTS):
       folder: PATH                images (png/jpg) for type images; random crop per scene
     clothing:
       patterns: [solid, stripes, checker, noise]   procedural textures for shirt / trousers
-    passes: [instances, mask, parts, normal, depth, skeleton, uv]   guidance passes to write
+    passes: [instances, mask, parts, normal, depth, skeleton, uv]   passes to write
+    guidance:                     how parts/normal/depth/skeleton/uv are rendered (neural_render.passes)
+      renderer: blender | raster  Cycles pass render (default) or the OpenGL raster renderer
+      profile: default | champ    the passes' colour profile
     rgb:
       cycles: bool                lit, textured Cycles RGB in images/
       samples: int                Cycles samples per pixel
@@ -83,6 +86,7 @@ DEFAULTS: dict = {
     "background": {"type": "procedural", "folder": None},
     "clothing": {"patterns": list(PATTERNS)},
     "passes": ["instances", "mask"],
+    "guidance": {"renderer": "blender", "profile": "default"},
     "rgb": {"cycles": True, "samples": 16, "denoise": False},
     "generator": {"checkpoint": None},
     "labels": {"occlusion_tolerance_m": 0.15},
@@ -319,6 +323,10 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
     for i, pn in enumerate(passes):
         v.choice(f"passes[{i}]", pn, PASS_CHOICES)
     c["passes"] = [p for p in PASS_CHOICES if p in passes]  # canonical order, no duplicates
+
+    gd = c["guidance"]
+    gd["renderer"] = v.choice("guidance.renderer", gd["renderer"], ("blender", "raster"))
+    gd["profile"] = v.choice("guidance.profile", gd["profile"], ("default", "champ"))
 
     r = c["rgb"]
     r["cycles"] = v.boolean("rgb.cycles", r["cycles"])

@@ -68,25 +68,35 @@ def _quiet_stdout():
 class DatasetScene:
     """A reusable headless Blender scene for dataset samples (one per process)."""
 
-    def __init__(self, threads: int = 0, workdir: str | None = None):
+    def __init__(self, threads: int = 0, workdir: str | None = None, reset: bool = True):
+        """`reset`: start from an empty factory session (False when another renderer, e.g. the
+        passes' BlenderRenderer, already owns this process's Blender: this scene is then its own
+        bpy Scene beside it and touches only the datablocks it created)."""
         import bpy
 
         self.bpy = bpy
         self.threads = int(threads)
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nr_dataset_"))
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nr_dataset_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        self.scene = bpy.context.scene
+        if reset:
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.scene = bpy.data.scenes.new("nr_dataset")
         self.people_objs: list = []
         self.posed = None
+        self._owned: list = []  # (collection, datablock) created for the current sample
+        self._trees = None
 
     # ------------------------------------------------------------------------------------ building
+    def _own(self, coll, item):
+        self._owned.append((coll, item))
+        return item
+
     def _clear(self):
-        bpy = self.bpy
-        for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.materials, bpy.data.lights,
-                     bpy.data.cameras, bpy.data.worlds, bpy.data.images, bpy.data.node_groups):
-            for item in list(coll):
-                coll.remove(item)
+        """Remove every datablock the previous sample created (objects first, then their data)."""
+        order = {"objects": 0}
+        for coll, item in sorted(self._owned, key=lambda ci: order.get(ci[0], 1)):
+            getattr(self.bpy.data, coll).remove(item)
+        self._owned = []
         self.people_objs = []
 
     def build(self, posed, cfg: dict) -> None:
@@ -110,12 +120,12 @@ class DatasetScene:
         for p, (person, ps) in enumerate(zip(posed.people, spec.people)):
             self.people_objs.append(self._body_object(p, person, ps.clothing))
 
-        cam_data = bpy.data.cameras.new("camera")
+        cam_data = self._own("cameras", bpy.data.cameras.new("camera"))
         cam_data.lens = spec.camera["focal_mm"]
         cam_data.sensor_width = spec.camera["sensor_mm"]
         cam_data.sensor_fit = "AUTO"
         cam_data.clip_start, cam_data.clip_end = 0.05, 1000.0
-        cam = bpy.data.objects.new("camera", cam_data)
+        cam = self._own("objects", bpy.data.objects.new("camera", cam_data))
         scene.collection.objects.link(cam)
         from mathutils import Matrix
 
@@ -125,17 +135,17 @@ class DatasetScene:
         scene.camera = cam
 
         li = spec.light
-        sun_data = bpy.data.lights.new("sun", "SUN")
+        sun_data = self._own("lights", bpy.data.lights.new("sun", "SUN"))
         sun_data.energy = li["sun_strength"]
         sun_data.color = li["sun_colour"]
         sun_data.angle = np.deg2rad(3.0)
-        sun = bpy.data.objects.new("sun", sun_data)
+        sun = self._own("objects", bpy.data.objects.new("sun", sun_data))
         # Sun direction: from elevation/azimuth; a sun points down its local -z.
         el, az = li["sun_elevation"], li["sun_azimuth"]
         sun.rotation_euler = (np.pi / 2 - el, 0.0, az + np.pi / 2)
         scene.collection.objects.link(sun)
 
-        world = bpy.data.worlds.new("world")
+        world = self._own("worlds", bpy.data.worlds.new("world"))
         world.use_nodes = True
         bg = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
         bg.inputs["Color"].default_value = (*li["sky_colour"], 1.0)
@@ -148,7 +158,7 @@ class DatasetScene:
 
         body = get_body(person.model)
         faces = np.asarray(person.faces, np.int64)
-        mesh = bpy.data.meshes.new(f"person{p}")
+        mesh = self._own("meshes", bpy.data.meshes.new(f"person{p}"))
         mesh.from_pydata(person.vertices[0].astype(np.float64).tolist(), [], faces.tolist())
         rest = body.v_template + np.einsum("vcb,b->vc", body.shapedirs[..., :len(person.betas)], person.betas)
         attr = mesh.attributes.new("rest", "FLOAT_VECTOR", "POINT")
@@ -160,7 +170,7 @@ class DatasetScene:
         mesh.polygons.foreach_set("material_index", face_mat.astype(np.int32))
         mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
         mesh.update()
-        obj = bpy.data.objects.new(f"person{p}", mesh)
+        obj = self._own("objects", bpy.data.objects.new(f"person{p}", mesh))
         obj.pass_index = p + 1
         obj.color = (*INSTANCE_COLOURS[p % len(INSTANCE_COLOURS)], 1.0)
         self.scene.collection.objects.link(obj)
@@ -168,7 +178,7 @@ class DatasetScene:
 
     def _material(self, name: str, garment: str, clothing: dict):
         bpy = self.bpy
-        mat = bpy.data.materials.new(name)
+        mat = self._own("materials", bpy.data.materials.new(name))
         mat.use_nodes = True
         nt = mat.node_tree
         bsdf = nt.nodes.get("Principled BSDF")
@@ -224,7 +234,7 @@ class DatasetScene:
 
         self.scene.render.filepath = str(path)
         with _quiet_stdout():  # Blender prints a "Saved: ..." line per render on the C stdout
-            self.bpy.ops.render.render(write_still=True)
+            self.bpy.ops.render.render(write_still=True, scene=self.scene.name)
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise RuntimeError(f"Blender wrote no image at {path}")

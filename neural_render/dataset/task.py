@@ -30,7 +30,9 @@ from neural_render import __version__
 from neural_render.dataset import labels as L
 from neural_render.dataset.sampling import PosedScene, pose_scene, project, sample_scene
 
-_SCENE = None  # this process's DatasetScene (one Blender per process)
+# This process's renderers (one Blender per process): the dataset scene and, when guidance passes
+# are wanted, the passes renderer; rebuilt only when the renderer kind or the image size changes.
+_STATE: dict = {"key": None, "scene": None, "guidance": None}
 
 
 def frame_id(cfg: dict, index: int, f: int) -> int:
@@ -41,13 +43,24 @@ def label_path(out_dir: Path, index: int) -> Path:
     return Path(out_dir) / "labels" / f"sample_{index:06d}.json"
 
 
-def get_scene(threads: int = 0):
-    global _SCENE
-    if _SCENE is None:
+def get_scene(threads: int = 0, guidance: str | None = None, size: tuple[int, int] | None = None):
+    """(DatasetScene, Guidance | None) for this process, created on first use."""
+    key = (guidance, tuple(size) if guidance else None)
+    if _STATE["scene"] is None or key != _STATE["key"]:
         from neural_render.dataset.rgb import DatasetScene
 
-        _SCENE = DatasetScene(threads=threads)
-    return _SCENE
+        if _STATE["guidance"] is not None:
+            _STATE["guidance"].close()
+            _STATE["guidance"] = None
+        g = None
+        if guidance is not None:
+            from neural_render.dataset.guidance import Guidance
+
+            g = Guidance(guidance, *size)  # first: the Blender pass renderer resets the session
+        _STATE.update(key=key, guidance=g, scene=DatasetScene(threads=threads, reset=g is None or guidance != "blender"))
+    if threads and _STATE["scene"].threads != threads:
+        _STATE["scene"].threads = threads
+    return _STATE["scene"], _STATE["guidance"]
 
 
 def _sha(path: Path) -> str:
@@ -65,26 +78,45 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     from neural_render.dataset.backgrounds import background, composite
     from neural_render.fileio import write_json
 
+    from neural_render.dataset import guidance as G
+    from neural_render.dataset.config import GUIDANCE_PASSES
+
     out_dir = Path(out_dir)
     spec = sample_scene(cfg, index)
     posed = pose_scene(spec, cfg)
-    scene = get_scene(threads)
-    scene.build(posed, cfg)
     W, H = posed.width, posed.height
     want = set(cfg["passes"])
+    guide_passes = [p for p in cfg["passes"] if p in GUIDANCE_PASSES]
+    scene, guide = get_scene(threads, cfg["guidance"]["renderer"] if guide_passes else None, (W, H))
+    scene.build(posed, cfg)
     bg = background(spec.background, W, H) if cfg["rgb"]["cycles"] else None
     eye = -posed.world_to_camera[:3, :3].T @ posed.world_to_camera[:3, 3]
     tol = cfg["labels"]["occlusion_tolerance_m"]
     files: dict[str, str] = {}
     frames = []
-    guidance = _guidance_renderer(cfg, posed) if want & {"parts", "normal", "depth", "skeleton", "uv"} else None
+    guide_frames = guide.frames(cfg, posed) if guide is not None else None
+    depth_names, depths, depth_masks = [], [], []
 
     for f in range(cfg["frames_per_sample"]):
         fid = frame_id(cfg, index, f)
         name = f"{fid:06d}"
         scene.use_frame(f)
-        ids = scene.render_instances()
         written = []
+        if guide_frames is not None:
+            from neural_render.dataset.rgb import _quiet_stdout
+
+            with _quiet_stdout():  # Blender's "Saved: ..." lines
+                fr = next(guide_frames)
+            # The pass render's instance buffer (one sample at each pixel centre) labels the people,
+            # so masks, parts and visibility agree pixel for pixel.
+            ids = fr["instance"].astype(np.int64)
+            written += G.write_frame(out_dir, name, fr, guide_passes, cfg["guidance"]["profile"])
+            if "depth" in want:
+                depth_names.append(name)
+                depths.append(fr["depth"])
+                depth_masks.append(fr["mask"])
+        else:
+            ids = scene.render_instances()
         if cfg["rgb"]["cycles"]:
             rgba = scene.render_rgb(cfg["rgb"]["samples"], spec.render_seed + f, cfg["rgb"]["denoise"])
             p = out_dir / "images" / f"{name}.png"
@@ -98,8 +130,6 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
             p = out_dir / "mask" / f"{name}.png"
             _write_png(p, ((ids > 0) * 255).astype(np.uint8))
             written.append(p)
-        if guidance is not None:
-            written += guidance(f, fid)
 
         people = []
         body25_uv, body25_vis = [], []
@@ -141,9 +171,17 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
             "people": people,
         })
 
+    extra = {}
+    if depth_names:
+        paths, depth_range = G.write_depth_pngs(out_dir, depth_names, depths, depth_masks)
+        for w in paths:
+            files[str(Path(w).relative_to(out_dir))] = _sha(w)
+        extra["depth_png_range_m"] = depth_range
+    if guide_frames is not None:
+        guide_frames.close()
     label = {
         "sample": index, "software": f"neural-render {__version__}",
-        "scene": _scene_summary(posed), "frames": frames, "files": files,
+        "scene": _scene_summary(posed), "frames": frames, "files": dict(sorted(files.items())), **extra,
     }
     lp = label_path(out_dir, index)
     write_json(lp, label, indent=None)
@@ -156,13 +194,6 @@ def _scene_summary(posed: PosedScene) -> dict:
                         "yaw": p.yaw, "offset": p.offset, "clothing": p.clothing} for p in s.people],
             "camera": s.camera, "light": s.light, "background": {k: v for k, v in s.background.items()},
             "render_seed": s.render_seed}
-
-
-def _guidance_renderer(cfg: dict, posed: PosedScene):
-    """A callable (frame, frame_id) -> written paths for the guidance passes, via neural_render.passes."""
-    from neural_render.dataset.guidance import make_guidance
-
-    return make_guidance(cfg, posed)
 
 
 def read_label(out_dir: Path, index: int) -> dict | None:
