@@ -23,7 +23,7 @@ import numpy as np
 from neural_render.blender import rig
 from neural_render.errors import InputError
 
-MOTION_FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "openpose", "coco", "mediapipe")
+MOTION_FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe")
 KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe")
 BODY_DENSITY = 985.0  # kg/m^3, average human body density (for weight from mesh volume)
 
@@ -157,38 +157,18 @@ def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone
     Formats that need torch (keypoint fitting) go through heavy.py: in-process when torch imports,
     else `neural-render motion import` in the configured interpreter.
     """
-    from neural_render.motion import Motion
+    from neural_render.blender import heavy
+    from neural_render.motion import importers
 
     path = Path(filepath)
     if not path.exists():
         raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
-    if fmt in KEYPOINT_FORMATS or (fmt == "auto" and _looks_like_keypoints(path)):
-        return _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress)
-    if fmt == "auto" and path.suffix == ".npz":
-        try:
-            motion = Motion.load(path)
-        except InputError:
-            motion = None
-        if motion is not None:
-            return motion.resample(fps) if fps and abs(fps - motion.fps) > 1e-6 else motion
-    from neural_render.motion import importers
-
-    kwargs = {"fmt": fmt, "fps": fps, "bone_map": bone_map or None}
-    if body_path:
-        kwargs["body"] = body_path
-    motion = importers.import_motion(path, **kwargs)
-    motion = motion[0] if isinstance(motion, tuple) else motion
-    if fps and abs(fps - motion.fps) > 1e-6:
-        motion = motion.resample(fps)
+    kind = importers.detect_format(path) if fmt == "auto" else fmt
+    if kind in KEYPOINT_FORMATS and not heavy.torch_in_process():
+        return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress)
+    motion, _report = importers.import_motion(path, fmt=kind, fps=fps or None, body=body_path or None,
+                                              bone_map=bone_map or None)
     return motion
-
-
-def _looks_like_keypoints(path: Path) -> bool:
-    if path.is_dir():
-        return True
-    if path.suffix.lower() == ".json":
-        return True
-    return path.suffix.lower() == ".csv"
 
 
 def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress):
@@ -238,11 +218,22 @@ def render_passes(scene, out_dir: str, passes=None, size: int = 512, profile: st
     bodies = body_objects if body_objects is not None else body_mesh_objects(scene)
     if not bodies:
         raise InputError("no neural_render body in the scene", where=scene.name, fix="add a body first (neural_render.add_body)")
-    kwargs = {}
-    if progress is not None:
-        kwargs["progress"] = progress
-    return blender_render.render_scene_passes(scene, bodies, str(out_dir), passes=list(passes) if passes else None,
-                                              size=int(size), profile=profile, **kwargs)
+    body = None
+    models = {(a.get("nr_body_path", "default"), a.get("nr_gender", "neutral")) for a in body_armatures(scene)}
+    if len(models) == 1:  # the model the bodies were built from: its keypoint regressor draws the skeleton
+        from neural_render.body import load_body
+
+        path, gender = models.pop()
+        body = load_body(None if path == "default" else path, gender=gender)
+    # The renderer reports progress with tqdm (stderr); a callback gets the start and the end.
+    if callable(progress):
+        progress(0.0, "rendering passes")
+    legend = blender_render.render_scene_passes(scene, bodies, str(out_dir), passes=list(passes) if passes else None,
+                                                size=int(size) if size else None, profile=profile, body=body,
+                                                progress=bool(progress))
+    if callable(progress):
+        progress(1.0, "passes written")
+    return legend
 
 
 def add_camera_for_body(scene, arm_obj=None, size: int = 512, distance: float = 4.0):

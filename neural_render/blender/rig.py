@@ -222,12 +222,14 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
         key = mesh_obj.shape_key_add(name=f"{SHAPE_KEY_PREFIX}{k:03d}", from_mix=False)
         key.data.foreach_set("co", (verts + shapedirs[:, :, k] @ C.T).astype(np.float32).ravel())
         key.slider_min, key.slider_max = -SHAPE_SLIDER_RANGE, SHAPE_SLIDER_RANGE
+        key.value = 0.0  # new keys are not reliably 0 (Blender 5 starts them at 1)
     if pose_correctives and body.posedirs is not None:
         posedirs = np.asarray(body.posedirs, np.float64)
         for k in range(posedirs.shape[-1]):
             key = mesh_obj.shape_key_add(name=f"{POSE_KEY_PREFIX}{k:03d}", from_mix=False)
             key.data.foreach_set("co", (verts + posedirs[:, :, k] @ C.T).astype(np.float32).ravel())
             key.slider_min, key.slider_max = -2.0, 2.0
+            key.value = 0.0
 
     # Armature: bone heads at the rest joints, tails toward the children.
     arm = bpy.data.armatures.new(f"{name}_rig")
