@@ -76,6 +76,10 @@ def run_batch(cfg: dict, out_dir: str | Path, workers: int = 1, ray_address: str
     t0 = time.perf_counter()
     try:
         todo = folder.open(verify_hashes=verify_hashes)
+        if todo:
+            from neural_render.dataset.sampling import prepare_motions
+
+            prepare_motions(cfg)  # BVH/FBX/... -> cached canonical npz, before any worker's Blender
         skipped = cfg["samples"] - len(todo)
         bar = _progress(folder, todo, progress)
         try:

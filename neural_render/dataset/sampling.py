@@ -163,45 +163,66 @@ def motion_duration(path: str, fps: float) -> float:
 
 
 def _load_motion(path: Path, fps: float) -> dict:
-    try:
-        from neural_render.motion import Motion  # the canonical Motion (motion engineer's module)
-    except ImportError:
-        Motion = None
-    suffix = path.suffix.lower()
-    if Motion is not None:
-        try:
-            if suffix == ".npz" and hasattr(Motion, "load"):
-                m = Motion.load(path)
-            else:
-                from neural_render.motion import importers  # type: ignore[attr-defined]
+    """Canonical .npz directly; any other source (BVH, FBX, AMASS, SMPL pkl, .smpl) through
+    `neural_render.motion.importers.import_motion`, retargeted to the default body once and cached
+    as a canonical .npz keyed by the file's content (see `converted_motion_path`)."""
+    from neural_render.motion import Motion
 
-                m = importers.import_motion(path)
+    suffix = path.suffix.lower()
+    m = None
+    if suffix == ".npz":
+        try:
+            m = Motion.load(path)
         except InputError:
-            raise
-        except (ImportError, AttributeError):
-            m = None
-        if m is not None:
-            if getattr(m, "up", "z") != "z":
-                m = m.with_up("z", body=get_body("default"))
-            return {"poses": np.asarray(m.poses, np.float64), "trans": np.asarray(m.trans, np.float64),
-                    "fps": float(m.fps)}
-    if suffix != ".npz":
-        raise InputError("cannot read this motion type without neural_render.motion importers", path=path,
-                         fix="convert it first with `neural-render motion import SRC --out motion.npz`")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            poses = np.asarray(z["poses"], np.float64)[:, :72]
-            trans = np.asarray(z["trans"], np.float64)
-            src_fps = float(z["mocap_framerate"]) if "mocap_framerate" in z.files else fps
-            up = str(z["up"]) if "up" in z.files else "z"
-    except (KeyError, ValueError, OSError) as e:
-        raise InputError(f"not a motion .npz with poses/trans ({e})", path=path,
-                         fix="write motions with `neural-render motion import`") from None
-    if poses.ndim != 2 or poses.shape[1] < 72 or trans.shape != (poses.shape[0], 3) or poses.shape[0] < 1:
-        raise InputError(f"poses {poses.shape} / trans {trans.shape} do not match (T,72)/(T,3)", path=path)
-    if up != "z":
-        raise InputError(f"motion has up='{up}'", path=path, fix="re-save it with up='z' (Motion.with_up('z'))")
-    return {"poses": poses, "trans": trans, "fps": src_fps}
+            m = None  # maybe an AMASS file: try the importers below
+    if m is None:
+        cached = converted_motion_path(path)
+        if not cached.is_file():
+            convert_motion(path, cached)
+        m = Motion.load(cached)
+    if m.up != "z":
+        m = m.with_up("z", get_body("default"))
+    if m.num_frames < 1 or not np.all(np.isfinite(m.poses)) or not np.all(np.isfinite(m.trans)):
+        raise InputError("motion has no frames or non-finite values", path=path, fix="re-export the motion")
+    return {"poses": np.asarray(m.poses, np.float64), "trans": np.asarray(m.trans, np.float64), "fps": float(m.fps)}
+
+
+def converted_motion_path(path: Path) -> Path:
+    """Where the canonical conversion of a non-canonical motion source is cached."""
+    import hashlib
+    import os
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
+    base = Path(os.environ.get("NEURAL_RENDER_CACHE", Path.home() / ".cache" / "neural_render"))
+    return base / "motions" / f"{Path(path).stem}.{digest}.npz"
+
+
+def convert_motion(path: Path, cached: Path) -> None:
+    """Import a motion source (retargeted to the default body) and save it as canonical .npz.
+
+    FBX import runs Blender's importer in this process, so the batch driver converts every source
+    before any worker builds a scene (`prepare_motions`)."""
+    from neural_render.motion.importers import import_motion
+
+    motion, _report = import_motion(path, body=get_body("default"))
+    motion.save(cached)
+
+
+def prepare_motions(cfg: dict) -> None:
+    """Convert (once, cached) every non-canonical motion source of the config; call before rendering."""
+    from neural_render.motion import Motion
+
+    for src in cfg["motions"]["sources"]:
+        p = Path(src)
+        if p.suffix.lower() == ".npz":
+            try:
+                Motion.load(p)
+                continue
+            except InputError:
+                pass
+        cached = converted_motion_path(p)
+        if not cached.is_file():
+            convert_motion(p, cached)
 
 
 # ----------------------------------------------------------------------------------------------
