@@ -35,7 +35,7 @@ sys.path_importer_cache.clear()
 import numpy as np
 import bpy
 
-zip_path, bvh, motion_npz, legend_path, out = sys.argv[2:7]
+zip_path, bvh, motion_npz, legend_path, out, ckpt = sys.argv[2:8]
 res = {}
 st = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
 res["install"] = list(st)
@@ -91,6 +91,15 @@ cam.to_blender(scene.camera, scene)
 scene.frame_start, scene.frame_end = int(fr["file"]), int(leg["frames"][-1]["file"])
 res["render"] = list(bpy.ops.neural_render.render_passes(output_dir=out, size=%(size)d))
 
+# Generator frames through the operator: passes of the scene range, then the checkpoint in a
+# subprocess of the configured interpreter (NEURAL_RENDER_NO_INPROCESS_TORCH forces that path).
+scene.frame_start, scene.frame_end = 41, 42
+gen = os.path.join(out, "gen")
+res["generate"] = list(bpy.ops.neural_render.generate_frames(output_dir=gen, checkpoint=ckpt, size=32, device="cpu"))
+res["generated"] = sorted(os.listdir(os.path.join(gen, "frames")))
+img = bpy.data.images.get("neural_render_frames")
+res["preview"] = [img.source, img.get("nr_frames")] if img else None
+
 # Shape: sliders / height + weight regenerate joints; keyed motion still plays.
 res["height_weight"] = list(bpy.ops.neural_render.set_height_weight(height=1.85, weight=80.0))
 res["measured"] = list(addon_api.body_measurements(arm))
@@ -132,11 +141,19 @@ def e2e(tmp_path_factory, shared_data):
     cli = tmp / "cli"
     assert main(["passes", "--motion", str(motion), "--out", str(cli), "--size", str(SIZE), "--frames",
                  f"{FRAMES[0]}:{FRAMES[1]}", "--camera", "fixed", "--no-progress"]) == 0
+    from neural_render.generator.synthetic import write_dataset
+
+    syn = write_dataset(tmp / "syn", frames=4, size=32)
+    assert main(["train", "--data", str(syn), "--out", str(tmp / "run"), "--steps", "2", "--size", "32", "--batch", "2",
+                 "--ngf", "8", "--n-res", "1", "--texture-size", "32", "--sample-every", "0", "--no-progress",
+                 "--threads", "1", "--ckpt-every", "2"]) == 0
+    ckpt = tmp / "run" / "generator.safetensors"
     out = tmp / "addon"
-    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender_user")}
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender_user"),
+           "NEURAL_RENDER_NO_INPROCESS_TORCH": "1", "NEURAL_RENDER_PYTHON": sys.executable}
     env.pop("PYTHONPATH", None)
     r = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT), str(zip_path), str(bvh), str(motion),
-                        str(cli / "legend.json"), str(out)], capture_output=True, text=True, cwd=tmp, env=env,
+                        str(cli / "legend.json"), str(out), str(ckpt)], capture_output=True, text=True, cwd=tmp, env=env,
                        timeout=900)
     assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     res = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
@@ -183,6 +200,16 @@ def test_shape_controls_regenerate_joints(e2e):
     assert abs(h - 1.85) < 0.01 and abs(w - 80.0) < 1.0
     assert res["joint_regen_err"] < 1e-4
     assert res["slider_beta0"] == pytest.approx(1.5) and res["slider_key0"] == pytest.approx(1.5)
+
+
+def test_generate_frames_runs_the_checkpoint_in_a_subprocess(e2e):
+    res = e2e["res"]
+    assert res["generate"] == ["FINISHED"]
+    pngs = [f for f in res["generated"] if f.endswith(".png")]
+    assert pngs == ["000041.png", "000042.png"]  # numbered like the passes: Blender frames 41, 42
+    img = _png(e2e["addon"] / "gen" / "frames" / pngs[0])
+    assert img.shape[:2] == (32, 32) and img.std() > 0
+    assert res["preview"] == ["SEQUENCE", 2]
 
 
 def test_bad_input_is_reported(e2e):
