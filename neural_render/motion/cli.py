@@ -24,6 +24,9 @@ def register(sub) -> None:
                      help="bone-map preset name or JSON file (default: best-matching preset)")
     imp.add_argument("--unit", default=None, help="source length unit for BVH/FBX (default: detected): "
                      "m, cm, mm, in, cmu, dm, ft")
+    imp.add_argument("--swing-fix", action="store_true",
+                     help="BVH/FBX: point every mapped bone exactly along the source bone each frame "
+                          "(default: keep the mapped joints' global orientations)")
     imp.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the written motion")
     imp.add_argument("--ground", default="auto", choices=["auto", "on", "off"],
                      help="put the lowest point of the body on the floor (auto: only for sources without one)")
@@ -71,7 +74,8 @@ def _import(args) -> int:
     body = load_body(None if args.body == "default" else args.body)
     motion, report = import_motion(args.src, args.format, fps=args.fps, body=body, bone_map=args.bone_map,
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
-                                   video=args.video, frames=_parse_frames(args.frames))
+                                   video=args.video, frames=_parse_frames(args.frames),
+                                   swing_fix=args.swing_fix)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
     motion.save(out)
     report["out"] = str(out)

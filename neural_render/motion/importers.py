@@ -64,12 +64,12 @@ def detect_format(src: str | Path) -> str:
 def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, body=None,
                   bone_map: str | Path | None = None, up: str = "z", ground: str = "auto",
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
-                  frames: tuple[int, int | None] | None = None) -> tuple[Motion, dict]:
+                  frames: tuple[int, int | None] | None = None, swing_fix: bool = False) -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
     lowest joint over the clip touches the floor, "auto" does so only for sources without a known
-    floor (SMPL parameter dicts, .smpl). smooth: Savitzky-Golay window in seconds (0 = off).
+    floor (SMPL parameter dicts, .smpl). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
     Returns (motion, report) where report is a JSON-able summary.
     """
     src = Path(src)
@@ -96,7 +96,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
             from neural_render.motion.fbx import read_fbx
             clip = read_fbx(src)
         mapping, map_name, warnings = auto_map(clip.skeleton, bone_map, path=src)
-        res = retarget(clip, body, mapping, up="y", unit=unit, warnings=warnings)
+        res = retarget(clip, body, mapping, up="y", unit=unit, warnings=warnings, swing_fix=swing_fix)
         motion = res.motion
         report["bone_map"] = map_name
         report["retarget"] = res.summary(clip.skeleton.names)

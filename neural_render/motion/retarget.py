@@ -108,8 +108,17 @@ def _body_axes(pos: np.ndarray, mapping_pos) -> tuple[np.ndarray, np.ndarray, np
 
 
 def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray | None = None,
-             up: str = "z", unit: str | None = None, warnings: list[str] | None = None) -> RetargetResult:
-    """Retarget `clip` onto `body` (a BodyModel) with `mapping` {smpl joint: source joint}."""
+             up: str = "z", unit: str | None = None, warnings: list[str] | None = None,
+             swing_fix: bool = False) -> RetargetResult:
+    """Retarget `clip` onto `body` (a BodyModel) with `mapping` {smpl joint: source joint}.
+
+    swing_fix: off (default), every mapped bone keeps the source joint's global orientation (the
+    motion of unmapped joints in between is folded into the next mapped joint's local rotation).
+    On, each mapped bone is afterwards swung (minimal rotation, twist kept) onto the source's
+    actual per-frame direction toward its mapped chain child: bone directions then match the
+    source exactly even where unmapped joints in between (CMU's lowerneck) bend, at the cost of
+    the mapped joint's own orientation.
+    """
     skel = clip.skeleton
     betas = np.zeros(min(10, body.num_betas), np.float32) if betas is None else np.asarray(betas, np.float32)
     Jr = body.rest_joints(betas).astype(np.float64)       # (24, 3) SMPL rest joints, Y-up metres
@@ -153,6 +162,7 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     r_axes = _body_axes(rest_m, src_rest_m)
     A = np.zeros((24, 3, 3))
     have = np.zeros(24, bool)
+    chain: dict[int, tuple[int, np.ndarray]] = {}  # smpl joint -> (smpl chain child, SMPL rest bone)
     for j in range(24):
         if j not in mapping:
             continue
@@ -170,6 +180,7 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
                 d_s = Jr[J[c]] - Jr[j]
                 d_r = rest_m[mapping[J[c]]] - rest_m[mapping[j]]
                 if np.linalg.norm(d_s) > 1e-4 and np.linalg.norm(d_r) > 1e-4 * unit_scale:
+                    chain[j] = (J[c], d_s)
                     k = int(np.argmin([abs(np.dot(_unit(d_s), a)) for a in s_axes]))
                     A_j = rot.frame_from_two(d_r, r_axes[k]) @ rot.frame_from_two(d_s, s_axes[k]).T
         if A_j is None:  # inherit the nearest mapped ancestor's alignment
@@ -186,6 +197,14 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
         if j in mapping:
             s = mapping[j]
             glob[:, j] = G[:, s] @ (G0[s].T @ A[j])[None]
+            if swing_fix and j in chain:
+                c, d_s = chain[j]
+                want = P[:, mapping[c]] - P[:, s]
+                ok = np.linalg.norm(want, axis=-1) > 1e-6
+                if np.any(ok):
+                    have_dir = glob[:, j] @ d_s
+                    fix = rot.rotations_between(have_dir, want)
+                    glob[ok, j] = fix[ok] @ glob[ok, j]
         else:
             p = int(SMPL_PARENTS[j])
             glob[:, j] = glob[:, p] if p >= 0 else np.eye(3)
@@ -255,20 +274,41 @@ def source_joints_in_smpl_frame(clip: SourceClip, result: RetargetResult) -> np.
 
 
 def evaluate(clip: SourceClip, result: RetargetResult, body, joints: list[str] | None = None) -> dict:
-    """Compare the retargeted body's joints with the source's mapped joints.
+    """Compare the retargeted body with the source's mapped joints (positions from the file's FK).
 
-    Both are root-aligned per frame (pelvis subtracted); the source is already scaled by the
-    leg-length ratio. Returns MPJPE (metres) over `joints` (default: every mapped joint) and the
-    median/p95 direction error (degrees) of every SMPL bone whose two ends are mapped.
+    Both are root-aligned per frame (pelvis subtracted); the source is scaled by the leg-length
+    ratio. Two position errors over `joints` (default: every mapped joint but the pelvis):
+    - `mpjpe_m`: like with like. The body's pose on the source's proportions: starting at the
+      source pelvis, each mapped joint is placed along the retargeted body's bone direction
+      (from its nearest mapped SMPL ancestor) at the source's bone length. What remains is the
+      error of the transferred pose (rest alignment, folding of unmapped joints, twist).
+    - `mpjpe_body_m`: the body's own joints, which also contains every difference in
+      proportions between the source skeleton and the body (for CMU's short torso ~10 cm).
+    Also the median/p95 direction error (degrees) of every SMPL bone whose two ends are mapped.
     """
     m = result.motion
     smpl = m.joints(body)  # forward kinematics == the skinned body's joints
     src = source_joints_in_smpl_frame(clip, result)
     smpl_rel = smpl - smpl[:, :1]
     src_rel = src - src[:, :1]
-    sel = [J[n] for n in joints] if joints else sorted(result.mapping)
+    mapped = sorted(result.mapping)
+    sel = [J[n] for n in joints] if joints else mapped
     sel = [j for j in sel if j in result.mapping and j != 0]
-    err = np.linalg.norm(smpl_rel[:, sel] - src_rel[:, sel], axis=-1)
+    # Body pose on source proportions.
+    recon = np.full_like(src_rel, np.nan)
+    recon[:, 0] = 0.0
+    for j in range(1, 24):
+        if j not in result.mapping:
+            continue
+        a = int(SMPL_PARENTS[j])
+        while a >= 0 and a not in result.mapping:
+            a = int(SMPL_PARENTS[a])
+        u = smpl[:, j] - smpl[:, a]
+        u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+        length = np.linalg.norm(src[:, j] - src[:, a], axis=-1, keepdims=True)
+        recon[:, j] = recon[:, a] + u * length
+    err = np.linalg.norm(recon[:, sel] - src_rel[:, sel], axis=-1)
+    err_body = np.linalg.norm(smpl_rel[:, sel] - src_rel[:, sel], axis=-1)
     bones = [(int(SMPL_PARENTS[j]), j) for j in range(1, 24)
              if j in result.mapping and int(SMPL_PARENTS[j]) in result.mapping]
     ang = []
@@ -280,8 +320,11 @@ def evaluate(clip: SourceClip, result: RetargetResult, body, joints: list[str] |
         cos = np.sum(a[ok] * b[ok], -1) / (na[ok] * nb[ok])
         ang.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
     ang = np.concatenate(ang) if ang else np.zeros(1)
-    per_joint = {SMPL_JOINT_NAMES[j]: float(err[:, k].mean()) for k, j in enumerate(sel)}
     root_err = float(np.linalg.norm(smpl[:, 0] - src[:, 0], axis=-1).mean())
-    return {"mpjpe_m": float(err.mean()), "per_joint_m": per_joint, "root_error_m": root_err,
+    return {"mpjpe_m": float(err.mean()), "mpjpe_body_m": float(err_body.mean()),
+            "per_joint_m": {SMPL_JOINT_NAMES[j]: round(float(err[:, k].mean()), 4) for k, j in enumerate(sel)},
+            "per_joint_body_m": {SMPL_JOINT_NAMES[j]: round(float(err_body[:, k].mean()), 4)
+                                 for k, j in enumerate(sel)},
+            "root_error_m": root_err,
             "bone_dir_median_deg": float(np.median(ang)), "bone_dir_p95_deg": float(np.percentile(ang, 95)),
             "joints": [SMPL_JOINT_NAMES[j] for j in sel], "frames": int(m.num_frames)}

@@ -211,3 +211,22 @@ def angle_between(R1: np.ndarray, R2: np.ndarray) -> np.ndarray:
     M = np.swapaxes(R1, -1, -2) @ R2
     tr = np.clip((np.trace(M, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
     return np.arccos(tr)
+
+
+def rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched smallest rotations (..., 3, 3) taking directions a (..., 3) onto b (..., 3)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    v = np.cross(a, b)
+    c = np.sum(a * b, -1)
+    # Opposite directions: the quaternion (0, axis) for any axis perpendicular to a.
+    perp = np.cross(a, np.array([1.0, 0.0, 0.0]))
+    alt = np.cross(a, np.array([0.0, 1.0, 0.0]))
+    small = np.linalg.norm(perp, axis=-1, keepdims=True) < 1e-6
+    perp = np.where(small, alt, perp)
+    q = np.concatenate([(1 + c)[..., None], v], -1)
+    opposite = (1 + c) < 1e-9
+    q = np.where(opposite[..., None], np.concatenate([np.zeros_like(c)[..., None], perp], -1), q)
+    return quat_to_matrix(q)
