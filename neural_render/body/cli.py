@@ -13,6 +13,17 @@ def register(sub) -> None:
     info.add_argument("--gender", default="neutral", choices=["neutral", "female", "male"])
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
+    prev = bsub.add_parser("preview", help="render the body in rest pose and a few SMPL poses, coloured by part")
+    prev.add_argument("--out", required=True, help="output PNG")
+    prev.add_argument("--model", default=None, help="SMPL .pkl/.npz file or folder (default: the free default body)")
+    prev.add_argument("--gender", default="neutral", choices=["neutral", "female", "male"])
+    prev.add_argument("--poses", default=None,
+                      help="SMPL pose pickle (smpl_poses (T,72)) to sample poses from "
+                           "(default: the shared sample sequence if present, else built-in poses)")
+    prev.add_argument("--count", type=int, default=5, help="tiles per row: rest pose + count-1 poses")
+    prev.add_argument("--size", type=int, default=384, help="tile size in pixels")
+    prev.add_argument("--betas", default=None, help="comma-separated shape coefficients")
+    prev.set_defaults(func=_preview)
 
 
 def _info(args) -> int:
@@ -25,4 +36,32 @@ def _info(args) -> int:
         for k, v in info.items():
             if k != "joint_names":
                 print(f"{k:18s} {v}")
+    return 0
+
+
+def _preview(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from neural_render.body import load_body
+    from neural_render.body.preview import default_pose_file, sample_poses, write_preview
+    from neural_render.errors import InputError
+
+    body = load_body(args.model, gender=args.gender)
+    if args.count < 1 or args.size < 32:
+        raise InputError("--count must be >= 1 and --size >= 32", where="command line")
+    betas = None
+    if args.betas:
+        try:
+            betas = np.array([float(x) for x in args.betas.split(",")], np.float32)
+        except ValueError:
+            raise InputError(f"--betas must be comma-separated numbers, got '{args.betas}'",
+                             where="command line") from None
+    pose_file = args.poses if args.poses else default_pose_file()
+    if pose_file is not None and not Path(pose_file).exists():
+        raise InputError("pose file not found", path=pose_file, fix="pass an SMPL pose .pkl (smpl_poses)")
+    poses = sample_poses(pose_file, args.count)
+    out = write_preview(body, args.out, poses, args.size, betas=betas)
+    print(f"wrote {out} ({len(poses)} poses)")
     return 0

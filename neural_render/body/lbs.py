@@ -25,10 +25,23 @@ def rodrigues(axis_angle: np.ndarray) -> np.ndarray:
 
 
 def shaped_rest(v_template, shapedirs, J_regressor, betas):
-    """Rest vertices (N,V,3) and rest joints (N,J,3) for betas (N,B)."""
+    """Rest vertices (N,V,3) and rest joints (N,J,3) for betas (N,B).
+
+    When every row of `betas` is the same (one body, many poses) the shape is computed once and
+    broadcast, so the result may be a read-only view.
+    """
+    betas = np.asarray(betas)
+    N = betas.shape[0]
     B = min(betas.shape[-1], shapedirs.shape[-1])
-    v_shaped = v_template[None] + np.einsum("vcb,nb->nvc", shapedirs[..., :B], betas[:, :B])
-    joints = np.einsum("jv,nvc->njc", J_regressor, v_shaped)
+    V = v_template.shape[0]
+    dirs = shapedirs[..., :B].reshape(V * 3, B)
+    if N > 1 and np.all(betas[1:, :B] == betas[:1, :B]):
+        v1 = v_template + (dirs @ betas[0, :B]).reshape(V, 3).astype(v_template.dtype)
+        j1 = J_regressor @ v1
+        return np.broadcast_to(v1, (N, V, 3)), np.broadcast_to(j1, (N,) + j1.shape)
+    # (V*3, B) @ (B, N) is one BLAS call; einsum would loop in numpy.
+    v_shaped = v_template[None] + (dirs @ betas[:, :B].T).T.reshape(N, V, 3).astype(v_template.dtype)
+    joints = np.matmul(J_regressor, v_shaped)
     return v_shaped, joints
 
 
@@ -46,7 +59,12 @@ def global_transforms(rot: np.ndarray, joints: np.ndarray, parents: np.ndarray):
     return G_rot, G_pos
 
 
-def lbs(poses, betas, trans, v_template, shapedirs, posedirs, J_regressor, weights, parents):
+# Poses per block in `lbs`: bounds the (block, V, 12) blended-transform buffer (~170 MB for
+# 256 poses of a 14k-vertex body in float32) whatever the batch size.
+CHUNK = 256
+
+
+def lbs(poses, betas, trans, v_template, shapedirs, posedirs, J_regressor, weights, parents, chunk=CHUNK):
     """Pose a body.
 
     Args:
@@ -54,21 +72,27 @@ def lbs(poses, betas, trans, v_template, shapedirs, posedirs, J_regressor, weigh
         betas: (N, B) shape coefficients.
         trans: (N, 3) root translation (metres, model space).
         posedirs: (V, 3, 207) pose-corrective blend shapes, or None.
+        chunk: poses per block (memory bound); results are identical for any value.
     Returns:
         vertices (N, V, 3), joints (N, J, 3).
     """
     N = poses.shape[0]
+    if N > chunk:
+        parts = [lbs(poses[i:i + chunk], betas[i:i + chunk], trans[i:i + chunk], v_template, shapedirs,
+                     posedirs, J_regressor, weights, parents, chunk) for i in range(0, N, chunk)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     J = weights.shape[1]
     v_shaped, rest_joints = shaped_rest(v_template, shapedirs, J_regressor, betas)
     rot = rodrigues(poses.reshape(N, J, 3))
     if posedirs is not None:
         pose_feature = (rot[:, 1:] - np.eye(3, dtype=rot.dtype)).reshape(N, -1)
-        v_shaped = v_shaped + np.einsum("vck,nk->nvc", posedirs, pose_feature)
+        V = v_template.shape[0]
+        v_shaped = v_shaped + (posedirs.reshape(V * 3, -1) @ pose_feature.T).T.reshape(N, V, 3)
     G_rot, G_pos = global_transforms(rot, rest_joints, parents)
     # Transform of each joint applied to rest-space points: x -> G_rot (x - rest_joint) + G_pos.
     offset = G_pos - np.einsum("njab,njb->nja", G_rot, rest_joints)
-    A = np.concatenate([G_rot.reshape(N, J, 9), offset], axis=-1)  # (N, J, 12)
-    T = np.einsum("vj,njk->nvk", weights, A).reshape(N, -1, 12)
-    R = T[..., :9].reshape(N, -1, 3, 3)
-    verts = np.einsum("nvab,nvb->nva", R, v_shaped) + T[..., 9:]
+    A = np.concatenate([G_rot.reshape(N, J, 9), offset], axis=-1).astype(weights.dtype)  # (N, J, 12)
+    T = np.matmul(weights, A)  # (N, V, 12): BLAS
+    x, y, z = v_shaped[..., 0:1], v_shaped[..., 1:2], v_shaped[..., 2:3]
+    verts = T[..., 0:9:3] * x + T[..., 1:9:3] * y + T[..., 2:9:3] * z + T[..., 9:]
     return verts + trans[:, None], G_pos + trans[:, None]

@@ -98,7 +98,15 @@ class BodyModel:
         """Regress keypoints (N, K, 3) from posed vertices (N, V, 3) and joints (N, 24, 3)."""
         R = self.keypoint_regressors[kind]
         V = self.num_vertices
-        return np.einsum("kv,nvc->nkc", R[:, :V], vertices) + np.einsum("kj,njc->nkc", R[:, V:], joints)
+        # Regressors are sparse: only the vertices some keypoint uses take part (matmul, not einsum).
+        used = self._used_vertices(kind)
+        return np.matmul(R[:, used], vertices[:, used]) + np.matmul(R[:, V:], joints)
+
+    def _used_vertices(self, kind: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_kp_used", {})
+        if kind not in cache:
+            cache[kind] = np.flatnonzero(np.any(self.keypoint_regressors[kind][:, :self.num_vertices] != 0, axis=0))
+        return cache[kind]
 
     def to_torch(self, device="cpu"):
         """A `TorchLBS` module holding this body's buffers on `device`."""
@@ -183,6 +191,8 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
             raise InputError(f"{k} has shape {arrays[k].shape}, expected {shape}", path=path)
     shapedirs = np.asarray(data["shapedirs"], np.float32)
     posedirs = np.asarray(data["posedirs"], np.float32)
+    if posedirs.shape == (V * 3, 207):  # flattened (e.g. a sparse matrix in the default body's pkl)
+        posedirs = posedirs.reshape(V, 3, 207)
     if shapedirs.ndim != 3 or shapedirs.shape[:2] != (V, 3):
         raise InputError(f"shapedirs has shape {shapedirs.shape}, expected (V, 3, B)", path=path)
     if posedirs.shape != (V, 3, 207):
