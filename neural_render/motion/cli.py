@@ -19,6 +19,8 @@ def register(sub) -> None:
     imp.add_argument("--out", required=True, help="output motion .npz (a .preview.png is written beside it)")
     imp.add_argument("--format", default="auto", choices=FORMATS)
     imp.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
+    imp.add_argument("--source-fps", type=float, default=None,
+                     help="frame rate of the source when the file has none (SMPL .pkl: default 30) or to override it")
     imp.add_argument("--body", default="default", help="'default' or an SMPL model file to retarget onto")
     imp.add_argument("--bone-map", default=None,
                      help="bone-map preset name or JSON file (default: best-matching preset)")
@@ -75,7 +77,7 @@ def _import(args) -> int:
     motion, report = import_motion(args.src, args.format, fps=args.fps, body=body, bone_map=args.bone_map,
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
                                    video=args.video, frames=_parse_frames(args.frames),
-                                   swing_fix=args.swing_fix)
+                                   swing_fix=args.swing_fix, source_fps=args.source_fps)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
     motion.save(out)
     report["out"] = str(out)

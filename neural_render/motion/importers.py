@@ -64,12 +64,14 @@ def detect_format(src: str | Path) -> str:
 def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, body=None,
                   bone_map: str | Path | None = None, up: str = "z", ground: str = "auto",
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
-                  frames: tuple[int, int | None] | None = None, swing_fix: bool = False) -> tuple[Motion, dict]:
+                  frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
+                  source_fps: float | None = None) -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
     lowest joint over the clip touches the floor, "auto" does so only for sources without a known
-    floor (SMPL parameter dicts, .smpl). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
+    floor (SMPL parameter dicts, .smpl). source_fps: the source's frame rate where the file has none
+    (SMPL dicts; default 30) or to override a wrong one. swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
     Returns (motion, report) where report is a JSON-able summary.
     """
     src = Path(src)
@@ -103,13 +105,13 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
         report["source_joints"] = clip.skeleton.num_joints
     elif fmt == "amass":
         from neural_render.motion.smpl_params import load_amass
-        motion = load_amass(src, fps=None)
+        motion = load_amass(src, fps=source_fps)
     elif fmt == "smpl":
         from neural_render.motion import smpl_params
         if src.suffix.lower() == ".smpl":
             motion = smpl_params.load_smpl_file(src)
         else:
-            motion = smpl_params.load_smpl_dict(src)
+            motion = smpl_params.load_smpl_dict(src, fps=source_fps)
         floorless = True
     elif fmt == "motion":
         motion = Motion.load(src)
@@ -121,6 +123,8 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                              fix="use bvh, fbx, amass or smpl input") from None
         motion, kp_report = import_keypoints(src, fmt, fps=fps, body=body, video=video)
         report["fit"] = kp_report
+    if source_fps and abs(motion.fps - float(source_fps)) > 1e-9:
+        motion = motion.copy(fps=float(source_fps))
     if not _is_smpl_topology(body) and fmt in ("amass", "smpl"):
         # SMPL's shape coefficients mean nothing to another body model: keep them as metadata.
         if np.any(motion.betas):

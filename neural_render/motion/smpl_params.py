@@ -98,7 +98,10 @@ def load_amass(path: str | Path, fps: float | None = None) -> Motion:
     if trans.shape != (T, 3):
         raise InputError(f"trans has shape {trans.shape}, expected ({T}, 3)", path=path)
     betas = _finite("betas", np.asarray(data.get("betas", np.zeros(10))).reshape(-1), path)
-    rate = _fps(data, fps)
+    try:
+        rate = _fps(data, fps)
+    except (TypeError, ValueError, IndexError):
+        raise InputError("the frame rate entry is not a number", path=path) from None
     if rate is None:
         raise InputError("no frame rate in the file (mocap_framerate)", path=path, fix="pass --fps")
     up = str(np.asarray(data["up"]).reshape(-1)[0]) if "up" in data else "z"
@@ -128,62 +131,77 @@ def load_smpl_dict(path: str | Path, fps: float | None = None) -> Motion:
     return motion_from_smpl_dict(data, path, fps)
 
 
+def _array(name: str, v, path) -> np.ndarray:
+    """A finite float array from any value, or an InputError naming the key."""
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} is not a numeric array", path=path) from None
+    return _finite(name, a, path)
+
+
 def motion_from_smpl_dict(data: dict, path: str | Path = "", fps: float | None = None) -> Motion:
+    """A Y-up Motion from an SMPL parameter dict (see the module docstring for the keys)."""
     data = {str(k): v for k, v in data.items()}
     poses = None
     for k in _POSE_KEYS:
         if k in data:
-            poses = np.asarray(data[k])
+            poses = _array(k, data[k], path)
             break
     if poses is None and "global_orient" in data and "body_pose" in data:
-        go = np.asarray(data["global_orient"]).reshape(len(np.asarray(data["global_orient"])), -1)
-        bp = np.asarray(data["body_pose"]).reshape(go.shape[0], -1)
-        poses = np.concatenate([go, bp], 1)
+        go = _array("global_orient", data["global_orient"], path)
+        bp = _array("body_pose", data["body_pose"], path)
+        if go.ndim == 0 or go.size % 3 or bp.ndim == 0 or go.size == 0:
+            raise InputError(f"global_orient {go.shape} / body_pose {bp.shape} are not per-frame axis-angle",
+                             path=path)
+        go = go.reshape(-1, 3)
+        if bp.size != go.shape[0] * 69 and bp.size != go.shape[0] * 63:
+            raise InputError(f"body_pose has shape {bp.shape}, expected ({go.shape[0]}, 69)", path=path)
+        poses = np.concatenate([go, bp.reshape(go.shape[0], -1)], 1)
     if poses is None:
         raise InputError(f"no SMPL pose array (looked for {', '.join(_POSE_KEYS)} or global_orient + body_pose; "
                          f"keys: {sorted(data)[:12]})", path=path)
-    poses = np.asarray(poses)
     if poses.ndim == 3 and poses.shape[-2:] in ((24, 3), (22, 3)):
         poses = poses.reshape(poses.shape[0], -1)
     if poses.ndim == 1 and poses.size in (72, 66):
         poses = poses[None]
-    if poses.ndim != 2 or poses.shape[0] == 0:
-        raise InputError(f"pose array has shape {poses.shape}, expected (T, 72)", path=path)
-    if poses.shape[1] == 69:  # body_pose without the root... only when global_orient missing
-        raise InputError("pose array has 69 values per frame (no global orientation)", path=path,
-                         fix="include global_orient")
-    poses = _finite("poses", poses, path)
+    if poses.ndim != 2 or poses.shape[0] == 0 or poses.shape[1] not in (72, 66, 156, 165, 162):
+        raise InputError(f"pose array has shape {poses.shape}, expected (T, 72)", path=path,
+                         fix="SMPL poses are 24 joints x 3 axis-angle values per frame")
     T = poses.shape[0]
-    trans = None
+    trans = np.zeros((T, 3))
     for k in _TRANS_KEYS:
         if k in data:
-            trans = _finite(k, np.asarray(data[k]), path).reshape(-1, 3) if np.asarray(data[k]).size == T * 3 else None
-            if trans is None:
-                raise InputError(f"{k} has shape {np.asarray(data[k]).shape}, expected ({T}, 3)", path=path)
+            trans = _array(k, data[k], path)
+            if trans.size != T * 3:
+                raise InputError(f"{k} has shape {trans.shape}, expected ({T}, 3)", path=path)
+            trans = trans.reshape(T, 3)
             break
-    if trans is None:
-        trans = np.zeros((T, 3))
-    unit = "m"
     if "smpl_scaling" in data:
-        s = float(np.asarray(data["smpl_scaling"]).reshape(-1)[0])
-        if not (np.isfinite(s) and s > 0):
-            raise InputError(f"smpl_scaling is {s}", path=path)
-        trans = trans / s
-        unit = f"1/{s:g}"
+        sc = _array("smpl_scaling", data["smpl_scaling"], path).reshape(-1)
+        if sc.size < 1 or not sc[0] > 0:
+            raise InputError(f"smpl_scaling is {sc[:1]}, expected a positive number", path=path)
+        trans = trans / sc[0]
+        unit = f"1/{sc[0]:g}"
     else:
         trans, unit = _metres_by_plausibility(trans)
     betas = np.zeros(10)
     for k in ("betas", "smpl_betas", "shape"):
         if k in data:
-            betas = _finite(k, np.asarray(data[k]), path)
-            betas = betas.reshape(-1) if betas.ndim == 1 else betas.reshape(betas.shape[0], -1)[0]
+            b = _array(k, data[k], path)
+            betas = b.reshape(-1) if b.ndim <= 1 else b.reshape(b.shape[0], -1)[0]
             break
-    rate = _fps(data, fps if fps else 30.0)
-    gender = str(np.asarray(data.get("gender", "neutral")).reshape(-1)[0]) if "gender" in data else "neutral"
+    try:
+        rate = _fps(data, fps if fps else 30.0)
+    except (TypeError, ValueError, IndexError):
+        raise InputError("the frame rate entry is not a number", path=path) from None
+    gender = "neutral"
+    if "gender" in data:
+        g = np.asarray(data["gender"]).reshape(-1)
+        gender = str(g[0]) if g.size else "neutral"
     return Motion(body_poses_from_full(poses, path), trans, betas, rate,
                   gender if gender in ("male", "female", "neutral") else "neutral", up="y",
-                  metadata={"source": str(path), "format": "smpl-dict", "trans_unit": unit,
-                            "fps_from_file": _fps(data) is not None})
+                  metadata={"source": str(path), "format": "smpl-dict", "trans_unit": unit})
 
 
 def _metres_by_plausibility(trans: np.ndarray) -> tuple[np.ndarray, str]:

@@ -1,0 +1,182 @@
+"""SMPL parameter files: AMASS (SMPL/SMPL-H/SMPL-X), SMPL pkl/npz dicts, Meshcapade .smpl, BVH export,
+normalization and smoothing."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from motion_testutil import humanoid_arrays, make_body
+from neural_render.errors import InputError
+from neural_render.motion import Motion
+from neural_render.motion import rotations as rot
+from neural_render.motion.importers import import_motion
+from neural_render.motion.smpl_params import (load_amass, load_smpl_dict, load_smpl_file,
+                                              motion_from_smpl_dict, save_smpl_file)
+
+
+def test_amass_smplh_takes_body_and_hand_middle_finger(tmp_path):
+    T = 5
+    poses = np.arange(T * 156, dtype=np.float64).reshape(T, 156) / 1000.0
+    p = tmp_path / "a.npz"
+    np.savez(p, poses=poses, trans=np.ones((T, 3)), betas=np.zeros(16), mocap_framerate=np.array(60.0),
+             gender=np.array("female"))
+    m = load_amass(p)
+    assert (m.num_frames, m.fps, m.up, m.gender) == (5, 60.0, "z", "female")
+    np.testing.assert_allclose(m.poses[:, :66], poses[:, :66], rtol=1e-6)
+    # SMPL hand joints = middle1 of each hand (hand joint 3 of 15).
+    np.testing.assert_allclose(m.poses[:, 66:69], poses[:, 66 + 9: 66 + 12], rtol=1e-6)
+    np.testing.assert_allclose(m.poses[:, 69:72], poses[:, 111 + 9: 111 + 12], rtol=1e-6)
+    assert m.metadata["model"] == "smpl-h"
+
+
+def test_amass_smplx_and_bad(tmp_path):
+    T = 3
+    poses = np.random.default_rng(0).normal(size=(T, 165))
+    p = tmp_path / "x.npz"
+    np.savez(p, poses=poses, trans=np.zeros((T, 3)), mocap_frame_rate=np.array(30.0))
+    m = load_amass(p)
+    np.testing.assert_allclose(m.poses[:, 66:69], poses[:, 75 + 9: 75 + 12], rtol=1e-5)
+    np.savez(p, poses=np.zeros((T, 100)), trans=np.zeros((T, 3)), mocap_framerate=30.0)
+    with pytest.raises(InputError, match="100 values per frame"):
+        load_amass(p)
+    np.savez(p, poses=np.zeros((T, 72)), trans=np.zeros((T, 3)))
+    with pytest.raises(InputError, match="frame rate"):
+        load_amass(p)
+
+
+def test_shared_smpl_pickle(shared_data, tmp_path):
+    src = shared_data / "smpl" / "smpl_to_fbx_sample.pkl"
+    m = load_smpl_dict(src)
+    assert m.num_frames == 127 and m.up == "y" and m.metadata["trans_unit"] == "m"
+    body = make_body()
+    # Through the importer: Z-up, grounded (the file has no floor), resampled.
+    mz, rep = import_motion(src, body=body, fps=30, source_fps=60)
+    assert mz.up == "z" and rep["format"] == "smpl" and "ground_shift_m" in rep
+    assert mz.fps == 30 and mz.num_frames == int(126 / 60 * 30) + 1
+    low = body.forward(mz.poses, mz.betas, mz.trans, keypoints=False).vertices[..., 2].min()
+    assert abs(low) < 1e-3
+    # Standing upright in Z-up: head above pelvis.
+    j = mz.joints(body)
+    assert np.all(j[:, 15, 2] > j[:, 0, 2])
+
+
+def test_smpl_dict_units_and_keys(tmp_path):
+    rng = np.random.default_rng(1)
+    poses = rng.normal(0, 0.2, (4, 72))
+    trans = rng.normal(0, 1, (4, 3)) + [0, 1, 3]
+    m_cm = motion_from_smpl_dict({"smpl_poses": poses, "smpl_trans": trans * 100})
+    assert m_cm.metadata["trans_unit"] == "cm"
+    np.testing.assert_allclose(m_cm.trans, trans, rtol=1e-5)
+    m_aist = motion_from_smpl_dict({"smpl_poses": poses, "smpl_trans": trans * 93.0, "smpl_scaling": [93.0]})
+    np.testing.assert_allclose(m_aist.trans, trans, rtol=1e-5)
+    m_hmr = motion_from_smpl_dict({"global_orient": poses[:, :3], "body_pose": poses[:, 3:], "transl": trans})
+    np.testing.assert_allclose(m_hmr.poses, poses, rtol=1e-6)
+    with pytest.raises(InputError, match="no SMPL pose array"):
+        motion_from_smpl_dict({"foo": 1})
+    with pytest.raises(InputError, match="non-finite"):
+        motion_from_smpl_dict({"poses": np.full((2, 72), np.nan)})
+    with pytest.raises(InputError, match="expected \\(2, 3\\)"):
+        motion_from_smpl_dict({"poses": np.zeros((2, 72)), "trans": np.zeros((3, 3))})
+
+
+def test_pickle_not_a_dict_and_evil(tmp_path):
+    p = tmp_path / "l.pkl"
+    p.write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(InputError, match="expected a dict"):
+        load_smpl_dict(p)
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("touch pwned",))
+
+    p.write_bytes(pickle.dumps({"poses": Evil()}))
+    with pytest.raises(InputError, match="refused"):
+        load_smpl_dict(p)
+
+
+def test_smpl_file_round_trip(tmp_path):
+    body = make_body()
+    rng = np.random.default_rng(2)
+    m = Motion(rng.normal(0, 0.3, (6, 72)), rng.normal(0, 0.5, (6, 3)), np.zeros(10), 24.0, "male", "z")
+    p = save_smpl_file(m, tmp_path / "m.smpl", body)
+    back = load_smpl_file(p)
+    assert back.up == "y" and back.fps == 24.0 and back.gender == "male" and back.num_frames == 6
+    np.testing.assert_allclose(back.with_up("z", body=body).joints(body), m.joints(body), atol=1e-4)
+    bad = tmp_path / "bad.smpl"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(InputError, match="not a readable .smpl"):
+        load_smpl_file(bad)
+
+
+def test_bvh_export_cli_round_trip(tmp_path):
+    body_file = tmp_path / "body.npz"
+    np.savez(body_file, **humanoid_arrays())
+    from neural_render.body import load_body
+    body = load_body(body_file)
+    rng = np.random.default_rng(3)
+    m = Motion(rng.normal(0, 0.4, (8, 72)), rng.normal(0, 0.5, (8, 3)), np.zeros(10), 30.0)
+    m.save(tmp_path / "m.npz")
+    for unit in ("m", "cm"):
+        out = tmp_path / f"m_{unit}.bvh"
+        r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "export", str(tmp_path / "m.npz"),
+                            "--out", str(out), "--body", str(body_file), "--unit", unit],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        back, rep = import_motion(out, body=body)
+        assert rep["bone_map"] == "smpl" and rep["retarget"]["unit"] == unit
+        np.testing.assert_allclose(back.joints(body), m.joints(body), atol=1e-4)
+        R1 = rot.aa_to_matrix(back.poses.reshape(-1, 24, 3))
+        R0 = rot.aa_to_matrix(m.poses.reshape(-1, 24, 3))
+        assert np.degrees(rot.angle_between(R1, R0)).max() < 0.01
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.sampled_from(["poses", "smpl_poses", "trans", "smpl_trans", "betas", "smpl_scaling",
+                                        "global_orient", "body_pose", "mocap_framerate", "gender"]),
+                       st.one_of(hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=80),
+                                            elements=st.floats(allow_nan=True, allow_infinity=True, width=32)),
+                                 st.text(max_size=4), st.integers(-3, 3)),
+                       max_size=5))
+def test_fuzz_smpl_dict(d):
+    try:
+        m = motion_from_smpl_dict(d)
+    except InputError:
+        return
+    assert np.all(np.isfinite(m.poses)) and np.all(np.isfinite(m.trans)) and m.poses.shape[1] == 72
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=400))
+def test_fuzz_npz_bytes(tmp_path_factory, blob):
+    p = tmp_path_factory.mktemp("fz") / "f.npz"
+    p.write_bytes(blob)
+    for fn in (load_amass, load_smpl_dict, Motion.load):
+        try:
+            fn(p)
+        except InputError:
+            pass
+
+
+def test_cli_formats_and_keypoint_fallback(tmp_path):
+    # A motion.npz re-imports as itself; unknown suffix is a clear error.
+    body_file = tmp_path / "body.npz"
+    np.savez(body_file, **humanoid_arrays())
+    m = Motion(np.zeros((3, 72)), np.zeros((3, 3)), fps=10.0)
+    m.save(tmp_path / "in.npz")
+    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(tmp_path / "in.npz"),
+                        "--out", str(tmp_path / "o.npz"), "--body", str(body_file), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["format"] == "motion"
+    (tmp_path / "x.abc").write_text("hi")
+    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(tmp_path / "x.abc"),
+                        "--out", str(tmp_path / "o2.npz"), "--body", str(body_file)], capture_output=True, text=True)
+    assert r.returncode == 2 and "--format" in r.stderr and not (tmp_path / "o2.npz").exists()
