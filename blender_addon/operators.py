@@ -55,6 +55,54 @@ class _Progress:
         return False
 
 
+class _ModalJob:
+    """Modal part shared by long operators: poll a heavy.HeavyJob on a timer, show progress, Esc cancels."""
+
+    _job = None
+    _timer = None
+    _what = "Working"
+
+    def _start_modal(self, context, job):
+        self._job = job
+        wm = context.window_manager
+        wm.progress_begin(0, 1000)
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            self._job.cancel()
+            self._finish(context)
+            self.report({"WARNING"}, f"{self._what} cancelled")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        context.window_manager.progress_update(int(1000 * self._job.progress))
+        if context.area:
+            context.area.header_text_set(f"{self._what}: {100 * self._job.progress:.0f}%  (Esc to cancel)")
+        if self._job.poll():
+            return {"RUNNING_MODAL"}
+        self._finish(context)
+        if self._job.returncode != 0:
+            self.report({"ERROR"}, f"{self._what} failed: {self._job.error_text()}")
+            return {"CANCELLED"}
+        self._done(context)
+        return {"FINISHED"}
+
+    def _finish(self, context):
+        wm = context.window_manager
+        if self._timer:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.area:
+            context.area.header_text_set(None)
+
+    def _done(self, context):
+        pass
+
+
 class NEURALRENDER_OT_add_body(bpy.types.Operator):
     """Add a rigged body: the free default body or your SMPL model file"""
 
@@ -159,7 +207,7 @@ def _pass_settings(op, context):
     return passes, _setting(op, "size", s, "pass_size"), _setting(op, "profile", s)
 
 
-class NEURALRENDER_OT_render_passes(bpy.types.Operator):
+class NEURALRENDER_OT_render_passes(_ModalJob, bpy.types.Operator):
     """Render guidance passes for the scene's frame range with the scene camera"""
 
     bl_idname = "neural_render.render_passes"
@@ -172,12 +220,12 @@ class NEURALRENDER_OT_render_passes(bpy.types.Operator):
     size: bpy.props.IntProperty(name="Resolution", default=512, min=16, max=8192)
     profile: bpy.props.EnumProperty(name="Profile", items=properties.PROFILES)
 
-    def _out(self, context):
+    def _out_path(self, context):
         return _out_dir(self.output_dir or context.scene.neural_render.passes_output, "passes")
 
     def execute(self, context):
         passes, size, profile = _pass_settings(self, context)
-        out = self._out(context)
+        out = self._out_path(context)
         try:
             with _Progress(context) as progress:
                 _api().render_passes(context.scene, out, passes, size, profile, progress=progress)
@@ -187,8 +235,26 @@ class NEURALRENDER_OT_render_passes(bpy.types.Operator):
         self.report({"INFO"}, f"passes written to {out}")
         return {"FINISHED"}
 
+    def invoke(self, context, event):
+        """With a window: render a saved copy in the background (progress, Esc cancels) when an
+        interpreter with bpy is configured; otherwise render here, synchronously."""
+        if context.window is None:
+            return self.execute(context)
+        passes, size, profile = _pass_settings(self, context)
+        self._out = self._out_path(context)
+        self._what = "Rendering passes"
+        try:
+            job = _api().start_passes_job(context.scene, self._out, passes, size, profile,
+                                          python=preferences.python_path(context))
+        except InputError:
+            return self.execute(context)
+        return self._start_modal(context, job)
 
-class NEURALRENDER_OT_generate_frames(bpy.types.Operator):
+    def _done(self, context):
+        self.report({"INFO"}, f"passes written to {self._out}")
+
+
+class NEURALRENDER_OT_generate_frames(_ModalJob, bpy.types.Operator):
     """Render passes for the scene range, then turn them into frames of the trained person"""
 
     bl_idname = "neural_render.generate_frames"
@@ -201,9 +267,6 @@ class NEURALRENDER_OT_generate_frames(bpy.types.Operator):
                                                         ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
     size: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
     preview: bpy.props.BoolProperty(name="Preview", default=True)
-
-    _job = None
-    _timer = None
 
     def _args(self, context):
         s = context.scene.neural_render
@@ -237,46 +300,17 @@ class NEURALRENDER_OT_generate_frames(bpy.types.Operator):
             api.check_generate_inputs(ckpt, out)
             api.render_passes(context.scene, os.path.join(out, "passes"), None, size, "default")
             self._frames = os.path.join(out, "frames")
-            self._job = heavy.HeavyJob(api.generate_args(os.path.join(out, "passes"), ckpt, self._frames, device),
-                                       python=preferences.python_path(context)).start()
+            job = heavy.HeavyJob(api.generate_args(os.path.join(out, "passes"), ckpt, self._frames, device),
+                                 python=preferences.python_path(context)).start()
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        wm = context.window_manager
-        wm.progress_begin(0, 1000)
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        self._what = "Generating"
+        return self._start_modal(context, job)
 
-    def modal(self, context, event):
-        wm = context.window_manager
-        if event.type == "ESC":
-            self._job.cancel()
-            self._finish(context)
-            self.report({"WARNING"}, "generation cancelled")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        wm.progress_update(int(1000 * self._job.progress))
-        if context.area:
-            context.area.header_text_set(f"Generating: {100 * self._job.progress:.0f}%  (Esc to cancel)")
-        if self._job.poll():
-            return {"RUNNING_MODAL"}
-        self._finish(context)
-        if self._job.returncode != 0:
-            self.report({"ERROR"}, f"generator failed: {self._job.error_text()}")
-            return {"CANCELLED"}
+    def _done(self, context):
         self._show(context, self._frames)
         self.report({"INFO"}, f"frames written to {self._frames}")
-        return {"FINISHED"}
-
-    def _finish(self, context):
-        wm = context.window_manager
-        if self._timer:
-            wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        if context.area:
-            context.area.header_text_set(None)
 
     def _show(self, context, frames):
         s = context.scene.neural_render

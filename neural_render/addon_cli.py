@@ -45,12 +45,48 @@ def register(sub) -> None:
     b.add_argument("--out", default="dist", help="output folder (default: dist)")
     b.add_argument("--no-validate", action="store_true", help="skip Blender's extension validator")
     b.set_defaults(func=_build_cmd)
+    r = asub.add_parser("render-passes", help="render the passes of a saved .blend scene (the add-on's background render)")
+    r.add_argument("--blend", required=True, help=".blend file with a neural_render body and a scene camera")
+    r.add_argument("--scene", default=None, help="scene name (default: the file's active scene)")
+    r.add_argument("--out", required=True)
+    r.add_argument("--size", type=int, default=None, help="square size in pixels (default: the scene's resolution)")
+    r.add_argument("--passes", default=None, help="comma-separated subset (default all)")
+    r.add_argument("--profile", default="default")
+    r.add_argument("--delete-blend", action="store_true", help="remove the .blend once it is loaded (a temporary copy)")
+    r.set_defaults(func=_render_passes_cmd)
 
 
 def _build_cmd(args) -> int:
     zip_path = build_extension(Path(args.out), validate=not args.no_validate)
     zip_path.chmod(0o644)
     print(zip_path)
+    return 0
+
+
+def _render_passes_cmd(args) -> int:
+    blend = Path(args.blend)
+    if not blend.is_file():
+        raise InputError("file not found", path=blend)
+    try:
+        import bpy
+    except ImportError:
+        raise InputError("this needs the bpy module", fix="use the .venv made by scripts/setup.sh") from None
+    from neural_render.blender import addon_api
+
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+    except RuntimeError as e:
+        raise InputError(f"Blender cannot open it ({e})", path=blend) from None
+    finally:
+        if args.delete_blend:
+            blend.unlink(missing_ok=True)
+    scene = bpy.context.scene
+    if args.scene and scene.name != args.scene:
+        raise InputError(f"the file's active scene is {scene.name!r}, not {args.scene!r}", path=blend,
+                         fix="save the file with that scene active")
+    passes = [p.strip() for p in args.passes.split(",")] if args.passes else None
+    addon_api.render_passes(scene, args.out, passes, args.size, args.profile, progress=True)
+    print(f"passes written to {args.out}")
     return 0
 
 

@@ -90,6 +90,11 @@ cam = Camera.from_dict({"K": fr["K"], "world_to_camera": fr["world_to_camera"],
 cam.to_blender(scene.camera, scene)
 scene.frame_start, scene.frame_end = int(fr["file"]), int(leg["frames"][-1]["file"])
 res["render"] = list(bpy.ops.neural_render.render_passes(output_dir=out, size=%(size)d))
+# The modal operator's background path: a saved copy rendered by another bpy interpreter.
+job = addon_api.start_passes_job(scene, os.path.join(out, "bg"), ["parts", "mask"], %(size)d, "default",
+                                 python=sys.executable)
+res["bg_rc"] = job.wait(600)
+res["bg_progress"] = job.progress
 
 # Generator frames through the operator: passes of the scene range, then the checkpoint in a
 # subprocess of the configured interpreter (NEURAL_RENDER_NO_INPROCESS_TORCH forces that path).
@@ -257,6 +262,16 @@ def test_operator_passes_match_cli(e2e):
     assert min(mask_ious) > 0.98, mask_ious
     assert np.mean(ious) > 0.97, ious
     assert max(normal_err) < 3.0, normal_err
+
+
+def test_background_render_matches_operator(e2e):
+    """What the modal operator runs (saved copy, other interpreter) equals the in-process render."""
+    res = e2e["res"]
+    assert res["bg_rc"] == 0 and res["bg_progress"] == 1.0
+    add = e2e["addon"]
+    for f in range(FRAMES[0] + 1, FRAMES[1] + 1):
+        for p in ("parts", "mask"):
+            assert np.array_equal(_png(add / "bg" / p / f"{f:06d}.png"), _png(add / p / f"{f:06d}.png"))
 
 
 def test_operator_skeleton_matches_cli(e2e):

@@ -236,6 +236,33 @@ def render_passes(scene, out_dir: str, passes=None, size: int = 512, profile: st
     return legend
 
 
+def start_passes_job(scene, out_dir: str, passes=None, size: int = 512, profile: str = "default",
+                     python: str | None = None):
+    """Render the passes in the background: a saved copy of the current file rendered by
+    `neural-render addon render-passes` in an interpreter with the bpy module, so a modal operator
+    can show progress and cancel. Returns the started `heavy.HeavyJob`; InputError when no such
+    interpreter is configured (callers then render in-process instead)."""
+    import bpy
+
+    from neural_render.blender import heavy
+
+    if scene.camera is None:
+        raise InputError("the scene has no camera", where=scene.name, fix="add a camera and make it the scene camera")
+    if not body_mesh_objects(scene):
+        raise InputError("no neural_render body in the scene", where=scene.name, fix="add a body first (neural_render.add_body)")
+    job_plan = heavy.plan(python, needs_bpy_subprocess=True)  # fail before saving anything
+    fd, blend = tempfile.mkstemp(prefix="nr_passes_", suffix=".blend")
+    os.close(fd)
+    bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True, check_existing=False)
+    args = ["addon", "render-passes", "--blend", blend, "--scene", scene.name, "--out", str(out_dir),
+            "--profile", profile, "--delete-blend"]
+    if size:
+        args += ["--size", str(int(size))]
+    if passes:
+        args += ["--passes", ",".join(passes)]
+    return heavy.HeavyJob(args, python=job_plan.python, needs_bpy_subprocess=True).start()
+
+
 def add_camera_for_body(scene, arm_obj=None, size: int = 512, distance: float = 4.0):
     """A scene camera looking at the body from its front (-y), framing a standing person."""
     import bpy

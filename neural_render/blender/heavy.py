@@ -33,6 +33,10 @@ INSTALL_HINT = ("install torch into Blender's Python, or set the add-on preferen
                 "scripts/setup.sh, or `python3.11 -m pip install numpy<2 torch`)")
 
 
+BPY_HINT = ("set the add-on preference 'Python with torch' to a Python 3.11 interpreter with the bpy "
+            "module (the .venv made by scripts/setup.sh has it)")
+
+
 @dataclass
 class Plan:
     mode: str            # "inprocess" or "subprocess"
@@ -53,35 +57,46 @@ def torch_in_process() -> bool:
     return True
 
 
-def probe_interpreter(python: str, timeout: float = 120.0) -> str:
-    """torch version in `python`; raises InputError naming the problem otherwise."""
+def probe_interpreter(python: str, timeout: float = 120.0, modules: tuple[str, ...] = ("numpy", "torch")) -> str:
+    """Check that `python` imports `modules` (prints torch's version when asked for torch);
+    raises InputError naming the problem otherwise."""
     if not python:
         raise InputError("no interpreter with torch is configured", fix=INSTALL_HINT)
     if not Path(python).exists():
         raise InputError("the configured Python interpreter does not exist", path=python, fix=INSTALL_HINT)
     try:
-        r = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=timeout,
+        code = _PROBE if tuple(modules) == ("numpy", "torch") else "import " + ", ".join(modules) + "; print('ok')"
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout,
                            env=_child_env())
     except (OSError, subprocess.TimeoutExpired) as e:
         raise InputError(f"cannot run it ({type(e).__name__}: {e})", path=python, fix=INSTALL_HINT) from None
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["?"])[-1]
-        raise InputError(f"it cannot import numpy and torch ({last})", path=python, fix=INSTALL_HINT)
+        raise InputError(f"it cannot import {' and '.join(modules)} ({last})", path=python,
+                         fix=INSTALL_HINT if "torch" in modules else BPY_HINT)
     return r.stdout.strip()
 
 
-def plan(python: str | None = None, needs_torch: bool = True) -> Plan:
-    """Decide where a job runs: in-process when possible, else in `python`; InputError if neither."""
-    if not needs_torch or torch_in_process():
+def plan(python: str | None = None, needs_torch: bool = True, needs_bpy_subprocess: bool = False) -> Plan:
+    """Decide where a job runs: in-process when possible, else in `python`; InputError if neither.
+
+    needs_bpy_subprocess: the job must run in another interpreter that has the bpy module (e.g. a
+    background render of a saved copy of the scene), never in-process.
+    """
+    if not needs_bpy_subprocess and (not needs_torch or torch_in_process()):
         return Plan("inprocess", None)
+    modules = ("bpy",) if needs_bpy_subprocess else ("numpy", "torch")
     candidates = [python] if python else []
     candidates.append(os.environ.get("NEURAL_RENDER_PYTHON", ""))
     problems = []
     for c in [c for c in candidates if c]:
         try:
-            return Plan("subprocess", c, probe_interpreter(c))
+            return Plan("subprocess", c, probe_interpreter(c, modules=modules))
         except InputError as e:
             problems.append(str(e))
+    if needs_bpy_subprocess:
+        why = "; ".join(problems) if problems else "no interpreter is configured"
+        raise InputError(f"a background render needs Python with the bpy module: {why}", fix=BPY_HINT)
     why = "; ".join(problems) if problems else "Blender's Python has no torch and no interpreter is configured"
     raise InputError(f"torch is needed for this step: {why}", fix=INSTALL_HINT)
 
@@ -115,9 +130,10 @@ def _child_env() -> dict:
 class HeavyJob:
     """One `neural-render <args>` run, in-process or in a subprocess, with progress."""
 
-    def __init__(self, args: list[str], python: str | None = None, needs_torch: bool = True):
+    def __init__(self, args: list[str], python: str | None = None, needs_torch: bool = True,
+                 needs_bpy_subprocess: bool = False):
         self.args = [str(a) for a in args]
-        self.plan = plan(python, needs_torch)
+        self.plan = plan(python, needs_torch, needs_bpy_subprocess)
         self.progress = 0.0
         self.message = ""
         self.returncode: int | None = None
