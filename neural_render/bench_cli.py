@@ -15,6 +15,7 @@ TARGETS = {
     "passes": "neural_render.passes.bench",
     "fit": "neural_render.motion.bench",
     "generator": "neural_render.generator.bench",
+    "dataset": "neural_render.dataset.bench",
 }
 
 

@@ -34,6 +34,36 @@ OUTPUT_DIRS = ("images", "instances", "mask", "parts", "normal", "depth", "skele
                "labels", "annotations", "generated")
 
 
+def dataset_legend(cfg: dict) -> dict:
+    """What every file of a dataset folder holds (written as DIR/legend.json)."""
+    from neural_render.passes.spec import encodings
+
+    enc = encodings(cfg["guidance"]["profile"])
+    enc["depth"]["png"] = enc["depth"]["png"].replace("once per sequence", "once per sample (labels: depth_png_range_m)")
+    enc["skeleton"].pop("keypoints_file", None)
+    return {
+        "format": "neural-render synthetic dataset", "software": f"neural-render {__version__}",
+        "frame_files": "NNNNNN = sample * frames_per_sample + frame_in_sample + 1 (= COCO image id)",
+        "coordinates": {"world": "Blender world, Z-up, metres", "camera": "OpenCV: K (3x3), world_to_camera (4x4); "
+                        "pixel centres at integer (u, v); the point (u, v) lies in pixel (round(v), round(u))"},
+        "folders": {
+            "images": "Cycles RGB PNG (people composited over the background)" if cfg["rgb"]["cycles"] else None,
+            "instances": "PNG uint8: 0 background, person k (1-based, = labels' instance_id)",
+            "mask": "PNG uint8: 0 background, 255 any person",
+            "openpose": "NNNNNN_keypoints.json: OpenPose BODY_25, c = 1 visible, 0.5 occluded, 0 outside",
+            "labels": "sample_SSSSSS.json: cameras, per person COCO annotation, BODY_25 (uv, visibility), 3D "
+                      "keypoints and SMPL joints (world), SMPL poses/betas/trans (up z), scene parameters, "
+                      "SHA-256 of every file of the sample",
+            "annotations": "coco_keypoints.json: COCO keypoints (v 2 visible, 1 occluded, 0 outside), bbox, area, "
+                           "segmentation as compressed RLE of the person's own visible pixels",
+        },
+        "passes": {k: v for k, v in enc.items() if k in cfg["passes"] or (k == "instance" and "instances" in cfg["passes"])},
+        "visibility": f"visible = inside the image, the first surface on the camera ray is the person's own body "
+                      f"at most {cfg['labels']['occlusion_tolerance_m']} m in front of the keypoint, and the "
+                      f"keypoint's pixel belongs to the person's mask",
+    }
+
+
 class DatasetFolder:
     def __init__(self, out_dir: str | Path, cfg: dict):
         self.root = Path(out_dir)
@@ -42,6 +72,7 @@ class DatasetFolder:
         self._lock_fd = None
         self.done: dict[int, str] = {}
         self._last_write = 0.0
+        self.completion_times: list[float] = []  # perf_counter() of each sample finished in this run
 
     # ---------------------------------------------------------------------------------- lifecycle
     def open(self, verify_hashes: bool = False) -> list[int]:
@@ -68,6 +99,7 @@ class DatasetFolder:
             raise InputError("output folder is not empty and holds no dataset", path=self.root,
                              fix="choose a new or empty --out folder")
         write_json(pinned, {"config_hash": self.hash, "software": f"neural-render {__version__}", "config": self.cfg})
+        write_json(self.root / "legend.json", dataset_legend(self.cfg))
         self.clean_temporaries()
         todo = []
         for i in range(self.cfg["samples"]):
@@ -96,6 +128,7 @@ class DatasetFolder:
     # ----------------------------------------------------------------------------------- progress
     def mark_done(self, record: dict) -> None:
         self.done[int(record["sample"])] = record.get("sha256", "")
+        self.completion_times.append(time.perf_counter())
         self.write_manifest()
 
     def write_manifest(self, force: bool = False, complete: bool = False) -> None:

@@ -102,7 +102,16 @@ def run_batch(cfg: dict, out_dir: str | Path, workers: int = 1, ray_address: str
             "frames_per_second": round(frames / dt, 4) if dt > 0 and frames else None,
             "images": len(coco["images"]), "annotations": len(coco["annotations"]),
             "backend": "ray" if ray_address is not None else ("serial" if workers == 1 else "pool"),
-            "workers": workers}
+            "workers": workers, "steady_frames_per_second": _steady_fps(folder.completion_times, workers,
+                                                                        cfg["frames_per_sample"])}
+
+
+def _steady_fps(times: list[float], workers: int, frames_per_sample: int) -> float | None:
+    """Throughput once every worker has finished its first sample (start-up excluded)."""
+    if len(times) <= workers:
+        return None
+    dt = times[-1] - times[workers - 1]
+    return round((len(times) - workers) * frames_per_sample / dt, 4) if dt > 0 else None
 
 
 def _run_serial(cfg, folder, todo, bar) -> None:
