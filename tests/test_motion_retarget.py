@@ -147,8 +147,13 @@ def test_cmu_walk_metrics(shared_data):
         res = retarget(clip, body, mapping)
         assert res.unit == "cmu" and res.up_axis == "+y"
         ev = evaluate(clip, res, body)
+        assert ev["mpjpe_m"] <= 0.03          # the pose, on the source's proportions
         assert ev["bone_dir_median_deg"] <= 5.0
         assert ev["root_error_m"] < 1e-4
+        # Against the body's own joints the difference in proportions shows (CMU's short torso),
+        # but the legs, which set the translation scale, agree within a few cm.
+        legs = [ev["per_joint_body_m"][n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
+        assert max(legs) < 0.08
 
 
 def test_unknown_skeleton_is_an_input_error():
@@ -218,6 +223,14 @@ def test_generic_patterns_map_unseen_naming():
     got = {SMPL_JOINT_NAMES[k]: bvh.names[v] for k, v in mapping.items()}
     for j, n in enumerate(nm[:22]):
         assert got.get(SMPL_JOINT_NAMES[j]) == n, (SMPL_JOINT_NAMES[j], got.get(SMPL_JOINT_NAMES[j]))
+
+
+def test_cli_evaluate(shared_data):
+    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "evaluate",
+                        str(shared_data / "mocap" / "cmu_131_03_hop.bvh"), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["frames"] == 1102 and out["bone_map"] == "cmu_cgspeed" and out["mpjpe_m"] <= 0.03
 
 
 def test_cli_import_walk(shared_data, tmp_path):

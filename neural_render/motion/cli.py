@@ -51,6 +51,16 @@ def register(sub) -> None:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
 
+    ev = msub.add_parser("evaluate", help="retarget a BVH/FBX clip and measure it against the source "
+                         "(MPJPE, bone directions, timing)")
+    ev.add_argument("src")
+    ev.add_argument("--body", default="default")
+    ev.add_argument("--bone-map", default=None)
+    ev.add_argument("--unit", default=None)
+    ev.add_argument("--swing-fix", action="store_true")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_evaluate)
+
     bm = msub.add_parser("bone-maps", help="list the bone-map presets")
     bm.set_defaults(func=_bone_maps)
 
@@ -136,6 +146,50 @@ def _info(args) -> int:
     info = m.summary() | {"metadata": m.metadata}
     print(json.dumps(info, indent=2, default=str) if args.json else
           "\n".join(f"{k:12s} {v}" for k, v in info.items()))
+    return 0
+
+
+def _evaluate(args) -> int:
+    import time
+
+    from neural_render.body import load_body
+    from neural_render.motion.bone_maps import auto_map
+    from neural_render.motion.importers import detect_format
+    from neural_render.motion.retarget import evaluate, retarget
+
+    src = Path(args.src)
+    if not src.exists():
+        raise InputError("input not found", path=src)
+    fmt = detect_format(src)
+    if fmt not in ("bvh", "fbx"):
+        raise InputError(f"evaluate works on BVH/FBX clips, this is {fmt}", path=src)
+    body = load_body(None if args.body == "default" else args.body)
+    t0 = time.perf_counter()
+    if fmt == "bvh":
+        from neural_render.motion.bvh import read_bvh
+        from neural_render.motion.source_skeleton import clip_from_bvh
+        clip = clip_from_bvh(read_bvh(src))
+    else:
+        from neural_render.motion.fbx import read_fbx
+        clip = read_fbx(src)
+    t1 = time.perf_counter()
+    mapping, name, warnings = auto_map(clip.skeleton, args.bone_map, path=src)
+    res = retarget(clip, body, mapping, unit=args.unit, warnings=warnings, swing_fix=args.swing_fix)
+    t2 = time.perf_counter()
+    ev = evaluate(clip, res, body)
+    out = {"source": str(src), "format": fmt, "frames": clip.num_frames, "fps": clip.fps, "bone_map": name,
+           "read_s": round(t1 - t0, 3), "retarget_s": round(t2 - t1, 3),
+           "retarget_frames_per_s": round(clip.num_frames / max(t2 - t1, 1e-9), 1),
+           **{k: (round(v, 5) if isinstance(v, float) else v) for k, v in ev.items()},
+           **res.summary(clip.skeleton.names)}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print(f"{src.name}: {out['frames']} frames, map '{name}', unit {res.unit}, leg ratio {res.scale:.3f}")
+        print(f"  MPJPE (pose on source proportions) {ev['mpjpe_m'] * 100:.2f} cm; "
+              f"body joints {ev['mpjpe_body_m'] * 100:.2f} cm")
+        print(f"  bone direction error median {ev['bone_dir_median_deg']:.2f} deg, p95 {ev['bone_dir_p95_deg']:.2f} deg")
+        print(f"  read {out['read_s']} s, retarget {out['retarget_s']} s ({out['retarget_frames_per_s']} frames/s)")
     return 0
 
 

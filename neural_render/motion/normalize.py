@@ -6,9 +6,9 @@ subject's height near each; then per frame, with the source ankle position f:
     b = t_min + (f - s_min) / (s_max - s_min) * (t_max - t_min) - f           (translation)
     s = t_far / s_far + (f - s_min) / (s_max - s_min) * (t_close / s_close - t_far / s_far)   (scale)
 and the source pose is scaled by s about its ankle point and moved by b vertically.
-`edn_normalize_2d` does exactly this on image keypoints; `edn_normalize_motion` does the same on a
-3D Motion's ankle heights (vertical axis) for bodies in the world, scaling translation and placing
-the clip's ankle range onto the target's.
+`edn_normalize_2d` does exactly this on image keypoints; `edn_normalize_motion` is the 3D analogue
+on a Motion's ankle heights (the body keeps its own size; s scales the horizontal travel, b places
+the clip's ankle-height range onto the target's).
 """
 
 from __future__ import annotations
@@ -91,9 +91,11 @@ def _vertical(motion) -> int:
 def edn_normalize_motion(motion, body, target_stats: AnkleStats, source_body=None):
     """EDN on a 3D Motion: ankle heights play the role of the image ankle positions.
 
-    Heights are the body's standing height (rest), so s reduces to target/source height ratios;
-    the root path is scaled by s about the ankle point and moved so the ankle range maps onto the
-    target's. Returns a new Motion (poses unchanged, trans changed).
+    In 3D the body's size comes from the body model itself, so EDN's scale s (from standing
+    heights: target_stats.h_far / h_close against the source body's height) scales the root's
+    horizontal travel about the first frame, and the translation b moves the root vertically so
+    the clip's ankle-height range [lowest, highest] lands on the target's [a_min, a_max].
+    Returns a new Motion (poses unchanged, trans changed).
     """
     up = _vertical(motion)
     src_body = source_body or body
@@ -103,13 +105,11 @@ def edn_normalize_motion(motion, body, target_stats: AnkleStats, source_body=Non
     height = float(np.ptp(rest[:, 1])) * 1.1  # joints span ~90 % of the standing height
     src = AnkleStats(float(ankles.min()), float(ankles.max()), height, height)
     s, b = edn_transform(ankles, src, target_stats)
-    root = joints[:, 0]
-    anchor = root.copy()
-    anchor[:, up] = ankles
-    new_root = anchor + (root - anchor) * s[:, None]
-    new_root[:, up] += b
-    # Horizontal travel scales with the body too.
-    trans = motion.trans.astype(np.float64) + (new_root - root)
+    trans = motion.trans.astype(np.float64).copy()
+    horiz = [a for a in range(3) if a != up]
+    origin = trans[:1, horiz]
+    trans[:, horiz] = origin + (trans[:, horiz] - origin) * s[:, None]
+    trans[:, up] += b
     return motion.copy(trans=trans.astype(np.float32))
 
 

@@ -1,0 +1,90 @@
+"""EDN global pose normalization, grounding, smoothing, preview image."""
+
+import numpy as np
+import pytest
+
+from motion_testutil import make_body
+from neural_render.motion import Motion
+from neural_render.motion import rotations as rot
+from neural_render.motion.filters import smooth_motion
+from neural_render.motion.normalize import (AnkleStats, ankle_stats, edn_normalize_2d, edn_normalize_motion,
+                                            edn_transform, ground_motion)
+
+
+def _stick_figures(ankle_y, height, x=100.0):
+    """(T, 3, 2) keypoints: head, hip, ankle on a vertical line; ankle at ankle_y, given heights."""
+    ankle_y = np.asarray(ankle_y, float)
+    height = np.asarray(height, float)
+    kp = np.zeros((len(ankle_y), 3, 2))
+    kp[:, :, 0] = x
+    kp[:, 2, 1] = ankle_y
+    kp[:, 1, 1] = ankle_y - height / 2
+    kp[:, 0, 1] = ankle_y - height
+    return kp
+
+
+def test_edn_maps_ankle_range_and_heights():
+    # Source walks from far (ankle y 500, 200 px tall) to close (ankle y 700, 300 px tall).
+    s_ankle = np.linspace(500, 700, 21)
+    s_h = np.linspace(200, 300, 21)
+    src = _stick_figures(s_ankle, s_h)
+    tgt = AnkleStats(a_min=400, a_max=800, h_far=100, h_close=400)
+    st = ankle_stats(src, ankles=(2,), margin=0.01)
+    assert (st.a_min, st.a_max, st.h_far, st.h_close) == pytest.approx((500, 700, 200, 300))
+    out = edn_normalize_2d(src, tgt, ankles=(2,), source_stats=st)
+    # Ankles map linearly onto the target's range.
+    np.testing.assert_allclose(out[:, 2, 1], np.linspace(400, 800, 21))
+    # At the far/close ends the figure has the target's height there.
+    h = out[:, 2, 1] - out[:, 0, 1]
+    assert h[0] == pytest.approx(100) and h[-1] == pytest.approx(400)
+    np.testing.assert_allclose(out[:, :, 0], 100.0)  # x scaled about the ankle x: unchanged here
+    s, b = edn_transform(np.array([600.0]), st, tgt)
+    assert s[0] == pytest.approx(0.5 * (100 / 200) + 0.5 * (400 / 300))
+    assert b[0] == pytest.approx(600 - 600)
+
+
+def test_edn_motion_and_grounding():
+    body = make_body()
+    rng = np.random.default_rng(0)
+    T = 10
+    poses = rng.normal(0, 0.05, (T, 72))
+    poses[:, :3] = rot.matrix_to_aa(np.broadcast_to(np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0.0]]), (T, 3, 3)))
+    trans = np.zeros((T, 3))
+    trans[:, 2] = np.linspace(0.3, 0.5, T)   # floating above the floor
+    m = Motion(poses, trans, np.zeros(10), 30.0, up="z")
+    g, shift = ground_motion(m, body)
+    low = body.forward(g.poses, g.betas, g.trans, keypoints=False).vertices[..., 2].min()
+    assert low == pytest.approx(0, abs=1e-4) and shift == pytest.approx(g.trans[0, 2] - m.trans[0, 2])
+    # EDN on 3D: ankle heights of the result span the target's range.
+    tgt = AnkleStats(0.1, 0.2, 1.0, 1.0)
+    n = edn_normalize_motion(g, body, tgt)
+    ank = n.joints(body)[:, [7, 8], 2].min(1)
+    assert ank.min() == pytest.approx(0.1, abs=1e-4) and ank.max() == pytest.approx(0.2, abs=1e-4)
+
+
+def test_smoothing_reduces_jitter_and_keeps_smooth_motion():
+    T = 61
+    t = np.arange(T) / 30.0
+    clean = np.zeros((T, 72))
+    clean[:, 3] = 0.8 * np.sin(t)      # a slow swing of the left hip about x
+    noisy = clean.copy()
+    noisy[:, 3:6] += np.random.default_rng(0).normal(0, 0.05, (T, 3))
+    m = Motion(noisy, np.zeros((T, 3)), fps=30.0)
+    s = smooth_motion(m, window_s=0.3)
+    err = lambda x: np.degrees(rot.angle_between(rot.aa_to_matrix(x.poses[:, 3:6]), rot.aa_to_matrix(clean[:, 3:6])))
+    assert err(s).mean() < 0.6 * err(m).mean()
+    smooth_only = smooth_motion(Motion(clean, np.zeros((T, 3)), fps=30.0), window_s=0.3)
+    np.testing.assert_allclose(smooth_only.poses[:, 3], clean[:, 3], atol=2e-3)
+
+
+def test_preview_image(tmp_path):
+    import cv2
+
+    from neural_render.motion.preview import preview_path, write_preview
+    body = make_body()
+    m = Motion(np.zeros((5, 72)), np.zeros((5, 3)), fps=30.0, up="y")
+    p = write_preview(m, body, preview_path(tmp_path / "m.npz"), panels=3, size=128)
+    assert p.name == "m.preview.png"
+    img = cv2.imread(str(p))
+    assert img.shape == (128, 384, 3)
+    assert (img.max(axis=2) > 100).sum() > 200   # the skeleton is drawn
