@@ -61,6 +61,13 @@ def register(sub) -> None:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_evaluate)
 
+    cmp_ = msub.add_parser("compare", help="MPJPE between two motion.npz files on one body (frame by frame)")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--body", default="default")
+    cmp_.add_argument("--json", action="store_true")
+    cmp_.set_defaults(func=_compare)
+
     bm = msub.add_parser("bone-maps", help="list the bone-map presets")
     bm.set_defaults(func=_bone_maps)
 
@@ -190,6 +197,29 @@ def _evaluate(args) -> int:
               f"body joints {ev['mpjpe_body_m'] * 100:.2f} cm")
         print(f"  bone direction error median {ev['bone_dir_median_deg']:.2f} deg, p95 {ev['bone_dir_p95_deg']:.2f} deg")
         print(f"  read {out['read_s']} s, retarget {out['retarget_s']} s ({out['retarget_frames_per_s']} frames/s)")
+    return 0
+
+
+def _compare(args) -> int:
+    import numpy as np
+
+    from neural_render.body import load_body
+    from neural_render.motion.motion import Motion
+
+    body = load_body(None if args.body == "default" else args.body)
+    a, b = Motion.load(args.a), Motion.load(args.b)
+    if abs(a.fps - b.fps) > 1e-6:
+        b = b.resample(a.fps)
+    if a.up != b.up:
+        b = b.with_up(a.up, body=body)
+    n = min(a.num_frames, b.num_frames)
+    err = np.linalg.norm(a.joints(body)[:n] - b.joints(body)[:n], axis=-1)
+    out = {"frames_compared": n, "frames": [a.num_frames, b.num_frames], "mpjpe_m": float(err.mean()),
+           "max_m": float(err.max()), "per_joint_m": [round(float(v), 4) for v in err.mean(0)]}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{n} frames: MPJPE {out['mpjpe_m'] * 100:.2f} cm, max {out['max_m'] * 100:.2f} cm")
     return 0
 
 

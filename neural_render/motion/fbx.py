@@ -8,6 +8,10 @@ inside a user's Blender session leaves their scene as it was (the current frame 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,22 @@ from neural_render.motion.source_skeleton import SourceClip, SourceSkeleton
 
 _DATA_KINDS = ("objects", "armatures", "actions", "meshes", "materials", "images", "collections", "cameras",
                "lights")
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Send what Blender's importer prints ("FBX version: 7400", warnings) away from stdout, so
+    `--json` output stays clean; yields a function that returns the captured text."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield lambda: (tmp.seek(0), tmp.read().decode("utf-8", "replace"))[1]
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _rot_only(M: np.ndarray) -> np.ndarray:
@@ -47,8 +67,9 @@ def read_fbx(path: str | Path, armature: str | None = None, frames: tuple[int, i
     fps0 = (scene.render.fps, scene.render.fps_base)
     try:
         try:
-            res = bpy.ops.import_scene.fbx(filepath=str(path), use_anim=True, automatic_bone_orientation=False,
-                                           ignore_leaf_bones=False)
+            with _quiet_stdout():
+                res = bpy.ops.import_scene.fbx(filepath=str(path), use_anim=True,
+                                               automatic_bone_orientation=False, ignore_leaf_bones=False)
         except Exception as e:  # the importer raises RuntimeError with its own message on bad files
             msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             raise InputError(f"Blender's FBX importer failed: {msg[:200]}", path=path,
