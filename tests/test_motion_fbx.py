@@ -6,6 +6,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from motion_testutil import make_body, humanoid_arrays
 from neural_render.errors import InputError
@@ -88,3 +90,20 @@ def test_cli_bad_fbx_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert "bad.fbx" in r.stderr.strip().splitlines()[-1]
     assert not out.exists()
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.floats(0.0, 0.98), flip=st.integers(0, 10**6))
+def test_fuzz_truncated_or_corrupted_fbx(shared_data, tmp_path, cut, flip):
+    data = bytearray((shared_data / "mocap" / "cmu_55_01_dance_whirl.fbx").read_bytes())
+    data = data[: max(1, int(len(data) * cut))] if cut > 0.05 else data
+    if cut <= 0.05:
+        i = 27 + flip % (len(data) - 27)
+        data[i:i + 64] = bytes(64)
+    p = tmp_path / "f.fbx"
+    p.write_bytes(bytes(data))
+    try:
+        clip = read_fbx(p)
+    except InputError:
+        return
+    assert np.all(np.isfinite(clip.positions))

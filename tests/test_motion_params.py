@@ -158,7 +158,7 @@ def test_fuzz_smpl_dict(d):
 def test_fuzz_npz_bytes(tmp_path_factory, blob):
     p = tmp_path_factory.mktemp("fz") / "f.npz"
     p.write_bytes(blob)
-    for fn in (load_amass, load_smpl_dict, Motion.load):
+    for fn in (load_amass, load_smpl_dict, Motion.load, load_smpl_file):
         try:
             fn(p)
         except InputError:
@@ -180,3 +180,23 @@ def test_cli_formats_and_keypoint_fallback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(tmp_path / "x.abc"),
                         "--out", str(tmp_path / "o2.npz"), "--body", str(body_file)], capture_output=True, text=True)
     assert r.returncode == 2 and "--format" in r.stderr and not (tmp_path / "o2.npz").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=14), c, max_size=4),
+                    max_leaves=12))
+def test_fuzz_bone_map_json(obj):
+    from neural_render.motion.bone_maps import validate_bone_map
+    from neural_render.motion.source_skeleton import SourceSkeleton
+    from neural_render.motion.bone_maps import auto_map
+    try:
+        bm = validate_bone_map(obj)
+    except InputError:
+        return
+    skel = SourceSkeleton(["Hips", "LeftUpLeg", "RightUpLeg", "Neck"], [-1, 0, 0, 0],
+                          [[0, 1, 0], [0.1, 0.9, 0], [-0.1, 0.9, 0], [0, 1.5, 0]], np.tile(np.eye(3), (4, 1, 1)))
+    try:
+        auto_map(skel, bm)
+    except InputError:
+        pass

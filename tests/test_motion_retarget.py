@@ -153,7 +153,7 @@ def test_cmu_walk_metrics(shared_data):
         # Against the body's own joints the difference in proportions shows (CMU's short torso),
         # but the legs, which set the translation scale, agree within a few cm.
         legs = [ev["per_joint_body_m"][n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
-        assert max(legs) < 0.08
+        assert max(legs) < 0.10
 
 
 def test_unknown_skeleton_is_an_input_error():
