@@ -427,6 +427,9 @@ def _write_action(id_data, action, channels: dict, frames: np.ndarray, id_type: 
         # Linear keys every frame: exact at frames, no overshoot between them.
         fc.keyframe_points.foreach_set("interpolation", np.ones(T, np.int32))
         fc.update()
+    if getattr(ad, "action_slot", False) is None and len(getattr(action, "slots", ())):
+        # Blender 4.4/4.5: the flat API made a legacy slot that is not assigned by itself.
+        ad.action_slot = action.slots[0]
 
 
 class _edit_mode:
