@@ -88,3 +88,30 @@ def test_preview_image(tmp_path):
     img = cv2.imread(str(p))
     assert img.shape == (128, 384, 3)
     assert (img.max(axis=2) > 100).sum() > 200   # the skeleton is drawn
+
+
+def test_video_preview_draws_projected_skeleton(tmp_path):
+    import cv2
+
+    from neural_render.motion.preview import render_video_preview
+    # A 64-frame grey video and a camera 3 m in front of a standing body (Z-up world, body faces -y).
+    video = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    for _ in range(64):
+        w.write(np.full((240, 320, 3), 90, np.uint8))
+    w.release()
+    body = make_body()
+    m = Motion(np.zeros((8, 72)), np.zeros((8, 3)), fps=25.0, up="y").with_up("z", body=body)
+    # OpenCV camera at (0, -3, 0) looking along +y: x right, y down (= -z world), z forward (= +y).
+    R = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0.0]])
+    W = np.eye(4)
+    W[:3, :3] = R
+    W[:3, 3] = -R @ np.array([0, -3.0, 0])
+    cam = {"K": [[300, 0, 160], [0, 300, 120], [0, 0, 1]], "world_to_camera": W.tolist(), "width": 320,
+           "height": 240}
+    img = render_video_preview(m.joints(body), m.fps, cam, video, panels=2, height=240)
+    assert img.shape == (240, 640, 3)
+    coloured = (np.abs(img.astype(int) - 90).max(axis=2) > 60)
+    assert coloured.sum() > 300                      # skeleton drawn
+    ys, xs = np.nonzero(coloured[:, :320])
+    assert 100 < xs.mean() < 220                     # centred on the image

@@ -251,3 +251,34 @@ def test_cli_import_walk(shared_data, tmp_path):
     j = m.joints(load_body(body))
     assert 0.8 < np.median(j[:, 0, 2]) < 1.1
     assert np.ptp(j[:, 0, :2], axis=0).max() > 1.0
+
+
+def test_unmapped_joints_are_folded_keeping_global_orientations():
+    """A map that leaves out spine1/spine2, the collars, hands and feet: every mapped SMPL joint
+    still gets the source's global orientation; the unmapped SMPL joints keep their rest pose
+    relative to their parents."""
+    body = make_body()
+    m = _smpl_motion(T=6)
+    bvh = _disguised_bvh(m, body, apose=False, unit=1.0, extra_spine=True)
+    clip = clip_from_bvh(bvh)
+    keep = ["pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+            "spine3", "neck", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+            "left_wrist", "right_wrist"]
+    full = load_bone_map("mixamo")
+    bm = {"name": "subset", "strip_prefixes": full["strip_prefixes"],
+          "joints": {k: v for k, v in full["joints"].items() if k in keep}}
+    mapping, _, warnings = auto_map(clip.skeleton, bm)
+    assert len(mapping) == len(keep) and any("unmapped" in w for w in warnings)
+    res = retarget(clip, body, mapping, up="y")
+    T = m.num_frames
+
+    def globals_of(motion):
+        R = rot.aa_to_matrix(motion.poses.reshape(T, 24, 3))
+        G, _ = global_transforms(R, np.broadcast_to(body.rest_joints(), (T, 24, 3)).copy(), SMPL_PARENTS)
+        return G
+
+    G_in, G_out = globals_of(m), globals_of(res.motion)
+    idx = [SMPL_JOINT_NAMES.index(n) for n in keep]
+    np.testing.assert_allclose(G_out[:, idx], G_in[:, idx], atol=1e-4)
+    for n in ("spine1", "spine2", "left_collar", "left_foot", "left_hand"):
+        np.testing.assert_allclose(res.motion.poses[:, 3 * SMPL_JOINT_NAMES.index(n):][:, :3], 0, atol=1e-6)

@@ -99,7 +99,15 @@ def _import(args) -> int:
     motion.save(out)
     report["out"] = str(out)
     if not args.no_preview:
-        report["preview"] = str(write_preview(motion, body, preview_path(out)))
+        cams = (report.get("fit") or {}).get("cameras") if isinstance(report.get("fit"), dict) else None
+        written = None
+        if args.video and cams:
+            from neural_render.motion.preview import write_video_preview
+            cam = next((c for c in cams if Path(str(c.get("name", ""))).stem == Path(args.video).stem), cams[0])
+            written = write_video_preview(motion, body, preview_path(out), cam, args.video)
+        if written is None:
+            written = write_preview(motion, body, preview_path(out))
+        report["preview"] = str(written)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

@@ -89,3 +89,90 @@ def write_preview(motion, body, out: str | Path, panels: int = 6, size: int = 25
                          title=f"{motion.num_frames} frames @ {motion.fps:g} fps")
     write_image(out, img)
     return Path(out)
+
+
+def _project(points: np.ndarray, cam: dict) -> np.ndarray:
+    """World points (..., 3) -> pixels (..., 2) with an OpenCV camera dict (K, world_to_camera,
+    optional dist); NaN behind the camera."""
+    try:  # the calibration module applies lens distortion exactly as the fit saw it
+        from neural_render.motion.calibration import Camera
+        return Camera.from_dict(cam).project(points)
+    except Exception:
+        K = np.asarray(cam["K"], np.float64)
+        W = np.asarray(cam["world_to_camera"], np.float64)
+        pc = points @ W[:3, :3].T + W[:3, 3]
+        z = pc[..., 2:3]
+        uv = (pc / np.where(z > 1e-9, z, np.nan)) @ K.T
+        return uv[..., :2]
+
+
+def read_video_frames(video: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
+    """RGB frames at the given indices (missing ones are left out)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    out = {}
+    try:
+        for i in sorted(set(indices)):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+            ok, frame = cap.read()
+            if ok:
+                out[i] = frame[..., ::-1].copy()
+    finally:
+        cap.release()
+    return out
+
+
+def render_video_preview(joints: np.ndarray, fps: float, camera: dict, video: str | Path, panels: int = 4,
+                         height: int = 320) -> np.ndarray | None:
+    """The fitted body's skeleton drawn over real video frames, side by side (RGB uint8).
+
+    joints: (T, 24, 3) world joints (the fit's world, metres); motion frame t is at t / fps
+    seconds, the video's frame at that time is used. None when the video cannot be read.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    vfps = cap.get(cv2.CAP_PROP_FPS) or fps
+    n_video = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    T = joints.shape[0]
+    ts = np.unique(np.linspace(0, T - 1, min(panels, T)).round().astype(int))
+    vidx = [int(round(t / fps * vfps)) for t in ts]
+    if n_video:
+        vidx = [min(i, n_video - 1) for i in vidx]
+    frames = read_video_frames(video, vidx)
+    if not frames:
+        return None
+    uv = _project(joints[ts], camera)
+    tiles = []
+    for k, (t, vi) in enumerate(zip(ts, vidx)):
+        img = frames.get(vi)
+        if img is None:
+            continue
+        s = height / img.shape[0]
+        tile = cv2.resize(img, (max(1, int(img.shape[1] * s)), height), interpolation=cv2.INTER_AREA)
+        tile = np.ascontiguousarray(tile)
+        pts = uv[k] * s
+        for j in range(1, 24):
+            a, b = pts[SMPL_PARENTS[j]], pts[j]
+            if np.all(np.isfinite([a, b])):
+                cv2.line(tile, tuple(int(v) for v in a.round()), tuple(int(v) for v in b.round()), _colour(j), 2,
+                         cv2.LINE_AA)
+        for j in range(24):
+            if np.all(np.isfinite(pts[j])):
+                cv2.circle(tile, tuple(int(v) for v in pts[j].round()), 3, _colour(j), -1, cv2.LINE_AA)
+        cv2.putText(tile, f"frame {t}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    return np.concatenate(tiles, axis=1) if tiles else None
+
+
+def write_video_preview(motion, body, out: str | Path, camera: dict, video: str | Path, panels: int = 4) -> Path | None:
+    """Write the skeleton-over-video preview for a fitted motion; None when the video is unreadable."""
+    from neural_render.fileio import write_image
+
+    img = render_video_preview(motion.joints(body), motion.fps, camera, video, panels)
+    if img is None:
+        return None
+    write_image(out, img)
+    return Path(out)
