@@ -24,6 +24,7 @@ from neural_render.motion.smpl_params import (load_amass, load_smpl_dict, load_s
 def test_amass_smplh_takes_body_and_hand_middle_finger(tmp_path):
     T = 5
     poses = np.arange(T * 156, dtype=np.float64).reshape(T, 156) / 1000.0
+    poses[:, :3] = [np.pi / 2, 0, 0]   # AMASS roots contain the Y-up -> Z-up turn
     p = tmp_path / "a.npz"
     np.savez(p, poses=poses, trans=np.ones((T, 3)), betas=np.zeros(16), mocap_framerate=np.array(60.0),
              gender=np.array("female"))
@@ -200,3 +201,20 @@ def test_fuzz_bone_map_json(obj):
         auto_map(skel, bm)
     except InputError:
         pass
+
+
+def test_up_axis_detected_from_root_orientation(tmp_path):
+    rng = np.random.default_rng(4)
+    T = 20
+    poses = rng.normal(0, 0.1, (T, 72))
+    poses[:, :3] = rng.normal(0, 0.1, (T, 3))          # upright in Y-up model space
+    m = motion_from_smpl_dict({"poses": poses, "trans": np.zeros((T, 3))})
+    assert m.up == "y"
+    body = make_body()
+    mz = m.with_up("z", body=body)                       # the same clip, Z-up
+    mz2 = motion_from_smpl_dict({"poses": mz.poses, "trans": mz.trans})
+    assert mz2.up == "z"
+    p = tmp_path / "a.npz"
+    np.savez(p, poses=m.poses, trans=m.trans, mocap_framerate=30.0, gender=np.array(b"male"))
+    a = load_amass(p)                                    # no 'up' key, Y-up content
+    assert a.up == "y" and a.gender == "male" and a.metadata["up_detected"]["up"] == "y"

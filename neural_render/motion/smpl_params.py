@@ -57,6 +57,31 @@ def body_poses_from_full(poses: np.ndarray, path="", hands: str = "middle") -> n
     return out
 
 
+def detect_up(poses: np.ndarray, default: str) -> tuple[str, float]:
+    """Which world axis the body's own up (model +y) points along, from the root orientations.
+
+    Returns ("y"|"z", strength in [0, 1]): the median of the root-rotated +y's component along
+    that axis. Only a clear answer (> 0.7, the person mostly upright) overrides `default`.
+    """
+    from neural_render.motion.rotations import aa_to_matrix
+
+    up = aa_to_matrix(np.asarray(poses)[:, :3])[:, :, 1]  # (T, 3) model +y in world
+    med = np.median(up, axis=0)
+    if med[2] > 0.7:
+        return "z", float(med[2])
+    if med[1] > 0.7:
+        return "y", float(med[1])
+    return default, float(max(med[1], med[2]))
+
+
+def _text(v, default: str) -> str:
+    a = np.asarray(v).reshape(-1)
+    if a.size == 0:
+        return default
+    x = a[0]
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
+
+
 def _npz_dict(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -104,12 +129,16 @@ def load_amass(path: str | Path, fps: float | None = None) -> Motion:
         raise InputError("the frame rate entry is not a number", path=path) from None
     if rate is None:
         raise InputError("no frame rate in the file (mocap_framerate)", path=path, fix="pass --fps")
-    up = str(np.asarray(data["up"]).reshape(-1)[0]) if "up" in data else "z"
-    gender = str(np.asarray(data["gender"]).reshape(-1)[0]) if "gender" in data else "neutral"
-    kind = {72: "smpl", 66: "smpl-body", 156: "smpl-h", 165: "smpl-x", 162: "smpl-x"}.get(poses.shape[1], "?")
+    meta = {"source": str(path), "format": "amass"}
+    if "up" in data:
+        up = _text(data["up"], "z")
+    else:  # AMASS is Z-up; files converted to Y-up without saying so are caught here
+        up, strength = detect_up(poses, "z")
+        meta["up_detected"] = {"up": up, "strength": round(strength, 3)}
+    gender = _text(data["gender"], "neutral") if "gender" in data else "neutral"
+    meta["model"] = {72: "smpl", 66: "smpl-body", 156: "smpl-h", 165: "smpl-x", 162: "smpl-x"}.get(poses.shape[1], "?")
     return Motion(body_poses_from_full(poses, path), trans, betas, rate, gender if gender in
-                  ("male", "female", "neutral") else "neutral", up if up in ("y", "z") else "z",
-                  metadata={"source": str(path), "format": "amass", "model": kind})
+                  ("male", "female", "neutral") else "neutral", up if up in ("y", "z") else "z", metadata=meta)
 
 
 _POSE_KEYS = ("smpl_poses", "poses", "pose", "thetas", "smpl_pose", "body_pose_full")
@@ -195,13 +224,13 @@ def motion_from_smpl_dict(data: dict, path: str | Path = "", fps: float | None =
         rate = _fps(data, fps if fps else 30.0)
     except (TypeError, ValueError, IndexError):
         raise InputError("the frame rate entry is not a number", path=path) from None
-    gender = "neutral"
-    if "gender" in data:
-        g = np.asarray(data["gender"]).reshape(-1)
-        gender = str(g[0]) if g.size else "neutral"
+    gender = _text(data["gender"], "neutral") if "gender" in data else "neutral"
+    # SMPL parameter dicts are in SMPL's Y-up model space unless the root orientations clearly say Z-up.
+    up, strength = detect_up(poses, "y")
     return Motion(body_poses_from_full(poses, path), trans, betas, rate,
-                  gender if gender in ("male", "female", "neutral") else "neutral", up="y",
-                  metadata={"source": str(path), "format": "smpl-dict", "trans_unit": unit})
+                  gender if gender in ("male", "female", "neutral") else "neutral", up=up,
+                  metadata={"source": str(path), "format": "smpl-dict", "trans_unit": unit,
+                            "up_detected": {"up": up, "strength": round(strength, 3)}})
 
 
 def _metres_by_plausibility(trans: np.ndarray) -> tuple[np.ndarray, str]:
