@@ -210,18 +210,26 @@ def test_presets_load():
         load_bone_map(n)
 
 
-def test_generic_patterns_map_unseen_naming():
-    body = make_body()
-    m = _smpl_motion(T=3)
-    nm = ["root", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_02", "foot_l", "foot_r",
+BIPED = ["Bip01 Pelvis", "Bip01 L Thigh", "Bip01 R Thigh", "Bip01 Spine", "Bip01 L Calf", "Bip01 R Calf",
+         "Bip01 Spine1", "Bip01 L Foot", "Bip01 R Foot", "Bip01 Spine2", "Bip01 L Toe0", "Bip01 R Toe0",
+         "Bip01 Neck", "Bip01 L Clavicle", "Bip01 R Clavicle", "Bip01 Head", "Bip01 L UpperArm",
+         "Bip01 R UpperArm", "Bip01 L Forearm", "Bip01 R Forearm", "Bip01 L Hand", "Bip01 R Hand",
+         "Bip01 L Finger2", "Bip01 R Finger2"]
+UNREAL = ["root", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_02", "foot_l", "foot_r",
           "spine_03", "ball_l", "ball_r", "neck_01", "clavicle_l", "clavicle_r", "head", "upperarm_l",
           "upperarm_r", "lowerarm_l", "lowerarm_r", "hand_l", "hand_r", "middle_01_l", "middle_01_r"]
+
+
+@pytest.mark.parametrize("nm", [UNREAL, BIPED], ids=["unreal", "3dsmax_biped"])
+def test_generic_patterns_map_unseen_naming(nm):
+    body = make_body()
+    m = _smpl_motion(T=3)
     bvh = _disguised_bvh(m, body, apose=False, unit=1.0, names=dict(enumerate(nm)), extra_spine=False)
     # Unreal-style names: no preset, the generic patterns must do it.
     mapping, name, _ = auto_map(clip_from_bvh(bvh).skeleton)
     assert name == "generic"
     got = {SMPL_JOINT_NAMES[k]: bvh.names[v] for k, v in mapping.items()}
-    for j, n in enumerate(nm[:22]):
+    for j, n in enumerate(nm):
         assert got.get(SMPL_JOINT_NAMES[j]) == n, (SMPL_JOINT_NAMES[j], got.get(SMPL_JOINT_NAMES[j]))
 
 

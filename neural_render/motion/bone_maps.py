@@ -113,16 +113,23 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s._\-]", "", _namespace_free(name)).lower()
 
 
-def _side_and_stem(name: str, side_patterns: dict) -> tuple[str | None, str]:
-    """(side or None, normalized name with the side token removed)."""
+def _side_and_stem(name: str, side_patterns: dict, strip: list[str] = ()) -> tuple[str | None, str]:
+    """(side or None, normalized name with the side token and `strip` regexes removed)."""
     raw = _namespace_free(name)
-    for side in ("left", "right"):
-        for pat in side_patterns.get(side, []):
+    side, stem = None, raw
+    for sd in ("left", "right"):
+        for pat in side_patterns.get(sd, []):
             flags = 0 if "(?=[A-Z" in pat else re.IGNORECASE
             m = re.search(pat, raw, flags)
             if m:
-                return side, _norm(raw[:m.start()] + " " + raw[m.end():])
-    return None, _norm(raw)
+                side, stem = sd, raw[:m.start()] + " " + raw[m.end():]
+                break
+        if side:
+            break
+    stem = _norm(stem)
+    for pat in strip:
+        stem = re.sub(pat, "", stem)
+    return side, stem
 
 
 def pattern_map(skeleton, bone_map: dict) -> dict[int, int]:
@@ -140,7 +147,7 @@ def pattern_map(skeleton, bone_map: dict) -> dict[int, int]:
     # Centre joints: first match in hierarchy order (roots first).
     for smpl, pats in bone_map.get("center", {}).items():
         for i, n in enumerate(names):
-            side, stem = _side_and_stem(n, bone_map.get("side_patterns", {}))
+            side, stem = _side_and_stem(n, bone_map.get("side_patterns", {}), bone_map.get("strip_regex", []))
             if usable[i] and side is None and any(re.search(p, stem) for p in pats):
                 take(smpl, i)
                 break
@@ -150,7 +157,7 @@ def pattern_map(skeleton, bone_map: dict) -> dict[int, int]:
             for i, n in enumerate(names):
                 if not usable[i] or i in used:
                     continue
-                s_side, stem = _side_and_stem(n, bone_map.get("side_patterns", {}))
+                s_side, stem = _side_and_stem(n, bone_map.get("side_patterns", {}), bone_map.get("strip_regex", []))
                 if s_side != side:
                     continue
                 if any(re.search(p, stem) for p in pats):
@@ -219,17 +226,18 @@ def auto_map(skeleton, bone_map: str | Path | dict | None = None, path: str | Pa
         cands = [bm]
     else:
         cands = [load_bone_map(n) for n in list_presets()]
-    best, best_name = {}, ""
+    best, best_name, best_score = {}, "", (False, -1, 0)
     for bm in cands:
         if "joints" in bm and bm["joints"]:
             m = apply_bone_map(skeleton.names, bm, usable)
         else:
             m = pattern_map(skeleton, bm)
         m, dropped = consistent(m, skeleton)
-        score = len(m) + (100 if usable_mapping(m) else 0)
-        best_score = len(best) + (100 if usable_mapping(best) else 0)
+        # Usable first, then more joints, then fewer inconsistent joints (a preset made for this rig
+        # maps everything consistently); ties keep the first preset in name order.
+        score = (usable_mapping(m), len(m), -len(dropped))
         if score > best_score:
-            best, best_name = m, bm["name"]
+            best, best_name, best_score = m, bm["name"], score
             warnings = [f"dropped inconsistent: {', '.join(dropped)}"] if dropped else []
     if not usable_mapping(best):
         have = ", ".join(f"{SMPL_JOINT_NAMES[k]}<-{skeleton.names[v]}" for k, v in sorted(best.items())) or "nothing"
