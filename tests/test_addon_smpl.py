@@ -66,3 +66,38 @@ def test_smpl_file_body_with_correctives_follows_smpl_params(tmp_path, shared_da
     assert res["add"] == ["FINISHED"] and res["import"] == ["FINISHED"]
     assert res["has_correctives"] and res["pose_keys"] == 207 and res["corrective_action"]
     assert res["err"] < 1e-4, res["err"]  # float32 in Blender; requirement is 1 mm
+
+
+FBX_SCRIPT = r"""
+import json, sys
+sys.path.insert(0, "scripts")
+from addon_screenshot import register_addon
+import bpy
+register_addon()
+bpy.ops.neural_render.add_body()
+snap = lambda: {k: sorted(x.name for x in getattr(bpy.data, k)) for k in ("objects", "armatures", "meshes", "collections")}
+before = snap()
+res = {"import": list(bpy.ops.neural_render.import_motion(filepath=sys.argv[1], fps=30.0))}
+res["same_data"] = snap() == before
+res["actions"] = [a.name for a in bpy.data.actions]
+s = bpy.context.scene
+res["range"] = [s.frame_start, s.frame_end]
+res["fps"] = s.render.fps / s.render.fps_base
+print(json.dumps(res))
+"""
+
+
+def test_fbx_import_inside_a_session_leaves_the_scene_clean(shared_data):
+    """FBX goes through Blender's own importer in the user's session: only the new action remains."""
+    if not (ROOT / "smpl_assets" / "default_body.npz").exists():
+        pytest.skip("default body not built yet")
+    fbx = shared_data / "mocap" / "cmu_55_01_dance_whirl.fbx"
+    r = subprocess.run([sys.executable, "-c", FBX_SCRIPT, str(fbx)], capture_output=True, text=True, cwd=ROOT,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    assert res["import"] == ["FINISHED"] and res["same_data"]
+    assert res["actions"] == ["cmu_55_01_dance_whirl"]
+    assert res["fps"] == pytest.approx(30.0)
+    # 1807 keys at 120 fps -> ~452 frames at 30 fps
+    assert res["range"][0] == 1 and abs(res["range"][1] - 452) <= 2

@@ -199,6 +199,10 @@ def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None =
     scene = bpy.context.scene
     if fps is None or fps <= 0:
         fps = scene.render.fps / scene.render.fps_base
+    elif set_scene_range:
+        # An explicit rate becomes the scene's, so the clip plays in real time.
+        scene.render.fps = max(1, int(round(fps)))
+        scene.render.fps_base = scene.render.fps / fps
     body_path = arm_obj.get("nr_body_path", "default")
     motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress)
     start = scene.frame_start if frame_start is None else int(frame_start)
