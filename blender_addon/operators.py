@@ -379,7 +379,7 @@ class NEURALRENDER_OT_start_dataset(bpy.types.Operator):
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"batch started (pid {proc.pid}); log: {os.path.join(out, 'batch.log')}")
+        self.report({"INFO"}, f"batch started (pid {proc.pid}); log: {_api().batch_log_path(out)}")
         return {"FINISHED"}
 
 

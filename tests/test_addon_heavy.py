@@ -90,3 +90,43 @@ def test_clear_message_when_no_torch_anywhere(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="cannot import numpy and torch"):
         heavy.plan(str(no_torch))
     assert heavy.plan(str(no_torch), needs_torch=False).mode == "inprocess"
+
+
+def test_start_dataset_runs_a_batch_in_the_background(tmp_path):
+    """The Dataset panel's operator: `neural-render batch` detached, output in DIR.batch.log."""
+    pytest.importorskip("bpy")
+    import subprocess
+    import time
+
+    from neural_render.blender import addon_api
+
+    cfg = tmp_path / "cfg.yaml"
+    r = subprocess.run([sys.executable, "-m", "neural_render", "batch", "--print-example"], capture_output=True,
+                       text=True, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0 and r.stdout.strip()
+    cfg.write_text(r.stdout)
+    proc = addon_api.start_dataset(str(cfg), str(tmp_path / "ds"), workers=1, python=sys.executable)
+    try:
+        deadline = time.time() + 60
+        log = addon_api.batch_log_path(tmp_path / "ds")
+        while time.time() < deadline and proc.poll() is None and not list((tmp_path / "ds").rglob("*.json")):
+            time.sleep(0.5)
+        # Either still rendering or done; it must not have failed on start-up.
+        assert proc.poll() in (None, 0), log.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)  # the batch's own session (start_new_session=True)
+            proc.wait(30)
+
+
+def test_start_dataset_needs_an_interpreter_with_bpy(tmp_path):
+    from neural_render.blender import addon_api
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("seed: 1\n")
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named bpy' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(InputError, match="cannot import bpy"):
+        addon_api.start_dataset(str(cfg), str(tmp_path / "ds"), python=str(fake))
+    assert not (tmp_path / "ds").exists()

@@ -355,10 +355,16 @@ def show_in_image_editor(context, img) -> bool:
 
 # ------------------------------------------------------------------------------------- dataset
 
+def batch_log_path(out_dir) -> Path:
+    out = Path(out_dir)
+    return out.with_name(out.name + ".batch.log")
+
+
 def start_dataset(config: str, out_dir: str, workers: int = 1, python: str | None = None) -> subprocess.Popen:
     """Start `neural-render batch` headless as a detached subprocess; returns the process.
 
-    Its output goes to out_dir/batch.log. The batch is resumable, so re-starting continues it.
+    Its output goes to `<out_dir>.batch.log` beside the folder. The batch is resumable, so
+    re-starting continues it.
     """
     if not config or not Path(config).is_file():
         raise InputError("batch config not found", path=config or "<empty>",
@@ -368,9 +374,11 @@ def start_dataset(config: str, out_dir: str, workers: int = 1, python: str | Non
     from neural_render.blender import heavy
 
     interpreter = python or os.environ.get("NEURAL_RENDER_PYTHON") or sys.executable
+    # The batch renders with the bpy module: Blender's own bundled Python cannot run it.
+    heavy.probe_interpreter(interpreter, modules=("bpy", "yaml"))
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    log = open(out / "batch.log", "ab")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = open(batch_log_path(out), "ab")  # beside DIR: the batch wants DIR new, empty or its own
     cmd = [interpreter, "-u", "-m", "neural_render", "batch", "--config", str(config), "--out", str(out),
            "--workers", str(int(workers))]
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=heavy._child_env(),
