@@ -52,10 +52,11 @@ SEED = 0
 PELVIS = np.array([0.0, -0.23, 0.0])  # SMPL's pelvis joint in model space (metres)
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 # Sampling ranges of anny's phenotype parameters (anny's age anchors: 2/3 = young adult, 1 = old).
-# anny's height parameter spans ~1.3-2.4 m for adults; 0.12-0.62 gives ~1.40-1.95 m (women) and
-# ~1.53-2.07 m (men), mean ~1.70 m, like the adult population SMPL was built from.
+# anny's height parameter spans ~1.3-2.4 m for adults (~1.09 m per unit); 0.22-0.52 gives
+# ~1.51-1.84 m (women) and ~1.64-1.97 m (men): mean ~1.70 m and a stature standard deviation
+# of ~0.1 m, like the adult population SMPL was built from (beta 0 = +-2 -> ~1.50-1.90 m).
 PHENOTYPE_RANGES = {"gender": (0.0, 1.0), "age": (0.6, 1.0), "muscle": (0.0, 1.0),
-                    "weight": (0.0, 1.0), "height": (0.12, 0.62), "proportions": (0.0, 1.0)}
+                    "weight": (0.0, 1.0), "height": (0.22, 0.52), "proportions": (0.0, 1.0)}
 MEAN_PHENOTYPE = {"gender": 0.5, "age": 0.8, "muscle": 0.5, "weight": 0.5, "height": 0.37, "proportions": 0.5}
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
