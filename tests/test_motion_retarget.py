@@ -41,8 +41,9 @@ def _disguised_bvh(motion, body, *, apose=True, world=np.eye(3), unit=100.0, ext
     # Rest-pose "Q" per joint: arms 40 deg down (A-pose) in the body's frontal plane.
     q = np.zeros((24, 3))
     if apose:
-        q[16] = [0, 0, -0.7]
-        q[17] = [0, 0, 0.7]
+        a = 0.7 if apose is True else float(apose)
+        q[16] = [0, 0, -a]
+        q[17] = [0, 0, a]
     Qloc = rot.aa_to_matrix(q)
     Qg, Pa = global_transforms(Qloc[None], rest[None].copy(), SMPL_PARENTS)
     Qg, Pa = Qg[0], Pa[0]
@@ -100,7 +101,7 @@ def _disguised_bvh(motion, body, *, apose=True, world=np.eye(3), unit=100.0, ext
     return parse_bvh(format_bvh(b, precision=9))
 
 
-@pytest.mark.parametrize("case", ["plain", "zup_cm_apose", "facing_x_inches"])
+@pytest.mark.parametrize("case", ["plain", "zup_cm_apose", "facing_x_inches", "arms_down"])
 def test_recovers_known_motion_from_disguised_skeleton(case):
     body = make_body()
     m = _smpl_motion()
@@ -108,21 +109,26 @@ def test_recovers_known_motion_from_disguised_skeleton(case):
         kw = dict(apose=False, world=np.eye(3), unit=1.0)
     elif case == "zup_cm_apose":
         kw = dict(apose=True, world=Y_UP_TO_Z_UP, unit=100.0)
-    else:  # Y-up, body facing +x, inches
+    elif case == "facing_x_inches":  # Y-up, body facing +x, inches
         kw = dict(apose=True, world=rot.aa_to_matrix(np.array([0, np.pi / 2, 0])), unit=1 / 0.0254)
+    else:  # arms hanging straight down at rest (CMU-style): the twist reference must not be "up"
+        kw = dict(apose=np.pi / 2, world=np.eye(3), unit=1.0)
     bvh = _disguised_bvh(m, body, **kw)
     clip = clip_from_bvh(bvh)
     mapping, name, _ = auto_map(clip.skeleton)
     assert name == "mixamo" and len(mapping) == 24
     res = retarget(clip, body, mapping, up="y")
-    assert res.unit == {"plain": "m", "zup_cm_apose": "cm", "facing_x_inches": "in"}[case]
+    assert res.unit == {"plain": "m", "zup_cm_apose": "cm", "facing_x_inches": "in", "arms_down": "m"}[case]
+    # Every rest alignment is a proper rotation.
+    A = res.alignment[sorted(mapping)]
+    np.testing.assert_allclose(A @ np.swapaxes(A, -1, -2), np.broadcast_to(np.eye(3), A.shape), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.det(A), 1.0, atol=1e-9)
     assert res.scale == pytest.approx(1.0, abs=1e-6)
     # Same body, same world motion: joints agree once the source's world turn is undone.
     j_src = m.joints(body)
     j_out = res.motion.joints(body)
     W = kw["world"]
-    up_fix = {"plain": np.eye(3), "zup_cm_apose": Y_UP_TO_Z_UP.T @ np.eye(3),
-              "facing_x_inches": np.eye(3)}[case]
+    up_fix = Y_UP_TO_Z_UP.T if case == "zup_cm_apose" else np.eye(3)
     j_src_w = j_src @ (up_fix @ W).T
     err = np.linalg.norm(j_out - j_src_w, axis=-1)
     assert err.max() < 1e-3, err.max()
@@ -146,6 +152,8 @@ def test_cmu_walk_metrics(shared_data):
         assert name == "cmu_cgspeed" and len(mapping) == 24 and not warnings
         res = retarget(clip, body, mapping)
         assert res.unit == "cmu" and res.up_axis == "+y"
+        A = res.alignment[sorted(mapping)]
+        np.testing.assert_allclose(np.linalg.det(A), 1.0, atol=1e-9)
         ev = evaluate(clip, res, body)
         assert ev["mpjpe_m"] <= 0.03          # the pose, on the source's proportions
         assert ev["bone_dir_median_deg"] <= 5.0
@@ -290,3 +298,40 @@ def test_unmapped_joints_are_folded_keeping_global_orientations():
     np.testing.assert_allclose(G_out[:, idx], G_in[:, idx], atol=1e-4)
     for n in ("spine1", "spine2", "left_collar", "left_foot", "left_hand"):
         np.testing.assert_allclose(res.motion.poses[:, 3 * SMPL_JOINT_NAMES.index(n):][:, :3], 0, atol=1e-6)
+
+
+def _biovision_bvh(frames: int = 3) -> str:
+    """The classic Biovision hierarchy (Hips, Chest, Neck, Head, LeftCollar, LeftUpArm, LeftLowArm,
+    LeftHand, LeftUpLeg, LeftLowLeg, LeftFoot; inches), random small joint rotations."""
+    def j(name, off, kids=""):
+        return f"JOINT {name}\n{{\nOFFSET {off}\nCHANNELS 3 Zrotation Xrotation Yrotation\n{kids}}}\n"
+
+    def end(off):
+        return f"End Site\n{{\nOFFSET {off}\n}}\n"
+
+    def arm(s, x):
+        return j(f"{s}Collar", f"{x * 1.1} 16 1.8", j(f"{s}UpArm", f"{x * 5.5} 0 0",
+                 j(f"{s}LowArm", "0 -12 0", j(f"{s}Hand", "0 -10 0", end("0 -7 0")))))
+
+    def leg(s, x):
+        return j(f"{s}UpLeg", f"{x * 3.9} 0 0", j(f"{s}LowLeg", "0 -18 0", j(f"{s}Foot", "0 -17 0", end("0 -3 5"))))
+
+    rng = np.random.default_rng(5)
+    rows = [" ".join(f"{v:.4f}" for v in np.concatenate([[0, 39, 0], rng.normal(0, 15, 3 + 3 * 17)]))
+            for _ in range(frames)]
+    return ("HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n"
+            + j("Chest", "0 5 0", j("Neck", "0 18 0", j("Head", "0 5 0", end("0 4 0"))) + arm("Left", 1) + arm("Right", -1))
+            + leg("Left", 1) + leg("Right", -1) + f"}}\nMOTION\nFrames: {frames}\nFrame Time: 0.0333333\n" + "\n".join(rows) + "\n")
+
+
+def test_classic_biovision_hierarchy():
+    body = make_body()
+    clip = clip_from_bvh(parse_bvh(_biovision_bvh(), "bio.bvh"))
+    mapping, name, warnings = auto_map(clip.skeleton)
+    got = {SMPL_JOINT_NAMES[k]: clip.skeleton.names[v] for k, v in mapping.items()}
+    assert name == "generic" and len(mapping) == 18
+    assert got["left_knee"] == "LeftLowLeg" and got["right_elbow"] == "RightLowArm" and got["spine3"] == "Chest"
+    res = retarget(clip, body, mapping)
+    assert res.unit == "in" and clip.fps == 30.0
+    ev = evaluate(clip, res, body)
+    assert ev["mpjpe_m"] < 0.03 and ev["bone_dir_median_deg"] < 5

@@ -52,6 +52,8 @@ class RetargetResult:
     scale: float                         # leg-length ratio target / source (applied to translation)
     up_axis: str                         # source up axis, e.g. "+y"
     warnings: list[str] = field(default_factory=list)
+    up_rotation: np.ndarray | None = None  # (3, 3) source world -> Y-up
+    alignment: np.ndarray | None = None    # (24, 3, 3) rest alignment A_j (SMPL rest frame -> source rest frame)
 
     def summary(self, names: list[str]) -> dict:
         return {"unit": self.unit, "metres_per_unit": self.unit_scale, "leg_ratio": round(self.scale, 4),
@@ -181,8 +183,14 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
                 d_r = rest_m[mapping[J[c]]] - rest_m[mapping[j]]
                 if np.linalg.norm(d_s) > 1e-4 and np.linalg.norm(d_r) > 1e-4 * unit_scale:
                     chain[j] = (J[c], d_s)
-                    k = int(np.argmin([abs(np.dot(_unit(d_s), a)) for a in s_axes]))
+                    # Twist reference: the body axis farthest from parallel to the bone in BOTH
+                    # skeletons (an arm along x in a T-pose but hanging down in the source: forward).
+                    k = int(np.argmin([max(abs(np.dot(_unit(d_s), a)), abs(np.dot(_unit(d_r), b)))
+                                       for a, b in zip(s_axes, r_axes)]))
                     A_j = rot.frame_from_two(d_r, r_axes[k]) @ rot.frame_from_two(d_s, s_axes[k]).T
+        if A_j is not None and not (abs(np.linalg.det(A_j) - 1) < 1e-6
+                                    and np.allclose(A_j @ A_j.T, np.eye(3), atol=1e-6)):
+            A_j = None  # degenerate reference (cannot happen with the choice above; be safe)
         if A_j is None:  # inherit the nearest mapped ancestor's alignment
             a = int(SMPL_PARENTS[j])
             while a >= 0 and not have[a]:
@@ -227,7 +235,8 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
                         "unit": unit, "leg_ratio": float(scale), "source_up": up_name}})
     if up == "z":
         motion = motion.with_up("z", pelvis=Jr[0])
-    return RetargetResult(motion, dict(mapping), unit, unit_scale, float(scale), up_name, warnings)
+    return RetargetResult(motion, dict(mapping), unit, unit_scale, float(scale), up_name, warnings,
+                          up_rotation=U, alignment=A)
 
 
 def _chain_len(pos: np.ndarray, idx: list[int | None]) -> float | None:
@@ -259,10 +268,12 @@ def _leg_ratio(Jr: np.ndarray, rest_m: np.ndarray, mapping: dict[int, int]) -> t
 def source_joints_in_smpl_frame(clip: SourceClip, result: RetargetResult) -> np.ndarray:
     """(T, 24, 3) world positions of the source's mapped joints, in the Motion's frame (metres,
     scaled by the leg ratio, up axis as the motion); NaN for unmapped SMPL joints."""
-    rest = clip.skeleton.rest_positions
-    mp = {k: rest[v] for k, v in result.mapping.items()}
-    _, up0, _ = _body_axes(rest, lambda n: mp.get(J[n]))
-    U, _ = _up_rotation(up0)
+    U = result.up_rotation
+    if U is None:
+        rest = clip.skeleton.rest_positions
+        mp = {k: rest[v] for k, v in result.mapping.items()}
+        _, up0, _ = _body_axes(rest, lambda n: mp.get(J[n]))
+        U, _ = _up_rotation(up0)
     P = clip.positions @ U.T * result.unit_scale * result.scale
     if result.motion.up == "z":
         from neural_render.body.axes import Y_UP_TO_Z_UP
@@ -273,15 +284,27 @@ def source_joints_in_smpl_frame(clip: SourceClip, result: RetargetResult) -> np.
     return out
 
 
+def _globals(motion) -> np.ndarray:
+    """(T, 24, 3, 3) global joint rotations of a Motion (its own world frame)."""
+    T = motion.num_frames
+    local = rot.aa_to_matrix(motion.poses.reshape(T, 24, 3).astype(np.float64))
+    G = np.empty_like(local)
+    G[:, 0] = local[:, 0]
+    for j in range(1, 24):
+        G[:, j] = G[:, SMPL_PARENTS[j]] @ local[:, j]
+    return G
+
+
 def evaluate(clip: SourceClip, result: RetargetResult, body, joints: list[str] | None = None) -> dict:
     """Compare the retargeted body with the source's mapped joints (positions from the file's FK).
 
     Both are root-aligned per frame (pelvis subtracted); the source is scaled by the leg-length
     ratio. Two position errors over `joints` (default: every mapped joint but the pelvis):
-    - `mpjpe_m`: like with like. The body's pose on the source's proportions: starting at the
-      source pelvis, each mapped joint is placed along the retargeted body's bone direction
-      (from its nearest mapped SMPL ancestor) at the source's bone length. What remains is the
-      error of the transferred pose (rest alignment, folding of unmapped joints, twist).
+    - `mpjpe_m`: like with like. The source skeleton driven by the retargeted rotations: from the
+      source pelvis, each mapped joint is placed from its nearest mapped SMPL ancestor a by the
+      source's rest offset turned by the body's global rotation of a (through the rest alignment).
+      What remains is the error of the transferred pose (rest alignment, folding of unmapped
+      joints, twist), free of the skeletons' differences in proportions and rest geometry.
     - `mpjpe_body_m`: the body's own joints, which also contains every difference in
       proportions between the source skeleton and the body (for CMU's short torso ~10 cm).
     Also the median/p95 direction error (degrees) of every SMPL bone whose two ends are mapped.
@@ -294,7 +317,13 @@ def evaluate(clip: SourceClip, result: RetargetResult, body, joints: list[str] |
     mapped = sorted(result.mapping)
     sel = [J[n] for n in joints] if joints else mapped
     sel = [j for j in sel if j in result.mapping and j != 0]
-    # Body pose on source proportions.
+    # The source skeleton driven by the retargeted rotations: each mapped joint is placed from its
+    # nearest mapped SMPL ancestor a by the source's own rest offset, turned by the body's global
+    # rotation of a taken back through the rest alignment (global_a A_a^T). Exact transfer gives the
+    # source's own joints; differences in rest geometry between the skeletons cancel out.
+    G = _globals(m)  # in the motion's world; the offsets are in the Y-up source frame, and
+    # G_world A^T maps them straight into the motion's world (the up turn is part of G's root).
+    rest_m = clip.skeleton.rest_positions @ result.up_rotation.T * result.unit_scale * result.scale
     recon = np.full_like(src_rel, np.nan)
     recon[:, 0] = 0.0
     for j in range(1, 24):
@@ -303,10 +332,8 @@ def evaluate(clip: SourceClip, result: RetargetResult, body, joints: list[str] |
         a = int(SMPL_PARENTS[j])
         while a >= 0 and a not in result.mapping:
             a = int(SMPL_PARENTS[a])
-        u = smpl[:, j] - smpl[:, a]
-        u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
-        length = np.linalg.norm(src[:, j] - src[:, a], axis=-1, keepdims=True)
-        recon[:, j] = recon[:, a] + u * length
+        off = rest_m[result.mapping[j]] - rest_m[result.mapping[a]]
+        recon[:, j] = recon[:, a] + np.einsum("tab,b->ta", G[:, a], result.alignment[a].T @ off)
     err = np.linalg.norm(recon[:, sel] - src_rel[:, sel], axis=-1)
     err_body = np.linalg.norm(smpl_rel[:, sel] - src_rel[:, sel], axis=-1)
     bones = [(int(SMPL_PARENTS[j]), j) for j in range(1, 24)
