@@ -335,3 +335,39 @@ def test_classic_biovision_hierarchy():
     assert res.unit == "in" and clip.fps == 30.0
     ev = evaluate(clip, res, body)
     assert ev["mpjpe_m"] < 0.03 and ev["bone_dir_median_deg"] < 5
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ_BASE = {}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fuzz_retarget_garbled_skeletons(data):
+    """Garbled but parseable BVHs (zeroed/scaled offsets, wild angles, renamed joints) either
+    retarget to finite motions or stop with an InputError."""
+    if "bvh" not in _FUZZ_BASE:
+        body = make_body()
+        _FUZZ_BASE["body"] = body
+        _FUZZ_BASE["bvh"] = _disguised_bvh(_smpl_motion(T=3), body, apose=False, unit=1.0)
+    body, base = _FUZZ_BASE["body"], _FUZZ_BASE["bvh"]
+    n = len(base.names)
+    offsets = base.offsets.copy()
+    for i in data.draw(st.lists(st.integers(0, n - 1), max_size=6)):
+        offsets[i] *= data.draw(st.sampled_from([0.0, -1.0, 1e-9, 1e6, 3.0]))
+    frames = base.frames.copy()
+    if data.draw(st.booleans()):
+        frames[:, 6:] = data.draw(st.sampled_from([0.0, 90.0, 180.0, 1e6]))
+    names = list(base.names)
+    for i in data.draw(st.lists(st.integers(0, n - 1), max_size=4)):
+        names[i] = data.draw(st.sampled_from(["x", "Hips", "mixamorig:Head", "LeftHand"])) + str(i)
+    bvh = BVH(names, base.parents, offsets, base.channels, base.is_end, base.frame_time, frames)
+    try:
+        clip = clip_from_bvh(bvh)
+        mapping, _, _ = auto_map(clip.skeleton)
+        res = retarget(clip, body, mapping)
+    except InputError:
+        return
+    assert np.all(np.isfinite(res.motion.poses)) and np.all(np.isfinite(res.motion.trans))

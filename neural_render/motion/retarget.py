@@ -136,7 +136,14 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
         return rest[mapping[J[n]]] if J[n] in mapping else None
 
     # 1. Up axis and units from the rest pose.
-    pel_rest = src_rest("pelvis")
+    size = float(np.ptp(rest, axis=0).max()) if len(rest) else 0.0
+    hip_w = float(np.linalg.norm(src_rest("left_hip") - src_rest("right_hip")))
+    tops = [src_rest(n) for n in ("neck", "head", "spine3", "spine2", "left_shoulder", "right_shoulder")]
+    tall = max((float(np.linalg.norm(t - src_rest("pelvis"))) for t in tops if t is not None), default=0.0)
+    if not (np.isfinite(size) and size > 0 and hip_w > 1e-3 * size and tall > 1e-3 * size):
+        raise InputError("the source rest pose is degenerate (hips or torso have no extent)",
+                         path=clip.source, where="rest pose",
+                         fix="check the OFFSETs / bind pose, or map other joints with --bone-map")
     left0, up0, _ = _body_axes(rest, src_rest)
     U, up_name = _up_rotation(up0)
     rest_u = rest @ U.T
@@ -222,6 +229,10 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     for j in range(1, 24):
         local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
     poses = rot.matrix_to_aa(local).reshape(T, 72)
+    if not np.all(np.isfinite(poses)):
+        bad = int(np.argwhere(~np.isfinite(poses))[0][0])
+        raise InputError(f"retargeting gave non-finite rotations (first at frame {bad})", path=clip.source,
+                         fix="the animation or rest pose has degenerate joints")
 
     # 5. Translation scaled by the leg-length ratio.
     scale, how = _leg_ratio(Jr, rest_m, mapping)
