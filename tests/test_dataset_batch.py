@@ -106,6 +106,7 @@ def test_kill_9_and_resume_matches_uninterrupted_run(setup, tmp_path):
     assert not list(out.rglob(".*.tmp*"))
 
 
+@pytest.mark.slow  # starting a local Ray cluster takes ~20 s here
 def test_ray_backend_gives_identical_output(setup, tmp_path):
     pytest.importorskip("ray", reason="ray not installed (pip install 'neural-render[ray]')")
     base, cfg_path, ref = setup

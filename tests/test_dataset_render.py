@@ -33,12 +33,15 @@ def test_instance_pixels_match_ray_casts_through_pixel_centres(rendered):
     R, t = posed.world_to_camera[:3, :3], posed.world_to_camera[:3, 3]
     eye = -R.T @ t
     Kinv = np.linalg.inv(posed.K)
+    from neural_render.dataset.rgb import RayCaster
+
+    ray_hit = RayCaster([p.vertices[0] for p in posed.people], [p.faces for p in posed.people])
     cast = np.zeros_like(ids)
     for r in range(H):
         for c in range(W):
             d = R.T @ (Kinv @ [c, r, 1.0])  # pixel centre (c, r) in the OpenCV/COCO convention
             d /= np.linalg.norm(d)
-            cast[r, c] = scene.ray_hit(eye, d, 1000.0)[1]
+            cast[r, c] = ray_hit(eye, d, 1000.0)[1]
     agree = cast == ids
     # Border pixels: where any 4-neighbour has another id. A half-pixel offset between the render and
     # the camera model would disagree on a large share of these.

@@ -9,7 +9,7 @@ frame's vertices (numpy LBS, exact), renders
 - Workbench flat object colours, antialiasing off: exact per-pixel instance ids (0 = background,
   person p -> p + 1), pixel centres sampled (as the label projection convention),
 
-and `ray_hit` answers the visibility test's ray queries with Blender's BVH on the same vertices.
+and `RayCaster` answers the visibility test's ray queries with Blender's BVH on the same vertices.
 
 Bodies: one mesh per person in world coordinates (Z-up, metres); clothing is procedural (solid,
 stripes, checker, noise) on the shirt / trouser parts, textured in the body's rest-pose coordinates
@@ -84,7 +84,6 @@ class DatasetScene:
         self.people_objs: list = []
         self.posed = None
         self._owned: list = []  # (collection, datablock) created for the current sample
-        self._trees = None
 
     # ------------------------------------------------------------------------------------ building
     def _own(self, coll, item):
@@ -159,7 +158,14 @@ class DatasetScene:
         body = get_body(person.model)
         faces = np.asarray(person.faces, np.int64)
         mesh = self._own("meshes", bpy.data.meshes.new(f"person{p}"))
-        mesh.from_pydata(person.vertices[0].astype(np.float64).tolist(), [], faces.tolist())
+        V, F = len(person.vertices[0]), len(faces)
+        mesh.vertices.add(V)
+        mesh.vertices.foreach_set("co", person.vertices[0].astype(np.float32).ravel())
+        mesh.loops.add(3 * F)
+        mesh.loops.foreach_set("vertex_index", faces.astype(np.int32).ravel())
+        mesh.polygons.add(F)
+        mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * F, 3, dtype=np.int32))
+        mesh.update()
         rest = body.v_template + np.einsum("vcb,b->vc", body.shapedirs[..., :len(person.betas)], person.betas)
         attr = mesh.attributes.new("rest", "FLOAT_VECTOR", "POINT")
         attr.data.foreach_set("vector", rest.astype(np.float32).ravel())
@@ -168,7 +174,7 @@ class DatasetScene:
         for name in MATERIALS:
             mesh.materials.append(self._material(f"p{p}_{name}", name, clothing))
         mesh.polygons.foreach_set("material_index", face_mat.astype(np.int32))
-        mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
+        mesh.shade_smooth()
         mesh.update()
         obj = self._own("objects", bpy.data.objects.new(f"person{p}", mesh))
         obj.pass_index = p + 1
@@ -227,7 +233,6 @@ class DatasetScene:
         for obj, person in zip(self.people_objs, self.posed.people):
             obj.data.vertices.foreach_set("co", person.vertices[f].astype(np.float32).ravel())
             obj.data.update()
-        self._trees = None
 
     def _render_to(self, path: Path) -> np.ndarray:
         import cv2
@@ -283,22 +288,40 @@ class DatasetScene:
         ids[img[..., 3] < 128] = 0
         return ids
 
-    def ray_hit(self, origin, direction, max_dist):
-        """(distance, instance id) of the first body surface along a ray, (inf, 0) if none."""
-        if self._trees is None:
-            from mathutils.bvhtree import BVHTree
-
-            f = self._frame_index
-            self._trees = [BVHTree.FromPolygons(person.vertices[f].astype(np.float64).tolist(),
-                                                np.asarray(person.faces).tolist())
-                           for person in self.posed.people]
-        best = (float("inf"), 0)
-        for p, tree in enumerate(self._trees):
-            loc, _n, _i, dist = tree.ray_cast(tuple(map(float, origin)), tuple(map(float, direction)), float(max_dist))
-            if loc is not None and dist < best[0]:
-                best = (float(dist), p + 1)
-        return best
-
     def use_frame(self, f: int) -> None:
         self._frame_index = f
         self.set_frame(f)
+
+
+_FACE_LISTS: dict = {}
+
+
+def _face_list(faces: np.ndarray) -> list:
+    """faces as nested Python lists (what BVHTree wants), cached per face array (one per body model)."""
+    key = (id(faces), faces.shape)
+    if key not in _FACE_LISTS:
+        if len(_FACE_LISTS) > 16:
+            _FACE_LISTS.clear()
+        _FACE_LISTS[key] = (faces, np.asarray(faces).tolist())  # keep `faces` alive so id() stays unique
+    return _FACE_LISTS[key][1]
+
+
+class RayCaster:
+    """First-hit ray queries against the people of one frame (Blender's BVH over the same vertices
+    that are rendered): the geometric half of the keypoint visibility test."""
+
+    def __init__(self, vertices_per_person: list[np.ndarray], faces_per_person: list[np.ndarray]):
+        from mathutils.bvhtree import BVHTree
+
+        self.trees = [BVHTree.FromPolygons(np.asarray(v, np.float64).tolist(), _face_list(f))
+                      for v, f in zip(vertices_per_person, faces_per_person)]
+
+    def __call__(self, origin, direction, max_dist):
+        """(distance, instance id) of the first body surface along a ray, (inf, 0) if none."""
+        best = (float("inf"), 0)
+        o, d = tuple(map(float, origin)), tuple(map(float, direction))
+        for p, tree in enumerate(self.trees):
+            loc, _n, _i, dist = tree.ray_cast(o, d, float(max_dist))
+            if loc is not None and dist < best[0]:
+                best = (float(dist), p + 1)
+        return best

@@ -72,14 +72,11 @@ def run_batch(cfg: dict, out_dir: str | Path, workers: int = 1, ray_address: str
     """Render every missing sample, then assemble annotations. Returns a summary dict."""
     if workers < 1:
         raise InputError(f"--workers {workers} must be >= 1", fix="pass --workers 1 or more")
-    folder = DatasetFolder(out_dir, cfg)
     t0 = time.perf_counter()
+    preflight(cfg)  # bad input fails here, before anything is written
+    folder = DatasetFolder(out_dir, cfg)
     try:
         todo = folder.open(verify_hashes=verify_hashes)
-        if todo:
-            from neural_render.dataset.sampling import prepare_motions
-
-            prepare_motions(cfg)  # BVH/FBX/... -> cached canonical npz, before any worker's Blender
         skipped = cfg["samples"] - len(todo)
         bar = _progress(folder, todo, progress)
         try:
@@ -112,6 +109,33 @@ def _steady_fps(times: list[float], workers: int, frames_per_sample: int) -> flo
         return None
     dt = times[-1] - times[workers - 1]
     return round((len(times) - workers) * frames_per_sample / dt, 4) if dt > 0 else None
+
+
+def preflight(cfg: dict) -> None:
+    """Load every input once (bodies, motions, backgrounds, generator checkpoint) so bad input is
+    reported before any output exists; converts BVH/FBX/... motions (cached) before any Blender scene."""
+    from neural_render.dataset.generated import validate_for_config
+    from neural_render.dataset.sampling import get_body, get_motion, prepare_motions
+
+    for i, m in enumerate(cfg["bodies"]["models"]):
+        try:
+            body = get_body(m)
+        except InputError as e:
+            raise InputError(f"{e}", where=f"key 'bodies.models[{i}]'") from None
+        if "body25" not in body.keypoint_regressors:
+            raise InputError("body model has no BODY_25 / COCO keypoint regressor", path=m,
+                             where=f"key 'bodies.models[{i}]'", fix="use an SMPL model (6890 vertices) or the default body")
+    prepare_motions(cfg)
+    for s in cfg["motions"]["sources"]:
+        get_motion(s, cfg["motions"]["fps"])
+    if len(cfg["background"]["images"]) <= 2000:
+        import cv2
+
+        for p in cfg["background"]["images"]:
+            if cv2.imread(p, cv2.IMREAD_REDUCED_COLOR_8) is None:
+                raise InputError("cannot read background image", path=p, where="key 'background.folder'",
+                                 fix="remove or replace the file")
+    validate_for_config(cfg)
 
 
 def _run_serial(cfg, folder, todo, bar) -> None:

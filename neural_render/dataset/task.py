@@ -79,6 +79,7 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     from neural_render.fileio import write_json
 
     from neural_render.dataset import guidance as G
+    from neural_render.dataset.rgb import RayCaster
     from neural_render.dataset.config import GUIDANCE_PASSES
 
     out_dir = Path(out_dir)
@@ -88,7 +89,10 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     want = set(cfg["passes"])
     guide_passes = [p for p in cfg["passes"] if p in GUIDANCE_PASSES]
     scene, guide = get_scene(threads, cfg["guidance"]["renderer"] if guide_passes else None, (W, H))
-    scene.build(posed, cfg)
+    # The dataset's own Blender scene renders RGB, and instance ids when no pass render provides them.
+    need_scene = cfg["rgb"]["cycles"] or guide is None
+    if need_scene:
+        scene.build(posed, cfg)
     bg = background(spec.background, W, H) if cfg["rgb"]["cycles"] else None
     eye = -posed.world_to_camera[:3, :3].T @ posed.world_to_camera[:3, 3]
     tol = cfg["labels"]["occlusion_tolerance_m"]
@@ -100,7 +104,9 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     for f in range(cfg["frames_per_sample"]):
         fid = frame_id(cfg, index, f)
         name = f"{fid:06d}"
-        scene.use_frame(f)
+        if need_scene:
+            scene.use_frame(f)
+        ray_hit = RayCaster([p.vertices[f] for p in posed.people], [p.faces for p in posed.people])
         written = []
         if guide_frames is not None:
             from neural_render.dataset.rgb import _quiet_stdout
@@ -137,9 +143,9 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
             pid = p_i + 1
             uv17, z17 = project(person.coco17[f].astype(np.float64), posed.K, posed.world_to_camera)
             uv25, z25 = project(person.body25[f].astype(np.float64), posed.K, posed.world_to_camera)
-            v17 = L.keypoint_visibility(person.coco17[f].astype(np.float64), pid, uv17, eye, scene.ray_hit, ids, tol)
+            v17 = L.keypoint_visibility(person.coco17[f].astype(np.float64), pid, uv17, eye, ray_hit, ids, tol)
             v17[z17 <= 0] = L.OUTSIDE
-            v25 = L.keypoint_visibility(person.body25[f].astype(np.float64), pid, uv25, eye, scene.ray_hit, ids, tol)
+            v25 = L.keypoint_visibility(person.body25[f].astype(np.float64), pid, uv25, eye, ray_hit, ids, tol)
             v25[z25 <= 0] = L.OUTSIDE
             mask = ids == pid
             ann_id = fid * 10 + pid
@@ -179,6 +185,11 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
         extra["depth_png_range_m"] = depth_range
     if guide_frames is not None:
         guide_frames.close()
+    if cfg["generator"]["checkpoint"]:
+        from neural_render.dataset.generated import generate_sample
+
+        for w in generate_sample(cfg, out_dir, [fr["image_id"] for fr in frames]):
+            files[str(Path(w).relative_to(out_dir))] = _sha(w)
     label = {
         "sample": index, "software": f"neural-render {__version__}",
         "scene": _scene_summary(posed), "frames": frames, "files": dict(sorted(files.items())), **extra,
