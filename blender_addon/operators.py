@@ -123,7 +123,8 @@ class NEURALRENDER_OT_add_body(bpy.types.Operator):
             path = s.body_file if s.body_source == "FILE" else ""
         try:
             rig = _api().add_body(bpy.path.abspath(path) if path else None,
-                                  gender=_setting(self, "gender", s), name=self.name or None)
+                                  gender=_setting(self, "gender", s), name=self.name or None,
+                                  location=tuple(context.scene.cursor.location))
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

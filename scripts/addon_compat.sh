@@ -17,7 +17,7 @@ mkdir -p "$WORK"
 BASE_PY=$(.venv/bin/python -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
 MAIN_SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 NUMPY=$(.venv/bin/python -c 'import numpy; print(numpy.__version__)')
-TESTS=(tests/test_addon_rig.py tests/test_addon_build.py tests/test_addon_e2e.py)
+TESTS=(tests/test_addon_rig.py tests/test_addon_build.py tests/test_addon_smpl.py tests/test_addon_e2e.py)
 status=0
 summary=""
 for v in 5.0 "${VERSIONS[@]}"; do
