@@ -136,3 +136,37 @@ def test_yaw_and_offset_keep_the_body_rigid(assets):
     h0, h1 = J0[15, :2] - J0[0, :2], J1[15, :2] - J1[0, :2]
     if np.linalg.norm(h0) > 1e-3:
         assert abs(np.dot(h0, h1) / (np.linalg.norm(h0) * np.linalg.norm(h1)) - c) < 1e-3
+
+
+def test_image_backgrounds_are_seeded_crops(tmp_path, assets):
+    import cv2
+
+    from neural_render.dataset.backgrounds import background, composite
+    from neural_render.dataset.sampling import sample_scene
+
+    folder = tmp_path / "bg"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        img = np.zeros((120, 200, 3), np.uint8)
+        img[:, :, i] = 255  # pure red, green or blue: each crop must be that colour
+        img[::7] = rng.integers(0, 255, (1, 3), dtype=np.uint8)  # some structure
+        cv2.imwrite(str(folder / f"b{i}.png"), img)
+    cfg = validate(small_config(*assets, background={"type": "images", "folder": str(folder)}))
+    assert len(cfg["background"]["images"]) == 3
+    seen = set()
+    for i in range(12):
+        desc = sample_scene(cfg, i).background
+        out = background(desc, 64, 48)
+        assert out.shape == (48, 64, 3) and out.dtype == np.uint8
+        np.testing.assert_array_equal(out, background(sample_scene(cfg, i).background, 64, 48))
+        seen.add(desc["path"])
+        src = 2 - int(desc["path"][-5])  # b0 / b1 / b2 were written as BGR channel 0 / 1 / 2
+        assert np.median(out[..., src]) == 255
+    assert len(seen) >= 2
+    # Compositing: transparent pixels show the background, opaque ones the render.
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[10:20, 10:20] = [10, 20, 30, 255]
+    comp = composite(rgba, out)
+    np.testing.assert_array_equal(comp[15, 15], [10, 20, 30])
+    np.testing.assert_array_equal(comp[40, 60], out[40, 60])

@@ -95,7 +95,7 @@ class DatasetFolder:
             if old is not None and old.get("config_hash") != self.hash:
                 raise InputError("folder holds a dataset made with a different config", path=self.root,
                                  fix="rerun with the same config to resume, or choose a new --out")
-        elif any(self.root.iterdir()) and not (set(p.name for p in self.root.iterdir()) <= {".lock"}):
+        elif any(not p.name.startswith(".") for p in self.root.iterdir()):  # (.lock / temporaries of a killed start are fine)
             raise InputError("output folder is not empty and holds no dataset", path=self.root,
                              fix="choose a new or empty --out folder")
         write_json(pinned, {"config_hash": self.hash, "software": f"neural-render {__version__}", "config": self.cfg})
