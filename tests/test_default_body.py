@@ -239,3 +239,25 @@ def test_preview_cli_writes_a_picture(tmp_path, shared_data):
     img = cv2.imread(str(out))
     assert img is not None and img.shape[0] >= 128 and img.shape[1] >= 4 * 128
     assert (img < 250).any(axis=2).mean() > 0.05  # something was drawn
+
+
+@pytest.mark.slow
+def test_build_script_reproduces_a_loadable_body(tmp_path):
+    """The build script (anny needed; ~1.5 min first run + anny's cache) is deterministic and makes
+    a body that passes the SMPL checks; a small sample count keeps it short."""
+    pytest.importorskip("anny")
+    from neural_render.paths import asset
+
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"b{k}"
+        r = subprocess.run([sys.executable, str(asset("build_default_body.py")), "--samples", "24",
+                            "--out", str(out)], capture_output=True, text=True, timeout=1200)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(np.load(out / "default_body.npz"))
+    for key in ("v_template", "shapedirs", "J_regressor", "weights", "kp_body25", "kp_coco17"):
+        np.testing.assert_array_equal(outs[0][key], outs[1][key])
+    small = load_body(tmp_path / "b0" / "default_body.pkl")
+    test_rest_is_smpl_t_pose(small)
+    test_pose_semantics_arms(small)
+    test_pose_semantics_legs_and_spine(small)

@@ -78,9 +78,13 @@ def lbs(poses, betas, trans, v_template, shapedirs, posedirs, J_regressor, weigh
     """
     N = poses.shape[0]
     if N > chunk:
-        parts = [lbs(poses[i:i + chunk], betas[i:i + chunk], trans[i:i + chunk], v_template, shapedirs,
-                     posedirs, J_regressor, weights, parents, chunk) for i in range(0, N, chunk)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        verts = np.empty((N, v_template.shape[0], 3), weights.dtype)
+        joints = np.empty((N, weights.shape[1], 3), weights.dtype)
+        for i in range(0, N, chunk):
+            verts[i:i + chunk], joints[i:i + chunk] = lbs(
+                poses[i:i + chunk], betas[i:i + chunk], trans[i:i + chunk], v_template, shapedirs,
+                posedirs, J_regressor, weights, parents, chunk)
+        return verts, joints
     J = weights.shape[1]
     v_shaped, rest_joints = shaped_rest(v_template, shapedirs, J_regressor, betas)
     rot = rodrigues(poses.reshape(N, J, 3))
