@@ -34,7 +34,10 @@ def register(sub) -> None:
                      help="put the lowest point of the body on the floor (auto: only for sources without one)")
     imp.add_argument("--smooth", type=float, default=0.0, help="Savitzky-Golay window in seconds (0: off)")
     imp.add_argument("--frames", default=None, help="keep source frames A:B (before resampling)")
-    imp.add_argument("--video", default=None, help="video for keypoint input (fitted body preview)")
+    imp.add_argument("--video", action="append", default=None,
+                     help="video for keypoint input (fitted body preview); repeat for several views")
+    imp.add_argument("--calibration", default=None,
+                     help="camera calibration for multi-view keypoints (e.g. Qualisys XML, Pose2Sim TOML)")
     imp.add_argument("--no-preview", action="store_true", help="skip the preview image")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.set_defaults(func=_import)
@@ -72,6 +75,12 @@ def register(sub) -> None:
     bm.set_defaults(func=_bone_maps)
 
 
+def _video_arg(videos: list[str] | None):
+    if not videos:
+        return None
+    return videos[0] if len(videos) == 1 else list(videos)
+
+
 def _parse_frames(spec: str | None):
     if not spec:
         return None
@@ -93,7 +102,8 @@ def _import(args) -> int:
     body = load_body(None if args.body == "default" else args.body)
     motion, report = import_motion(args.src, args.format, fps=args.fps, body=body, bone_map=args.bone_map,
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
-                                   video=args.video, frames=_parse_frames(args.frames),
+                                   video=_video_arg(args.video), frames=_parse_frames(args.frames),
+                                   calibration=args.calibration,
                                    swing_fix=args.swing_fix, source_fps=args.source_fps)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
     motion.save(out)
@@ -103,8 +113,9 @@ def _import(args) -> int:
         written = None
         if args.video and cams:
             from neural_render.motion.preview import write_video_preview
-            cam = next((c for c in cams if Path(str(c.get("name", ""))).stem == Path(args.video).stem), cams[0])
-            written = write_video_preview(motion, body, preview_path(out), cam, args.video)
+            video = args.video[0]
+            cam = next((c for c in cams if Path(str(c.get("name", ""))).stem == Path(video).stem), cams[0])
+            written = write_video_preview(motion, body, preview_path(out), cam, video)
         if written is None:
             written = write_preview(motion, body, preview_path(out))
         report["preview"] = str(written)
@@ -127,7 +138,8 @@ def _print_summary(r: dict) -> None:
             print(f"  warning: {w}")
     if "fit" in r:
         fit = r["fit"]
-        err = {k: v for k, v in fit.items() if "err" in k} if isinstance(fit, dict) else fit
+        err = {k: v for k, v in fit.items() if "err" in k or k.startswith("median_repro") or k == "flagged_frames"} \
+            if isinstance(fit, dict) else fit
         print(f"  fit: {json.dumps(err, default=str)}")
     if "ground_shift_m" in r:
         print(f"  grounded: shifted {r['ground_shift_m']:+.3f} m vertically")

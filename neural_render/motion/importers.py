@@ -65,13 +65,14 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                   bone_map: str | Path | None = None, up: str = "z", ground: str = "auto",
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
                   frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
-                  source_fps: float | None = None) -> tuple[Motion, dict]:
+                  source_fps: float | None = None, calibration: str | Path | None = None) -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
     lowest joint over the clip touches the floor, "auto" does so only for sources without a known
     floor (SMPL parameter dicts, .smpl). source_fps: the source's frame rate where the file has none
-    (SMPL dicts; default 30) or to override a wrong one. swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
+    (SMPL dicts; default 30) or to override a wrong one. video / calibration: for keypoint
+    input (the fitted body's preview; multi-view camera calibration). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
     Returns (motion, report) where report is a JSON-able summary.
     """
     src = Path(src)
@@ -121,7 +122,8 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
         except ImportError:
             raise InputError(f"keypoint import ({fmt}) is not available in this build", path=src,
                              fix="use bvh, fbx, amass or smpl input") from None
-        motion, kp_report = import_keypoints(src, fmt, fps=fps, body=body, video=video)
+        extra = {"calibration": calibration} if calibration else {}
+        motion, kp_report = import_keypoints(src, fmt, fps=fps, body=body, video=video, **extra)
         report["fit"] = kp_report
     if source_fps and abs(motion.fps - float(source_fps)) > 1e-9:
         motion = motion.copy(fps=float(source_fps))
