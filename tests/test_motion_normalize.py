@@ -115,3 +115,28 @@ def test_video_preview_draws_projected_skeleton(tmp_path):
     assert coloured.sum() > 300                      # skeleton drawn
     ys, xs = np.nonzero(coloured[:, :320])
     assert 100 < xs.mean() < 220                     # centred on the image
+
+
+def test_cli_normalize(tmp_path):
+    import subprocess
+    import sys
+
+    from motion_testutil import humanoid_arrays
+    body_file = tmp_path / "b.npz"
+    np.savez(body_file, **humanoid_arrays())
+    from neural_render.body import load_body
+    body = load_body(body_file)
+    T = 6
+    src = Motion(np.zeros((T, 72)), np.stack([np.linspace(0, 1, T), np.zeros(T), np.linspace(2, 3, T)], 1),
+                 np.zeros(10), 30.0, up="y").with_up("z", body=body)
+    tgt = Motion(np.zeros((T, 72)), np.zeros((T, 3)), np.zeros(10), 30.0, up="y").with_up("z", body=body)
+    src.save(tmp_path / "s.npz")
+    tgt.save(tmp_path / "t.npz")
+    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "normalize", str(tmp_path / "s.npz"),
+                        "--target", str(tmp_path / "t.npz"), "--out", str(tmp_path / "o.npz"), "--body", str(body_file)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = Motion.load(tmp_path / "o.npz")
+    ank = out.joints(body)[:, [7, 8], 2].min(1)
+    tank = tgt.joints(body)[:, [7, 8], 2].min(1)
+    np.testing.assert_allclose(ank, tank, atol=1e-4)      # put onto the target's ankle heights

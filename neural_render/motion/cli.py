@@ -64,6 +64,16 @@ def register(sub) -> None:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_evaluate)
 
+    nm = msub.add_parser("normalize", help="EDN global pose normalization of a motion onto a target clip "
+                         "(ankle-height range and body height), or onto the floor")
+    nm.add_argument("motion")
+    nm.add_argument("--out", required=True)
+    nm.add_argument("--target", default=None, help="target motion.npz (its ankle range and body); "
+                    "without it the motion is only grounded")
+    nm.add_argument("--body", default="default", help="body of the source motion")
+    nm.add_argument("--target-body", default=None, help="body of the target motion (default: --body)")
+    nm.set_defaults(func=_normalize)
+
     cmp_ = msub.add_parser("compare", help="MPJPE between two motion.npz files on one body (frame by frame)")
     cmp_.add_argument("a")
     cmp_.add_argument("b")
@@ -217,6 +227,27 @@ def _evaluate(args) -> int:
               f"body joints {ev['mpjpe_body_m'] * 100:.2f} cm")
         print(f"  bone direction error median {ev['bone_dir_median_deg']:.2f} deg, p95 {ev['bone_dir_p95_deg']:.2f} deg")
         print(f"  read {out['read_s']} s, retarget {out['retarget_s']} s ({out['retarget_frames_per_s']} frames/s)")
+    return 0
+
+
+def _normalize(args) -> int:
+    from neural_render.body import load_body
+    from neural_render.motion.motion import Motion
+    from neural_render.motion.normalize import edn_normalize_motion, ground_motion, motion_ankle_stats
+
+    body = load_body(None if args.body == "default" else args.body)
+    m = Motion.load(args.motion)
+    if args.target:
+        tb = body if not args.target_body else load_body(None if args.target_body == "default" else args.target_body)
+        stats = motion_ankle_stats(Motion.load(args.target), tb)
+        out = edn_normalize_motion(m, body, stats)
+        what = f"ankle range -> [{stats.a_min:.3f}, {stats.a_max:.3f}] m"
+    else:
+        out, shift = ground_motion(m, body)
+        what = f"grounded ({shift:+.3f} m)"
+    out.metadata["normalized"] = what
+    out.save(args.out)
+    print(f"{args.motion} -> {args.out}: {what}")
     return 0
 
 

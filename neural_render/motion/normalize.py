@@ -113,6 +113,14 @@ def edn_normalize_motion(motion, body, target_stats: AnkleStats, source_body=Non
     return motion.copy(trans=trans.astype(np.float32))
 
 
+def motion_ankle_stats(motion, body) -> AnkleStats:
+    """3D ankle statistics of a Motion on a body: ankle-height range and the standing height."""
+    up = _vertical(motion)
+    ankles = motion.joints(body)[:, [7, 8], up].min(axis=1)
+    height = float(np.ptp(body.rest_joints(motion.betas)[:, 1])) * 1.1
+    return AnkleStats(float(ankles.min()), float(ankles.max()), height, height)
+
+
 def ground_motion(motion, body, floor: float = 0.0, frames: int = 32):
     """Shift the motion vertically so the body's lowest vertex over the clip touches `floor`.
 
