@@ -70,7 +70,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
     lowest joint over the clip touches the floor, "auto" does so only for sources without a known
-    floor (SMPL parameter dicts, .smpl). source_fps: the source's frame rate where the file has none
+    floor (SMPL parameter dicts, .smpl; AMASS retargeted onto a non-SMPL body). source_fps: the source's frame rate where the file has none
     (SMPL dicts; default 30) or to override a wrong one. video / calibration: for keypoint
     input (the fitted body's preview; multi-view camera calibration). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
     Returns (motion, report) where report is a JSON-able summary.
@@ -107,6 +107,9 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
     elif fmt == "amass":
         from neural_render.motion.smpl_params import load_amass
         motion = load_amass(src, fps=source_fps)
+        # AMASS trans is relative to the capture's own SMPL body (its pelvis for its betas); on
+        # another body the feet would float or sink by the pelvis-height difference.
+        floorless = not _is_smpl_topology(body)
     elif fmt == "smpl":
         from neural_render.motion import smpl_params
         if src.suffix.lower() == ".smpl":
