@@ -223,7 +223,7 @@ BIPED = ["Bip01 Pelvis", "Bip01 L Thigh", "Bip01 R Thigh", "Bip01 Spine", "Bip01
          "Bip01 Neck", "Bip01 L Clavicle", "Bip01 R Clavicle", "Bip01 Head", "Bip01 L UpperArm",
          "Bip01 R UpperArm", "Bip01 L Forearm", "Bip01 R Forearm", "Bip01 L Hand", "Bip01 R Hand",
          "Bip01 L Finger2", "Bip01 R Finger2"]
-UNREAL = ["root", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_02", "foot_l", "foot_r",
+UNREAL = ["pelvis", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_02", "foot_l", "foot_r",
           "spine_03", "ball_l", "ball_r", "neck_01", "clavicle_l", "clavicle_r", "head", "upperarm_l",
           "upperarm_r", "lowerarm_l", "lowerarm_r", "hand_l", "hand_r", "middle_01_l", "middle_01_r"]
 
@@ -371,3 +371,57 @@ def test_fuzz_retarget_garbled_skeletons(data):
     except InputError:
         return
     assert np.all(np.isfinite(res.motion.poses)) and np.all(np.isfinite(res.motion.trans))
+
+
+def test_generic_prefers_pelvis_over_floor_root():
+    text = """HIERARCHY
+ROOT root
+{
+OFFSET 0 0 0
+CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+JOINT pelvis
+{
+OFFSET 0 95 0
+CHANNELS 3 Zrotation Xrotation Yrotation
+JOINT thigh_l
+{
+OFFSET 10 -5 0
+CHANNELS 3 Zrotation Xrotation Yrotation
+End Site
+{
+OFFSET 0 -45 0
+}
+}
+JOINT thigh_r
+{
+OFFSET -10 -5 0
+CHANNELS 3 Zrotation Xrotation Yrotation
+End Site
+{
+OFFSET 0 -45 0
+}
+}
+JOINT spine_01
+{
+OFFSET 0 10 0
+CHANNELS 3 Zrotation Xrotation Yrotation
+JOINT neck_01
+{
+OFFSET 0 50 0
+CHANNELS 3 Zrotation Xrotation Yrotation
+End Site
+{
+OFFSET 0 10 0
+}
+}
+}
+}
+}
+MOTION
+Frames: 1
+Frame Time: 0.04
+0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+"""
+    clip = clip_from_bvh(parse_bvh(text))
+    mapping, name, _ = auto_map(clip.skeleton)
+    assert name == "generic" and clip.skeleton.names[mapping[0]] == "pelvis"

@@ -144,13 +144,13 @@ def pattern_map(skeleton, bone_map: dict) -> dict[int, int]:
             mapping[SMPL_INDEX[smpl]] = i
             used.add(i)
 
-    # Centre joints: first match in hierarchy order (roots first).
+    # Centre joints: patterns in priority order, then hierarchy order (roots first).
+    stems = [_side_and_stem(n, bone_map.get("side_patterns", {}), bone_map.get("strip_regex", [])) for n in names]
     for smpl, pats in bone_map.get("center", {}).items():
-        for i, n in enumerate(names):
-            side, stem = _side_and_stem(n, bone_map.get("side_patterns", {}), bone_map.get("strip_regex", []))
-            if usable[i] and side is None and any(re.search(p, stem) for p in pats):
-                take(smpl, i)
-                break
+        hit = next((i for p in pats for i, (side, stem) in enumerate(stems)
+                    if usable[i] and side is None and i not in used and re.search(p, stem)), None)
+        if hit is not None:
+            take(smpl, hit)
     # Sided joints: for each side, first match per part.
     for part, pats in bone_map.get("sided", {}).items():
         for side in ("left", "right"):
