@@ -70,7 +70,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
     lowest joint over the clip touches the floor, "auto" does so only for sources without a known
-    floor (SMPL parameter dicts, .smpl; AMASS retargeted onto a non-SMPL body). source_fps: the source's frame rate where the file has none
+    floor (SMPL parameter dicts; AMASS retargeted onto a non-SMPL body). source_fps: the source's frame rate where the file has none
     (SMPL dicts; default 30) or to override a wrong one. video / calibration: for keypoint
     input (the fitted body's preview; multi-view camera calibration). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
     Returns (motion, report) where report is a JSON-able summary.
@@ -113,10 +113,10 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
     elif fmt == "smpl":
         from neural_render.motion import smpl_params
         if src.suffix.lower() == ".smpl":
-            motion = smpl_params.load_smpl_file(src)
+            motion = smpl_params.load_smpl_file(src)   # Meshcapade's world has its floor at y = 0
         else:
             motion = smpl_params.load_smpl_dict(src, fps=source_fps)
-        floorless = True
+            floorless = True                           # HMR/AIST++-style dicts: no known floor
     elif fmt == "motion":
         motion = Motion.load(src)
     else:
