@@ -104,7 +104,7 @@ def _parse_frames(spec: str | None):
 def _import(args) -> int:
     from neural_render.body import load_body
     from neural_render.motion.importers import import_motion
-    from neural_render.motion.preview import preview_path, write_preview
+    from neural_render.motion.preview import preview_path, render_preview
 
     out = Path(args.out)
     if out.suffix != ".npz":
@@ -116,19 +116,24 @@ def _import(args) -> int:
                                    calibration=args.calibration,
                                    swing_fix=args.swing_fix, source_fps=args.source_fps)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
-    motion.save(out)
-    report["out"] = str(out)
+    # Render the preview before writing anything, so a failure leaves no output behind.
+    image = None
     if not args.no_preview:
         cams = (report.get("fit") or {}).get("cameras") if isinstance(report.get("fit"), dict) else None
-        written = None
         if args.video and cams:
-            from neural_render.motion.preview import write_video_preview
+            from neural_render.motion.preview import render_video_preview
             video = args.video[0]
             cam = next((c for c in cams if Path(str(c.get("name", ""))).stem == Path(video).stem), cams[0])
-            written = write_video_preview(motion, body, preview_path(out), cam, video)
-        if written is None:
-            written = write_preview(motion, body, preview_path(out))
-        report["preview"] = str(written)
+            image = render_video_preview(motion.joints(body), motion.fps, cam, video)
+        if image is None:
+            image = render_preview(motion.joints(body), motion.up,
+                                   title=f"{motion.num_frames} frames @ {motion.fps:g} fps")
+    motion.save(out)
+    report["out"] = str(out)
+    if image is not None:
+        from neural_render.fileio import write_image
+        write_image(preview_path(out), image)
+        report["preview"] = str(preview_path(out))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
