@@ -30,6 +30,10 @@ from neural_render.motion import rotations as rot
 from neural_render.motion.motion import Motion
 from neural_render.motion.source_skeleton import SourceClip, detect_unit_scale
 
+# Bump when retargeting results change for the same input (caches of converted motions key on it).
+# 2: twist reference chosen for both skeletons (arms-down rests were 90 deg off in version 1).
+RETARGET_VERSION = 2
+
 J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 # The bone each SMPL joint's rotation swings: joint -> its chain child (None: no child bone).
 CHAIN_CHILD = {
