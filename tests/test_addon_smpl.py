@@ -21,7 +21,16 @@ from conftest import synthetic_smpl_arrays
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("bpy")
 
-SCRIPT = r"""
+EXIT = r"""
+def exit_cleanly():
+    # The bpy 4.2 *module* segfaults at interpreter teardown once any property has a Python update
+    # callback (minimal repro: one FloatProperty(update=f)); 4.5 and 5.0 do not. Results are out.
+    import os, bpy
+    if bpy.app.version < (4, 3):
+        os._exit(0)
+"""
+
+SCRIPT = EXIT + r"""
 import json, sys
 import numpy as np
 sys.path.insert(0, "scripts")
@@ -48,7 +57,8 @@ for f in (1, m.num_frames // 2, m.num_frames):
 res["err"] = err
 res["has_correctives"] = body.posedirs is not None
 res["corrective_action"] = bool(mesh.data.shape_keys.animation_data and mesh.data.shape_keys.animation_data.action)
-print(json.dumps(res))
+print(json.dumps(res), flush=True)
+exit_cleanly()
 """
 
 
@@ -68,7 +78,7 @@ def test_smpl_file_body_with_correctives_follows_smpl_params(tmp_path, shared_da
     assert res["err"] < 1e-4, res["err"]  # float32 in Blender; requirement is 1 mm
 
 
-FBX_SCRIPT = r"""
+FBX_SCRIPT = EXIT + r"""
 import json, sys
 sys.path.insert(0, "scripts")
 from addon_screenshot import register_addon
@@ -83,7 +93,8 @@ res["actions"] = [a.name for a in bpy.data.actions]
 s = bpy.context.scene
 res["range"] = [s.frame_start, s.frame_end]
 res["fps"] = s.render.fps / s.render.fps_base
-print(json.dumps(res))
+print(json.dumps(res), flush=True)
+exit_cleanly()
 """
 
 

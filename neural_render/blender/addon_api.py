@@ -177,7 +177,7 @@ def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress):
 
     with tempfile.TemporaryDirectory(prefix="nr_motion_") as tmp:
         out = Path(tmp) / "motion.npz"
-        args = ["motion", "import", str(path), "--out", str(out), "--format", fmt]
+        args = ["motion", "import", str(path), "--out", str(out), "--format", fmt, "--no-preview"]
         if fps:
             args += ["--fps", f"{fps:g}"]
         if bone_map:
