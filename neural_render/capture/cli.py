@@ -1,0 +1,47 @@
+"""`neural-render prepare --video V --keypoints K --out DIR [--calibration FILE --views ...]`."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("prepare", help="real video + keypoints -> paired training set (+ fit_report.json)")
+    p.add_argument("--video", action="append", required=True,
+                   help="video file, or a folder of them; repeat for several calibrated views")
+    p.add_argument("--keypoints", required=True,
+                   help="OpenPose JSON folder, COCO/MediaPipe file, or (multi-view) a folder of per-camera JSON folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--calibration", default=None, help="camera calibration (Qualisys .qca.txt, Pose2Sim .toml, cameras.json)")
+    p.add_argument("--views", default=None, help="comma-separated camera/folder names to use (default: all)")
+    p.add_argument("--format", dest="fmt", default="auto", choices=["auto", "openpose", "coco", "mediapipe"])
+    p.add_argument("--size", type=int, default=512, help="square output size in pixels (default 512)")
+    p.add_argument("--frames", default=None, help="frame range A:B of the video/keypoints")
+    p.add_argument("--test-tail", type=float, default=0.2, help="fraction at the end held out for evaluation")
+    p.add_argument("--holdout-view", default=None, help="hold out one camera entirely (train on the others)")
+    p.add_argument("--max-error-px", type=float, default=None,
+                   help="also exclude frames whose reprojection error exceeds this (source pixels)")
+    p.add_argument("--renderer", default="blender", choices=["blender", "raster"])
+    p.add_argument("--device", default="cpu", help="fitting device: cpu or cuda")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from neural_render.capture.prepare import PrepareOptions, prepare
+    from neural_render.errors import InputError
+
+    frames = None
+    if args.frames:
+        try:
+            a, b = (int(x) for x in args.frames.split(":"))
+        except ValueError:
+            raise InputError(f"bad frame range '{args.frames}'", where="--frames", fix="use A:B") from None
+        frames = (a, b)
+    opts = PrepareOptions(size=args.size, frames=frames, test_tail=args.test_tail, holdout_view=args.holdout_view,
+                          renderer=args.renderer, device=args.device, max_error_px=args.max_error_px, fmt=args.fmt,
+                          views=args.views.split(",") if args.views else None, calibration=args.calibration)
+    rep = prepare(args.video, args.keypoints, args.out, opts)
+    print(json.dumps({"out": args.out, "frames": rep["frames"], "median_reprojection_px": rep["median_reprojection_px"],
+                      "excluded_frames": rep["excluded_frames"], "views": {k: {kk: v[kk] for kk in ("folder", "train_frames", "test_frames")}
+                                                                           for k, v in rep["views"].items()}}, indent=2))
+    return 0
