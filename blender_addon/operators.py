@@ -168,6 +168,9 @@ class NEURALRENDER_OT_import_motion(bpy.types.Operator):
     format: bpy.props.EnumProperty(name="Format", items=properties.FORMAT_ITEMS)
     fps: bpy.props.FloatProperty(name="FPS", default=0.0, min=0.0, description="0: the scene's frame rate")
     bone_map: bpy.props.StringProperty(name="Bone map", default="")
+    unit: bpy.props.StringProperty(name="Unit", default="", description="BVH/FBX length unit (empty: detected)")
+    ground: bpy.props.EnumProperty(name="Ground", items=properties.GROUND_ITEMS)
+    smooth: bpy.props.FloatProperty(name="Smooth (s)", default=0.0, min=0.0, max=2.0)
     frame_start: bpy.props.IntProperty(name="Start frame", default=-1, description="-1: the scene's start")
     apply_shape: bpy.props.BoolProperty(name="Use motion's shape", default=True)
     set_scene_range: bpy.props.BoolProperty(name="Set frame range", default=True)
@@ -193,7 +196,9 @@ class NEURALRENDER_OT_import_motion(bpy.types.Operator):
                     arm, bpy.path.abspath(path), fmt=_setting(self, "format", s, "motion_format"),
                     fps=fps or None, bone_map=_setting(self, "bone_map", s) or None, frame_start=start,
                     apply_shape=_setting(self, "apply_shape", s), set_scene_range=_setting(self, "set_scene_range", s),
-                    python=preferences.python_path(context), progress=progress)
+                    python=preferences.python_path(context), progress=progress,
+                    unit=_setting(self, "unit", s) or None, ground=_setting(self, "ground", s),
+                    smooth=_setting(self, "smooth", s))
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

@@ -13,6 +13,8 @@ PASS_ITEMS = [("skeleton", "Skeleton", "OpenPose BODY_25 stick figure"),
 PROFILES = [("default", "Default", "SURREAL part labels"), ("champ", "Champ", "Champ colours, view-space normals")]
 GENDERS = [("neutral", "Neutral", ""), ("female", "Female", ""), ("male", "Male", "")]
 FORMAT_ITEMS = [(f, f.upper() if f != "auto" else "Auto", "") for f in MOTION_FORMATS]
+GROUND_ITEMS = [("auto", "Auto", "Put clips without a known floor on the floor"),
+                ("on", "On", "Lowest joint over the clip touches the floor"), ("off", "Off", "Keep as recorded")]
 NUM_SLIDERS = 10
 
 _syncing = False  # set while the UI mirror of the shape is written, so the update does not recurse
@@ -67,6 +69,11 @@ class NeuralRenderSceneSettings(bpy.types.PropertyGroup):
                                         description="Resample to this rate (0: the scene's frame rate)")
     bone_map: bpy.props.StringProperty(name="Bone map", default="",
                                        description="Retarget preset name or JSON file (empty: automatic)")
+    unit: bpy.props.StringProperty(name="Unit", default="",
+                                   description="BVH/FBX length unit (m, cm, mm, in, ...; empty: detected)")
+    ground: bpy.props.EnumProperty(name="Ground", items=GROUND_ITEMS)
+    smooth: bpy.props.FloatProperty(name="Smooth (s)", default=0.0, min=0.0, max=2.0,
+                                    description="Savitzky-Golay window in seconds (0: off)")
     apply_shape: bpy.props.BoolProperty(name="Use motion's shape", default=True)
     set_scene_range: bpy.props.BoolProperty(name="Set frame range", default=True)
     # Passes

@@ -151,11 +151,13 @@ def body_measurements(arm_obj) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------- motion
 
 def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone_map: str | None = None,
-                body_path: str | None = None, python: str | None = None, progress=None):
+                body_path: str | None = None, python: str | None = None, progress=None,
+                unit: str | None = None, ground: str = "auto", smooth: float = 0.0):
     """Read any supported motion source into a `Motion` (resampled to `fps` when given).
 
     Formats that need torch (keypoint fitting) go through heavy.py: in-process when torch imports,
-    else `neural-render motion import` in the configured interpreter.
+    else `neural-render motion import` in the configured interpreter. unit (BVH/FBX length unit,
+    None = detected), ground ("auto"/"on"/"off") and smooth (seconds) are the importer's options.
     """
     from neural_render.blender import heavy
     from neural_render.motion import importers
@@ -165,13 +167,14 @@ def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone
         raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
     kind = importers.detect_format(path) if fmt == "auto" else fmt
     if kind in KEYPOINT_FORMATS and not heavy.torch_in_process():
-        return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress)
+        return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress, unit, ground, smooth)
     motion, _report = importers.import_motion(path, fmt=kind, fps=fps or None, body=body_path or None,
-                                              bone_map=bone_map or None)
+                                              bone_map=bone_map or None, unit=unit or None, ground=ground,
+                                              smooth=smooth)
     return motion
 
 
-def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress):
+def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress, unit=None, ground="auto", smooth=0.0):
     from neural_render.blender import heavy
     from neural_render.motion import Motion
 
@@ -184,6 +187,9 @@ def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress):
             args += ["--bone-map", bone_map]
         if body_path and body_path != "default":
             args += ["--body", body_path]
+        if unit:
+            args += ["--unit", unit]
+        args += ["--ground", ground, "--smooth", f"{smooth:g}"]
         job = heavy.run(args, python=python, needs_torch=True, progress=progress)
         if job.returncode != 0 or not out.exists():
             raise InputError(f"motion import failed: {job.error_text()}", path=path)
@@ -192,7 +198,8 @@ def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress):
 
 def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None = None,
                   bone_map: str | None = None, frame_start: int | None = None, apply_shape: bool = True,
-                  set_scene_range: bool = True, python: str | None = None, progress=None):
+                  set_scene_range: bool = True, python: str | None = None, progress=None,
+                  unit: str | None = None, ground: str = "auto", smooth: float = 0.0):
     """Import a motion file onto a body as a new Action; fps None = the scene's fps."""
     import bpy
 
@@ -204,7 +211,7 @@ def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None =
         scene.render.fps = max(1, int(round(fps)))
         scene.render.fps_base = scene.render.fps / fps
     body_path = arm_obj.get("nr_body_path", "default")
-    motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress)
+    motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress, unit, ground, smooth)
     start = scene.frame_start if frame_start is None else int(frame_start)
     return rig.keyframe_motion(arm_obj, motion, frame_start=start, name=Path(filepath).stem,
                                apply_shape=apply_shape, set_scene_range=set_scene_range)
