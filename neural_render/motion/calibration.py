@@ -1,0 +1,312 @@
+"""Camera calibration: OpenCV-convention cameras read from Qualisys XML, Pose2Sim TOML, or our JSON/npz.
+
+A `Camera` holds K (3x3, pixels), dist (5,) OpenCV order k1 k2 p1 p2 k3, world_to_camera (4x4; camera
+x right, y down, z forward, metres) and the image size. Projection and undistortion are plain numpy
+(no OpenCV), so this module runs inside Blender's Python too.
+
+Qualisys (.qca.txt/.xml, as in Pose2Sim's demo data): `transform` holds the camera centre (x y z, mm)
+and a rotation r11..r33 whose rows map lab axes to Qualisys camera axes (x right, y up, z backward),
+so world_to_camera = diag(1,-1,-1) @ [R | -R c] in OpenCV's convention; `intrinsic` focal lengths and
+principal point are in 1/64 sub-pixels of the sensor; the image is `fov_video` (inclusive bounds).
+The lab frame is Z-up, metres after conversion.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+
+# Qualisys camera axes (x right, y up, z toward the viewer) -> OpenCV camera axes (y down, z forward).
+_QUALISYS_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass
+class Camera:
+    """A pinhole camera with OpenCV lens distortion. Units: pixels, metres."""
+
+    name: str
+    K: np.ndarray                 # (3, 3)
+    world_to_camera: np.ndarray   # (4, 4) OpenCV convention
+    width: int
+    height: int
+    dist: np.ndarray = field(default_factory=lambda: np.zeros(5))  # k1 k2 p1 p2 k3
+
+    def __post_init__(self):
+        self.K = np.asarray(self.K, np.float64).reshape(3, 3)
+        self.world_to_camera = np.asarray(self.world_to_camera, np.float64).reshape(4, 4)
+        d = np.zeros(5)
+        src = np.asarray(self.dist, np.float64).ravel()[:5]
+        d[:len(src)] = src
+        self.dist = d
+        self.width, self.height = int(self.width), int(self.height)
+
+    @property
+    def R(self) -> np.ndarray:
+        return self.world_to_camera[:3, :3]
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.world_to_camera[:3, 3]
+
+    @property
+    def center(self) -> np.ndarray:
+        """Camera centre in world coordinates (3,), metres."""
+        return -self.R.T @ self.t
+
+    @property
+    def P(self) -> np.ndarray:
+        """(3, 4) pinhole projection matrix K [R | t] (no distortion)."""
+        return self.K @ self.world_to_camera[:3]
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) -> camera coordinates (..., 3)."""
+        return np.asarray(points) @ self.R.T + self.t
+
+    def project(self, points: np.ndarray, distort: bool = True) -> np.ndarray:
+        """World points (..., 3) -> pixel coordinates (..., 2); points behind the camera give NaN."""
+        pc = self.to_camera(points)
+        z = pc[..., 2:3]
+        xy = np.where(z > 1e-9, pc[..., :2] / np.where(z > 1e-9, z, 1.0), np.nan)
+        if distort and np.any(self.dist):
+            xy = distort_normalized(xy, self.dist)
+        return xy @ self.K[:2, :2].T + self.K[:2, 2]
+
+    def undistort_pixels(self, uv: np.ndarray) -> np.ndarray:
+        """Observed (distorted) pixels (..., 2) -> ideal pinhole pixels (..., 2)."""
+        uv = np.asarray(uv, np.float64)
+        if not np.any(self.dist):
+            return uv.copy()
+        Kinv = np.linalg.inv(self.K)
+        xy = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
+        xy = undistort_normalized(xy, self.dist)
+        return xy @ self.K[:2, :2].T + self.K[:2, 2]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "K": self.K.tolist(), "dist": self.dist.tolist(),
+                "world_to_camera": self.world_to_camera.tolist(),
+                "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_dict(cls, d: dict, path: str | Path = "", where: str = "") -> "Camera":
+        try:
+            cam = cls(name=str(d.get("name", where or "camera")), K=d["K"],
+                      world_to_camera=d["world_to_camera"], width=d["width"], height=d["height"],
+                      dist=d.get("dist", np.zeros(5)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"bad camera entry ({type(e).__name__}: {e})", path=path, where=where,
+                             fix="each camera needs K (3x3), world_to_camera (4x4), width, height, optional dist") from None
+        _check_camera(cam, path, where)
+        return cam
+
+
+def distort_normalized(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """OpenCV radial-tangential distortion of normalized image coordinates (..., 2)."""
+    k1, k2, p1, p2, k3 = dist
+    x, y = xy[..., 0], xy[..., 1]
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return np.stack([xd, yd], -1)
+
+
+def undistort_normalized(xy: np.ndarray, dist: np.ndarray, iterations: int = 20) -> np.ndarray:
+    """Invert `distort_normalized` by fixed-point iteration (as cv2.undistortPoints does)."""
+    k1, k2, p1, p2, k3 = dist
+    xd, yd = xy[..., 0], xy[..., 1]
+    x, y = xd.copy(), yd.copy()
+    for _ in range(iterations):
+        r2 = x * x + y * y
+        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+        dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        x = (xd - dx) / radial
+        y = (yd - dy) / radial
+    return np.stack([x, y], -1)
+
+
+def look_at_camera(name: str, eye, target, up, f: float, width: int, height: int) -> Camera:
+    """A camera at `eye` looking at `target` with world `up` pointing up in the image (OpenCV axes)."""
+    eye, target, up = (np.asarray(a, np.float64) for a in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])
+    w2c = np.eye(4)
+    w2c[:3, :3] = R
+    w2c[:3, 3] = -R @ eye
+    K = np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]])
+    return Camera(name, K, w2c, width, height)
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+def load_calibration(path: str | Path) -> list[Camera]:
+    """Read cameras from a Qualisys XML (.qca.txt/.xml), Pose2Sim .toml, or our .json/.npz file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("calibration file not found", path=path,
+                         fix="pass a Qualisys .qca.txt/.xml, Pose2Sim .toml, or a cameras .json/.npz")
+    name = path.name.lower()
+    try:
+        head = path.read_bytes()[:4096].lstrip()
+    except OSError as e:
+        raise InputError(f"cannot read calibration ({e})", path=path) from None
+    if name.endswith(".npz"):
+        cams = _read_npz(path)
+    elif head.startswith(b"<") or name.endswith((".xml", ".qca.txt", ".qca")):
+        cams = _read_qualisys(path)
+    elif name.endswith(".toml"):
+        cams = _read_toml(path)
+    elif name.endswith(".json") or head.startswith((b"{", b"[")):
+        cams = _read_json(path)
+    else:
+        raise InputError("unknown calibration format", path=path,
+                         fix="use a Qualisys .qca.txt/.xml, Pose2Sim .toml, or a cameras .json/.npz")
+    if not cams:
+        raise InputError("calibration holds no cameras", path=path)
+    return cams
+
+
+def save_calibration(path: str | Path, cameras: list[Camera]) -> None:
+    """Write our JSON camera format (atomic): {"cameras": [{name, K, dist, world_to_camera, width, height}]}."""
+    from neural_render.fileio import write_json
+
+    write_json(path, {"convention": "opencv", "units": "metres, pixels",
+                      "cameras": [c.to_dict() for c in cameras]})
+
+
+def _check_camera(cam: Camera, path, where) -> None:
+    arrays = {"K": cam.K, "world_to_camera": cam.world_to_camera, "dist": cam.dist}
+    for k, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"{k} has non-finite values", path=path, where=where)
+    if cam.K[0, 0] <= 0 or cam.K[1, 1] <= 0:
+        raise InputError("focal length must be positive", path=path, where=where)
+    R = cam.R
+    if np.abs(R @ R.T - np.eye(3)).max() > 1e-3 or np.linalg.det(R) < 0:
+        raise InputError("world_to_camera rotation is not a rotation matrix", path=path, where=where)
+    if cam.width <= 0 or cam.height <= 0:
+        raise InputError("image width/height must be positive", path=path, where=where)
+
+
+def _read_qualisys(path: Path) -> list[Camera]:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise InputError(f"not valid XML ({e})", path=path) from None
+    cams = []
+    for i, tag in enumerate(root.findall("cameras/camera")):
+        where = f"camera {i + 1} ({tag.get('serial', '?')})"
+        try:
+            if tag.get("active", "1") == "0":
+                continue
+            fov = tag.find("fov_video")
+            tr = tag.find("transform")
+            it = tag.find("intrinsic")
+            if fov is None or tr is None or it is None:
+                raise InputError("missing fov_video, transform or intrinsic element", path=path, where=where)
+            left, top = float(fov.get("left")), float(fov.get("top"))
+            width = int(round(float(fov.get("right")) - left + 1))
+            height = int(round(float(fov.get("bottom")) - top + 1))
+            # Intrinsics are in sub-pixel units of the full sensor (64 per pixel), offset by the
+            # video window's corner.
+            fu, fv = float(it.get("focalLengthU")) / 64, float(it.get("focalLengthV")) / 64
+            cu = float(it.get("centerPointU")) / 64 - left
+            cv = float(it.get("centerPointV")) / 64 - top
+            K = np.array([[fu, float(it.get("skew", 0.0)), cu], [0, fv, cv], [0, 0, 1]])
+            dist = [float(it.get(k, 0.0)) for k in ("radialDistortion1", "radialDistortion2",
+                                                    "tangentalDistortion1", "tangentalDistortion2",
+                                                    "radialDistortion3")]
+            R = np.array([[float(tr.get(f"r{a}{b}")) for b in "123"] for a in "123"])
+            c = np.array([float(tr.get(k)) for k in "xyz"]) / 1000.0  # mm -> m
+        except (TypeError, ValueError) as e:
+            raise InputError(f"bad or missing attribute ({type(e).__name__}: {e})", path=path, where=where) from None
+        w2c = np.eye(4)
+        w2c[:3, :3] = _QUALISYS_TO_OPENCV @ R
+        w2c[:3, 3] = -w2c[:3, :3] @ c
+        cam = Camera(tag.get("serial", f"cam{i + 1}"), K, w2c, width, height, dist)
+        _check_camera(cam, path, where)
+        cams.append(cam)
+    if not cams:
+        raise InputError("no <cameras><camera> elements", path=path, fix="is this a Qualisys calibration?")
+    return cams
+
+
+def _read_toml(path: Path) -> list[Camera]:
+    """Pose2Sim's TOML: [cam] name, size [w, h], matrix, distortions [k1 k2 p1 p2], rotation (Rodrigues), translation."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid TOML ({e})", path=path) from None
+    cams = []
+    for key, d in data.items():
+        if not isinstance(d, dict) or "matrix" not in d:
+            continue
+        try:
+            from neural_render.body.lbs import rodrigues
+
+            R = rodrigues(np.asarray(d["rotation"], np.float64).reshape(3))
+            w2c = np.eye(4)
+            w2c[:3, :3] = R
+            w2c[:3, 3] = np.asarray(d["translation"], np.float64).reshape(3)
+            w, h = d["size"]
+            cam = Camera(str(d.get("name", key)), d["matrix"], w2c, int(w), int(h), d.get("distortions", [0, 0, 0, 0]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"bad camera ({type(e).__name__}: {e})", path=path, where=f"[{key}]") from None
+        _check_camera(cam, path, f"[{key}]")
+        cams.append(cam)
+    return cams
+
+
+def _read_json(path: Path) -> list[Camera]:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid JSON ({e})", path=path) from None
+    entries = data.get("cameras") if isinstance(data, dict) else data
+    if isinstance(entries, dict):
+        entries = [dict(v, name=v.get("name", k)) if isinstance(v, dict) else v for k, v in entries.items()]
+    if not isinstance(entries, list):
+        raise InputError("expected {\"cameras\": [...]}", path=path)
+    cams = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise InputError("camera entry is not an object", path=path, where=f"cameras[{i}]")
+        cams.append(Camera.from_dict(e, path, f"cameras[{i}]"))
+    return cams
+
+
+def _read_npz(path: Path) -> list[Camera]:
+    """npz with stacked arrays K (C,3,3), world_to_camera (C,4,4), width (C,), height (C,), optional dist, names."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise InputError(f"not a readable .npz ({type(e).__name__}: {e})", path=path) from None
+    for k in ("K", "world_to_camera", "width", "height"):
+        if k not in d:
+            raise InputError(f"missing array '{k}'", path=path)
+    K = np.asarray(d["K"]).reshape(-1, 3, 3)
+    C = K.shape[0]
+    names = [str(n) for n in d.get("names", [f"cam{i + 1}" for i in range(C)])]
+    dist = np.asarray(d.get("dist", np.zeros((C, 5)))).reshape(C, -1)
+    w2c = np.asarray(d["world_to_camera"]).reshape(C, 4, 4)
+    wh = np.broadcast_to(d["width"], (C,)), np.broadcast_to(d["height"], (C,))
+    cams = []
+    for i in range(C):
+        cam = Camera(names[i], K[i], w2c[i], int(wh[0][i]), int(wh[1][i]), dist[i])
+        _check_camera(cam, path, f"camera {i}")
+        cams.append(cam)
+    return cams

@@ -1,0 +1,326 @@
+"""Keypoints -> Motion: read detections, follow the subject, (triangulate,) fit SMPL, report.
+
+`import_keypoints(src, fmt, fps=None, body=None, video=None, calibration=None)` -> (Motion, report)
+is what `neural-render motion import --format openpose|coco|mediapipe` calls; `fit_keypoint_source`
+returns the full `FitResult` (motion, cameras, per-frame per-camera reprojection error, flags) for
+`prepare`. Sources:
+- one view: an OpenPose JSON folder, a COCO keypoint JSON, a MediaPipe JSON/CSV. The image size
+  comes from `video`, the file, or `calibration`; the camera is the calibration's, else a pinhole
+  with a 60 deg field of view across the larger side (refined when `refine_focal`). World (one view,
+  no calibration): Z-up, metres; the camera sits at x = y = 0 looking along +y (levelled by the
+  fitted body's mean torso direction), the ground (lowest feet) at z = 0 and the subject's first
+  pelvis position at x = y = 0; the camera pose is in the report.
+- several views: a folder of per-camera OpenPose folders (e.g. cam01_json/ ...) plus a calibration
+  (`calibration=`, or a Calib*.qca.txt / *.toml / cameras.json inside the folder): triangulate,
+  fit once to all views; the world is the calibration's (Qualisys: lab frame, Z-up).
+- MediaPipe world landmarks (metres, hip-centred): fitted in 3D, converted to Z-up.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from neural_render.errors import InputError
+from neural_render.motion.calibration import Camera, load_calibration
+from neural_render.motion.fit import FitOptions, FitResult, fit_keypoints, single_view_camera
+from neural_render.motion.keypoints import KeypointSet, natural_key, read_keypoints, to_body25
+from neural_render.motion.tracking import track_subject
+
+COMMON_SIZES = ((640, 480), (480, 640), (1280, 720), (720, 1280), (1920, 1080), (1080, 1920),
+                (2560, 1440), (1440, 2560), (3840, 2160), (2160, 3840))
+CALIBRATION_PATTERNS = ("*.qca.txt", "*calib*.toml", "*Calib*.toml", "calibration*.json", "cameras.json",
+                        "cameras.npz", "*.qca")
+
+
+def video_info(path: str | Path) -> dict:
+    """width, height, fps, frames of a video (OpenCV)."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("video not found", path=path)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputError("cannot open video", path=path, fix="use a video OpenCV/FFmpeg can read (mp4, avi, mov)")
+        info = {"width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                "fps": float(cap.get(cv2.CAP_PROP_FPS) or 0) or None, "frames": int(cap.get(cv2.CAP_PROP_FRAME_COUNT))}
+    finally:
+        cap.release()
+    if info["width"] <= 0 or info["height"] <= 0:
+        raise InputError("video has no readable frames", path=path)
+    return info
+
+
+def read_video_frame(path: str | Path, index: int) -> np.ndarray:
+    """One frame (H, W, 3) RGB uint8."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, img = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise InputError(f"cannot read frame {index}", path=path)
+    return img[..., ::-1].copy()
+
+
+def guess_image_size(points: np.ndarray) -> tuple[int, int]:
+    """Smallest common video size holding every detected point (when nothing tells the size)."""
+    ok = points[..., 2] > 0
+    if not ok.any():
+        return 1920, 1080
+    mx = points[..., 0][ok].max(), points[..., 1][ok].max()
+    for w, h in COMMON_SIZES:
+        if mx[0] <= w and mx[1] <= h:
+            return w, h
+    return int(np.ceil(mx[0])), int(np.ceil(mx[1]))
+
+
+def find_calibration(folder: Path) -> Path | None:
+    for pat in CALIBRATION_PATTERNS:
+        hits = sorted(folder.glob(pat))
+        if hits:
+            return hits[0]
+    return None
+
+
+def view_folders(folder: Path) -> list[Path]:
+    """Sub-folders holding per-frame JSON (one per camera), natural order."""
+    if not folder.is_dir():
+        return []
+    subs = [p for p in folder.iterdir() if p.is_dir() and any(q.suffix.lower() == ".json" for q in p.iterdir())]
+    return sorted(subs, key=lambda p: natural_key(p.name))
+
+
+def _digits(name: str) -> int | None:
+    m = re.findall(r"\d+", name)
+    return int(m[-1]) if m else None
+
+
+def match_views(folders: list[Path], cameras: list[Camera], path) -> list[tuple[Path, Camera]]:
+    """Pair view folders with calibration cameras by the number in their names, else by order."""
+    by_num = {_digits(c.name): c for c in cameras}
+    pairs = []
+    if all(_digits(f.name) in by_num for f in folders) and len(by_num) == len(cameras):
+        pairs = [(f, by_num[_digits(f.name)]) for f in folders]
+    elif len(folders) == len(cameras):
+        pairs = list(zip(folders, cameras))
+    else:
+        raise InputError(f"{len(folders)} view folders but {len(cameras)} calibrated cameras, and their names "
+                         "do not pair up", path=path, fix="name folders like the cameras (cam01_json <-> cam_01)")
+    return pairs
+
+
+def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = None, body=None,
+                        video: str | Path | list | None = None, calibration: str | Path | None = None,
+                        layout: str = "auto", options: FitOptions | None = None,
+                        views: list[str] | None = None, frames: tuple[int, int] | None = None) -> FitResult:
+    """Read, track, (triangulate,) fit. See the module docstring."""
+    from neural_render.body import load_body
+
+    src = Path(src)
+    if not src.exists():
+        raise InputError("keypoint source not found", path=src)
+    body = body if body is not None else load_body()
+    opts = options or FitOptions()
+    calib_path = Path(calibration) if calibration else None
+    folders = view_folders(src) if src.is_dir() and fmt in ("auto", "openpose") else []
+    if folders and not any(p.suffix.lower() == ".json" for p in src.iterdir() if p.is_file()):
+        calib_path = calib_path or find_calibration(src)
+        if calib_path is None:
+            raise InputError(f"{len(folders)} camera folders but no calibration", path=src,
+                             fix="pass --calibration (Qualisys .qca.txt/.xml, Pose2Sim .toml or cameras .json)")
+        return fit_multiview(folders, load_calibration(calib_path), body, fps=fps, video=video, layout=layout,
+                             options=opts, views=views, frames=frames, source=src)
+    videos = _video_list(video)
+    vinfo = video_info(videos[0]) if videos else None
+    image_size = (vinfo["width"], vinfo["height"]) if vinfo else None
+    cams = load_calibration(calib_path) if calib_path else None
+    if image_size is None and cams:
+        image_size = (cams[0].width, cams[0].height)
+    ks = read_keypoints(src, fmt, layout=layout, image_size=image_size)
+    fps = float(fps or (vinfo or {}).get("fps") or ks.fps or 30.0)
+    if ks.world is not None and (ks.normalized or opts_prefers_world(ks)):
+        return fit_world_landmarks(ks, body, fps, opts, frames)
+    if ks.normalized:
+        raise InputError("MediaPipe image landmarks are normalized (0..1) and the image size is unknown",
+                         path=src, fix="pass --video, or put image_width/image_height in the JSON")
+    track = track_subject(ks.people)
+    pts = track.keypoints
+    if frames is not None:
+        pts = pts[frames[0]:frames[1]]
+    size = ks.image_size or guess_image_size(pts)
+    if cams:
+        cam = cams[0]
+        world = f"calibration {calib_path.name}: camera {cam.name}"
+    else:
+        cam = single_view_camera(*size, name=Path(videos[0]).stem if videos else "camera")
+        world = "single view"
+    res = fit_keypoints(body, obs2d=pts[None], cameras=[cam], layout=ks.layout, fps=fps, options=opts, world=world)
+    if not cams:
+        res = level_and_ground(res, body)
+    res.stats.update({"source": str(src), "layout": ks.layout, "image_size": list(size),
+                      "image_size_from": "video" if vinfo else "file" if ks.image_size else "guessed from keypoints",
+                      "tracking": {"missing_frames": int(track.missing.sum()), "reacquired_at": track.reacquired}})
+    return res
+
+
+def opts_prefers_world(ks: KeypointSet) -> bool:
+    """MediaPipe world landmarks are metric 3D: prefer them to the 2D landmarks."""
+    return ks.world is not None
+
+
+def _video_list(video) -> list[Path]:
+    if video is None:
+        return []
+    if isinstance(video, (list, tuple)):
+        return [Path(v) for v in video]
+    return [Path(video)]
+
+
+def fit_world_landmarks(ks: KeypointSet, body, fps: float, opts: FitOptions, frames=None) -> FitResult:
+    """Fit to MediaPipe world landmarks (x right, y down, z away from the camera) in a Z-up world."""
+    W = ks.world.copy()
+    if frames is not None:
+        W = W[frames[0]:frames[1]]
+    # MediaPipe camera-aligned axes -> our single-view world: x right, y forward (away), z up.
+    pts = np.stack([W[..., 0], W[..., 2], -W[..., 1], W[..., 3]], -1)
+    pts[W[..., 3] <= 0] = 0
+    res = fit_keypoints(body, obs3d=pts, layout=ks.layout, fps=fps, options=opts,
+                        world="MediaPipe world landmarks: x right, y away from the camera, z up; origin between the hips")
+    res.stats.update({"source": ks.source, "layout": ks.layout, "fitted_to": "world landmarks (3D)"})
+    return res
+
+
+def fit_multiview(folders: list[Path], cameras: list[Camera], body, fps=None, video=None, layout="auto",
+                  options: FitOptions | None = None, views: list[str] | None = None, frames=None,
+                  source: Path | str = "") -> FitResult:
+    """Several calibrated views: track the subject per view, triangulate, fit to all views' 2D."""
+    from neural_render.motion.triangulate import triangulate
+
+    opts = options or FitOptions()
+    pairs = match_views(folders, cameras, source)
+    if views:
+        pairs = [(f, c) for f, c in pairs if f.name in views or c.name in views]
+        if not pairs:
+            raise InputError(f"none of the views {views} found", path=source)
+    sets, tracks = [], []
+    lay = layout
+    for f, _ in pairs:
+        ks = read_keypoints(f, "openpose", layout=lay)
+        lay = ks.layout  # every view must share the first view's layout
+        sets.append(ks)
+        tracks.append(track_subject(ks.people))
+    T = min(len(t.keypoints) for t in tracks)
+    obs = np.stack([t.keypoints[:T] for t in tracks])  # (C, T, K, 3)
+    if frames is not None:
+        obs = obs[:, frames[0]:frames[1]]
+    cams = [c for _, c in pairs]
+    videos = _video_list(video)
+    vfps = None
+    if videos:
+        vfps = video_info(videos[0]).get("fps")
+    fps = float(fps or vfps or 30.0)
+    stats = {"views": [f.name for f, _ in pairs], "layout": lay}
+    if len(cams) >= 2:
+        tri = triangulate(obs[..., :2], obs[..., 2], cams)
+        b25 = to_body25(np.concatenate([np.nan_to_num(tri.points), tri.confidence[..., None]], -1), lay)
+        stats["triangulated_points"] = float(np.isfinite(tri.points[..., 0]).mean())
+        stats["triangulation_median_error_px"] = {c.name: round(float(np.nanmedian(np.where(tri.used[i], tri.error_px[i], np.nan))), 2)
+                                                  for i, c in enumerate(cams)}
+        res = fit_keypoints(body, obs2d=obs, cameras=cams, layout=lay, fps=fps, options=opts,
+                            world="calibration world (Z-up, metres)", init3d=b25)
+    else:
+        res = fit_keypoints(body, obs2d=obs, cameras=cams, layout=lay, fps=fps, options=opts,
+                            world="calibration world (Z-up, metres), single view")
+    res.stats.update(stats)
+    res.stats["source"] = str(source)
+    res.stats["tracking"] = {f.name: {"missing_frames": int(t.missing.sum()), "reacquired_at": t.reacquired}
+                             for (f, _), t in zip(pairs, tracks)}
+    return res
+
+
+def level_and_ground(res: FitResult, body, max_tilt_deg: float = 30.0) -> FitResult:
+    """Single-view world: level by the mean torso direction (camera pitch/roll), ground at z = 0,
+    subject's first pelvis at x = y = 0. Moves motion, keypoints and the camera together."""
+    J = res.joints
+    up = (J[:, 12] - J[:, 0]).mean(0)
+    up /= max(np.linalg.norm(up), 1e-9)
+    z = np.array([0, 0, 1.0])
+    axis = np.cross(up, z)
+    s = np.linalg.norm(axis)
+    ang = min(np.arctan2(s, up @ z), np.radians(max_tilt_deg))
+    from neural_render.body.lbs import rodrigues
+
+    R = rodrigues(axis / max(s, 1e-9) * ang) if s > 1e-9 else np.eye(3)
+    motion = res.motion.rotate_world(R, body=body)
+    kp = res.keypoints3d @ R.T
+    J = J @ R.T
+    feet = kp[:, [11, 14, 19, 20, 21, 22, 23, 24]]
+    ground = float(np.percentile(np.nanmin(feet[..., 2], 1), 5))
+    shift = np.array([J[0, 0, 0], J[0, 0, 1], ground])
+    motion = motion.copy(trans=motion.trans - shift.astype(np.float32))
+    cams = []
+    for c in res.cameras:
+        w2c = c.world_to_camera.copy()
+        w2c[:3, :3] = c.R @ R.T
+        w2c[:3, 3] = c.t + w2c[:3, :3] @ shift
+        cams.append(Camera(c.name, c.K, w2c, c.width, c.height, c.dist))
+    res.motion, res.cameras = motion, cams
+    res.keypoints3d, res.joints = kp - shift, J - shift
+    res.world = ("single view: Z-up metres; ground (lowest feet) at z=0, subject's first pelvis at x=y=0; "
+                 f"camera at {np.round(cams[0].center, 3).tolist()} looking along +y, levelled by "
+                 f"{np.degrees(ang):.1f} deg from the fitted torso direction")
+    res.motion.metadata["world"] = res.world
+    return res
+
+
+def import_keypoints(src, fmt: str = "auto", fps: float | None = None, body=None, video=None,
+                     calibration=None, **kwargs):
+    """(Motion, report dict) for `neural-render motion import --format openpose|coco|mediapipe`.
+
+    The Motion's metadata holds the cameras (OpenCV K, world_to_camera, size) so passes can be
+    rendered at each video camera.
+    """
+    res = fit_keypoint_source(src, fmt, fps=fps, body=body, video=video, calibration=calibration, **kwargs)
+    rep = res.report()
+    res.motion.metadata["cameras"] = [c.to_dict() for c in res.cameras]
+    res.motion.metadata["fit"] = {k: rep[k] for k in ("median_reprojection_px", "flagged_frames", "world")}
+    finite = res.reprojection_px[np.isfinite(res.reprojection_px)]
+    rep["reprojection_error_px_median"] = round(float(np.median(finite)), 2) if finite.size else None
+    rep.pop("per_frame_reprojection_px", None) if len(res.reprojection_px) > 2000 else None
+    return res.motion, rep
+
+
+def pose2sim_report(folder: str | Path, device: str = "cpu", options: FitOptions | None = None) -> dict:
+    """Median reprojection error per camera on the shared Pose2Sim clip: multi-view vs each single view."""
+    from neural_render.body import load_body
+
+    folder = Path(folder)
+    body = load_body()
+    cams = load_calibration(find_calibration(folder))
+    folders = view_folders(folder)
+    opts = options or FitOptions(device=device)
+    out = {}
+    multi = fit_multiview(folders, cams, body, fps=60.0, options=opts, source=folder)
+    out["multi_view"] = {"median_reprojection_px": multi.report()["median_reprojection_px"],
+                         "seconds": multi.stats["total_s"], "flagged_frames": int(multi.flagged.sum())}
+    single = {}
+    for f, c in match_views(folders, cams, folder):
+        r = fit_multiview([f], [c], body, fps=60.0, options=FitOptions(device=device), source=folder)
+        # The single-view fit seen from the other (unused) cameras shows its depth error.
+        others = {}
+        for c2 in cams:
+            if c2.name != c.name:
+                others[c2.name] = round(float(np.median(np.linalg.norm(c2.project(r.keypoints3d) - c2.project(multi.keypoints3d), axis=-1))), 1)
+        single[c.name] = {"median_reprojection_px": r.report()["median_reprojection_px"][c.name],
+                          "pelvis_offset_from_multiview_m": round(float(np.median(np.linalg.norm(r.joints[:, 0] - multi.joints[:, 0], axis=-1))), 3),
+                          "median_px_vs_multiview_fit_in_other_cameras": others}
+    out["single_view"] = single
+    return out
