@@ -18,15 +18,19 @@ def _time(fn, batch: int, quick: bool) -> dict:
     """Repeat `fn` for at least `budget` seconds (and at least once); poses/s from the median."""
     fn()  # warm-up (allocations, lazy init, CUDA kernels)
     budget = 0.3 if quick else 2.0
-    times = []
+    times, cpu = [], []
     start = time.perf_counter()
     while not times or (time.perf_counter() - start < budget and len(times) < 200):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     med = float(np.median(times))
+    # CPU seconds of this process per pose (all its threads): on a shared machine wall time also
+    # counts waiting for a core, CPU time only the work.
+    cpu_med = float(np.median(cpu))
     return {"batch": batch, "poses_per_s": round(batch / med, 1), "ms_per_call": round(med * 1000, 3),
-            "repeats": len(times)}
+            "cpu_ms_per_pose": round(cpu_med * 1000 / batch, 3), "repeats": len(times)}
 
 
 def run(device: str = "auto", quick: bool = False) -> dict:
