@@ -137,6 +137,13 @@ class KeypointBody:
         self.sd_sub = t(body.shapedirs[vids, :, :B])
         self.w_sub = t(body.weights[vids])
         self.pd_sub = None if body.posedirs is None else t(body.posedirs[vids]).reshape(len(vids) * 3, -1)
+        # Without pose correctives, keypoints are linear in the joints' blended transforms, so the
+        # regressor, skin weights and (shape-dependent) rest vertices fold into per-(keypoint, joint)
+        # terms: kp_k = sum_j G_j M_kj + c_kj o_j. No per-vertex work per frame.
+        Rv, Wv = R[:, vids].astype(np.float64), body.weights[vids].astype(np.float64)
+        self.c_kj = t(Rv @ Wv)                                                           # (K, J)
+        self.M0 = t(np.einsum("ks,sj,sc->kjc", Rv, Wv, body.v_template[vids]))           # (K, J, 3)
+        self.MSD = t(np.einsum("ks,sj,scb->kjcb", Rv, Wv, body.shapedirs[vids, :, :B]))  # (K, J, 3, B)
         self.J_t = t(body.J_regressor @ body.v_template)
         self.J_sd = t(np.einsum("jv,vcb->jcb", body.J_regressor, body.shapedirs[..., :B]))
         self.parents = [int(p) for p in body.parents]
@@ -174,12 +181,17 @@ class KeypointBody:
             g_rot = torch.cat([g_rot, (Rp[..., :, :, None] * rot[:, lv, None, :, :]).sum(-2)], 1)
         G_rot = g_rot[:, self.inv_order]
         G_pos = g_pos[:, self.inv_order]
+        offset = G_pos - (G_rot * rest_j[:, :, None, :]).sum(-1)
+        if self.pd_sub is None:
+            M = self.M0 + torch.einsum("kjcb,nb->nkjc", self.MSD, betas[:, :self.num_betas])  # (1|N, K, J, 3)
+            kp = torch.einsum("njab,nkjb->nka", G_rot, M.expand(N, -1, -1, -1)) \
+                + torch.einsum("kj,nja->nka", self.c_kj, offset) + torch.einsum("kj,njc->nkc", self.reg_j, G_pos)
+            return kp + trans[:, None], G_pos + trans[:, None]
         v = self.v_sub + torch.einsum("scb,nb->nsc", self.sd_sub, betas[:, :self.num_betas]).expand(N, -1, -1)
         if self.pd_sub is not None:
             eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
             v = v + ((rot[:, 1:] - eye).reshape(N, -1) @ self.pd_sub.T).reshape(N, -1, 3)
         # Linear blend skinning of the selected vertices: blend the joints' affine transforms.
-        offset = G_pos - (G_rot * rest_j[:, :, None, :]).sum(-1)
         A = torch.cat([G_rot.reshape(N, J, 9), offset], -1)            # (N, J, 12)
         Tv = torch.einsum("sj,njk->nsk", self.w_sub, A)
         verts = (Tv[..., :9].reshape(N, -1, 3, 3) * v[:, :, None, :]).sum(-1) + Tv[..., 9:]

@@ -60,9 +60,9 @@ class PosePrior:
         self.start_poses = f(np.clip(starts, data["limit_lo"], data["limit_hi"]))
 
     def nll(self, body_pose):
-        d = body_pose[:, None, :self.dim] - self.means[None]                  # (N, K, D)
-        m = (d[..., None, :] @ self.prec_chol[None])[..., 0, :]              # (N, K, D): d^T L
-        return (0.5 * (m * m).sum(-1) + self.const).min(1).values
+        d = body_pose[None, :, :self.dim] - self.means[:, None]              # (K, N, D)
+        m = d @ self.prec_chol                                               # (K, N, D): d^T L, batched over K
+        return (0.5 * (m * m).sum(-1) + self.const[:, None]).min(0).values
 
     def limit_penalty(self, body_pose):
         import torch
