@@ -340,5 +340,8 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
             v.fail("generator.checkpoint", f"'{g['checkpoint']}' not found", "give a checkpoint written by `neural-render train`, or null")
         g["checkpoint"] = str(p)
 
+    if not r["cycles"] and not g["checkpoint"] and not [p for p in c["passes"] if p != "depth"]:
+        v.fail("passes", "nothing to write as the frame images (no RGB, no generator, no image pass)",
+               "enable rgb.cycles or list e.g. 'mask' or 'parts' in passes")
     c["labels"]["occlusion_tolerance_m"] = v.number("labels.occlusion_tolerance_m", c["labels"]["occlusion_tolerance_m"], 0.0, 2.0)
     return c

@@ -170,7 +170,7 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
             files[str(Path(w).relative_to(out_dir))] = _sha(w)
         frames.append({
             "image_id": fid, "frame_in_sample": f,
-            "file_name": f"images/{name}.png" if cfg["rgb"]["cycles"] else f"instances/{name}.png",
+            "file_name": _main_image(cfg, name, written, out_dir),
             "width": W, "height": H, "time_s": posed.frame_times[f],
             "camera": {"K": posed.K.tolist(), "world_to_camera": posed.world_to_camera.tolist(),
                        "convention": "opencv"},
@@ -197,6 +197,16 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     lp = label_path(out_dir, index)
     write_json(lp, label, indent=None)
     return {"sample": index, "frames": len(frames), "label_file": str(lp.relative_to(out_dir)), "sha256": _sha(lp)}
+
+
+def _main_image(cfg: dict, name: str, written: list, out_dir: Path) -> str:
+    """The COCO image of a frame: the RGB render, else the generator's frame, else the first pass PNG."""
+    if cfg["rgb"]["cycles"]:
+        return f"images/{name}.png"
+    if cfg["generator"]["checkpoint"]:
+        return f"generated/{name}.png"
+    pngs = [str(Path(w).relative_to(out_dir)) for w in written if str(w).endswith(".png")]
+    return pngs[0]
 
 
 def _scene_summary(posed: PosedScene) -> dict:
