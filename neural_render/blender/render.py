@@ -86,28 +86,37 @@ def _tmp_exr_dir() -> str:
     return tempfile.mkdtemp(prefix="nr_passes_", dir=shm if os.path.isdir(shm) else None)
 
 
+_SESSION = [0]  # bumped by every BlenderRenderer that resets the bpy session
+
+
 class BlenderRenderer:
-    """Headless Cycles pass renderer. Creating it resets the bpy session to an empty scene."""
+    """Headless Cycles pass renderer. It owns the process's bpy session: creating one resets bpy
+    to an empty scene (an older renderer notices and rebuilds its scene on its next frame)."""
 
     batch_size = 1
 
     def __init__(self, width: int, height: int):
+        self.width, self.height = int(width), int(height)
+        self._tmp = _tmp_exr_dir()
+        self._setup()
+
+    def _setup(self) -> None:
         import bpy
 
         bscene.reset_headless()
-        self.width, self.height = int(width), int(height)
+        _SESSION[0] += 1
+        self._session = _SESSION[0]
         self.scene = bpy.context.scene
         self.cam_obj = bscene.ensure_camera(self.scene)
         self.scene.camera = self.cam_obj
         self._objects: dict[int, object] = {}
         self._key = None
-        self._tmp = _tmp_exr_dir()
-        self._settings = bscene.pass_render_settings(self.scene, width=self.width, height=self.height)
-        self._settings.__enter__()
+        bscene.apply_pass_settings(self.scene, width=self.width, height=self.height)
 
     def _ensure_objects(self, instances, vertices) -> None:
-        key = tuple(id(i) for i in instances)
-        if key == self._key:
+        # Hold the instances themselves (not ids, which Python recycles) to know when to rebuild.
+        if self._key is not None and len(self._key) == len(instances) and all(
+                a is b for a, b in zip(self._key, instances)):
             return
         import bpy
 
@@ -118,12 +127,14 @@ class BlenderRenderer:
             self._objects[id(inst)] = bscene.build_mesh_object(
                 f"NR_{inst.name}_{inst.instance_id}", v, inst.faces, inst.face_parts, inst.vt, inst.ft,
                 inst.instance_id, self.scene.collection)
-        self._key = key
+        self._key = list(instances)
 
     def render(self, instances, vertices, camera: Camera) -> dict:
         return self.render_batch(instances, [vertices], [camera])[0]
 
     def render_batch(self, instances, vertices_per_frame, cameras) -> list[dict]:
+        if self._session != _SESSION[0]:  # another renderer reset bpy since: our objects are gone
+            self._setup()
         out = []
         path = os.path.join(self._tmp, "frame.exr")
         for verts, cam in zip(vertices_per_frame, cameras):
@@ -139,10 +150,7 @@ class BlenderRenderer:
     def close(self) -> None:
         import shutil
 
-        try:
-            self._settings.__exit__(None, None, None)
-        finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self):
         return self

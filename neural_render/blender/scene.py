@@ -109,6 +109,51 @@ def _set(obj, attr: str, value, saved: list) -> None:
     setattr(obj, attr, value)
 
 
+def apply_pass_settings(scene, view_layer=None, width: int | None = None, height: int | None = None,
+                        hide_others: list | None = None, saved: list | None = None) -> object:
+    """Configure `scene` for one-sample Cycles pass renders (see `pass_render_settings`).
+
+    `saved` collects (object, attribute, old value) to restore; returns the AOV it added (or None).
+    """
+    vl = view_layer or scene.view_layers[0]
+    saved = [] if saved is None else saved
+    r, cy = scene.render, scene.cycles
+    _set(r, "engine", "CYCLES", saved)
+    for attr, val in (("device", "CPU"), ("samples", 1), ("use_adaptive_sampling", False),
+                      ("use_denoising", False), ("pixel_filter_type", "BOX"), ("filter_width", 0.01),
+                      ("max_bounces", 0), ("diffuse_bounces", 0), ("glossy_bounces", 0),
+                      ("transparent_max_bounces", 0), ("transmission_bounces", 0),
+                      ("volume_bounces", 0), ("sample_offset", 0), ("use_animated_seed", False),
+                      ("seed", 0)):
+        if hasattr(cy, attr):
+            _set(cy, attr, val, saved)
+    _set(r, "film_transparent", True, saved)
+    _set(r, "use_motion_blur", False, saved)
+    _set(r, "use_compositing", False, saved)
+    _set(r, "use_sequencer", False, saved)
+    if hasattr(r, "use_persistent_data"):
+        _set(r, "use_persistent_data", True, saved)  # keeps BVH/kernels between frames
+    if width is not None:
+        _set(r, "resolution_x", int(width), saved)
+        _set(r, "resolution_y", int(height), saved)
+        _set(r, "resolution_percentage", 100, saved)
+    ims = r.image_settings
+    _set(ims, "media_type", "MULTI_LAYER_IMAGE", saved)
+    _set(ims, "color_depth", "32", saved)
+    _set(ims, "exr_codec", "NONE", saved)
+    for flag in PASS_FLAGS:
+        _set(vl, flag, True, saved)
+    added_aov = None
+    if PART_AOV not in [a.name for a in vl.aovs]:
+        added_aov = vl.aovs.add()
+        added_aov.name = PART_AOV
+        added_aov.type = "VALUE"
+    _set(vl, "material_override", override_material(), saved)
+    for ob in hide_others or []:
+        _set(ob, "hide_render", True, saved)
+    return added_aov
+
+
 @contextlib.contextmanager
 def pass_render_settings(scene, view_layer=None, width: int | None = None, height: int | None = None,
                          hide_others: list | None = None):
@@ -123,39 +168,7 @@ def pass_render_settings(scene, view_layer=None, width: int | None = None, heigh
     saved: list = []
     added_aov = None
     try:
-        r, cy = scene.render, scene.cycles
-        _set(r, "engine", "CYCLES", saved)
-        for attr, val in (("device", "CPU"), ("samples", 1), ("use_adaptive_sampling", False),
-                          ("use_denoising", False), ("pixel_filter_type", "BOX"), ("filter_width", 0.01),
-                          ("max_bounces", 0), ("diffuse_bounces", 0), ("glossy_bounces", 0),
-                          ("transparent_max_bounces", 0), ("transmission_bounces", 0),
-                          ("volume_bounces", 0), ("sample_offset", 0), ("use_animated_seed", False),
-                          ("seed", 0)):
-            if hasattr(cy, attr):
-                _set(cy, attr, val, saved)
-        _set(r, "film_transparent", True, saved)
-        _set(r, "use_motion_blur", False, saved)
-        _set(r, "use_compositing", False, saved)
-        _set(r, "use_sequencer", False, saved)
-        if hasattr(r, "use_persistent_data"):
-            _set(r, "use_persistent_data", True, saved)  # keeps BVH/kernels between frames
-        if width is not None:
-            _set(r, "resolution_x", int(width), saved)
-            _set(r, "resolution_y", int(height), saved)
-            _set(r, "resolution_percentage", 100, saved)
-        ims = r.image_settings
-        _set(ims, "media_type", "MULTI_LAYER_IMAGE", saved)
-        _set(ims, "color_depth", "32", saved)
-        _set(ims, "exr_codec", "NONE", saved)
-        for flag in PASS_FLAGS:
-            _set(vl, flag, True, saved)
-        if PART_AOV not in [a.name for a in vl.aovs]:
-            added_aov = vl.aovs.add()
-            added_aov.name = PART_AOV
-            added_aov.type = "VALUE"
-        _set(vl, "material_override", override_material(), saved)
-        for ob in hide_others or []:
-            _set(ob, "hide_render", True, saved)
+        added_aov = apply_pass_settings(scene, vl, width, height, hide_others, saved)
         yield scene
     finally:
         for obj, attr, val in reversed(saved):

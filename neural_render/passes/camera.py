@@ -25,7 +25,7 @@ import numpy as np
 CV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0])
 
 
-@dataclass
+@dataclass(eq=False)
 class Camera:
     """A pinhole camera, OpenCV convention. K (3,3) pixels; world_to_camera (4,4) metres."""
 

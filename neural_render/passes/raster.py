@@ -14,6 +14,7 @@ Platform: $PYOPENGL_PLATFORM if set, else EGL (GPU, or Mesa llvmpipe on CPU), el
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -140,7 +141,7 @@ class RasterRenderer:
             gl.glDeleteProgram(self.prog)
         except Exception:  # noqa: BLE001 - closing a dead context is not an error
             pass
-        self._platform.delete_context()
+        _delete_context(self._platform, self.platform_name)
 
     def __enter__(self):
         return self
@@ -150,8 +151,9 @@ class RasterRenderer:
 
     def _set_static(self, instances) -> None:
         """Per-corner UVs and (part, instance) ids: uploaded once per set of instances."""
-        key = tuple(id(i) for i in instances)
-        if key == self._static_key:
+        # Holding the instances themselves (not their ids) so a recycled id never matches.
+        if self._static_key is not None and len(self._static_key) == len(instances) and all(
+                a is b for a, b in zip(self._static_key, instances)):
             return
         gl = self.gl
         chunks = []
@@ -170,7 +172,7 @@ class RasterRenderer:
         for loc, off in ((2, 0), (3, 8)):
             gl.glEnableVertexAttribArray(loc)
             gl.glVertexAttribPointer(loc, 2, gl.GL_FLOAT, False, 16, _ptr(off))
-        self._static_key = key
+        self._static_key = list(instances)
 
     # --- rendering -----------------------------------------------------------------------------
 
@@ -264,11 +266,31 @@ def _ptr(offset: int):
     return ctypes.c_void_p(offset)
 
 
+def _delete_context(platform, name: str) -> None:
+    platform.delete_context()
+
+
+def _egl_delete_context_only(platform) -> None:
+    """Destroy only this context. pyrender's EGL delete_context (also run by its __del__) terminates
+    the display, which every context in the process shares: other live renderers would die."""
+    from OpenGL import EGL
+
+    if getattr(platform, "_egl_context", None) is None or platform._egl_display is None:
+        return
+    try:
+        EGL.eglMakeCurrent(platform._egl_display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
+        EGL.eglDestroyContext(platform._egl_display, platform._egl_context)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
+    platform._egl_context = None
+
+
 def _make_platform(name: str, width: int, height: int):
     if name == "egl":
         from pyrender.platforms.egl import EGLPlatform
 
         p = EGLPlatform(width, height)
+        p.delete_context = functools.partial(_egl_delete_context_only, p)  # see _egl_delete_context_only
     elif name == "osmesa":
         from pyrender.platforms.osmesa import OSMesaPlatform
 
