@@ -23,7 +23,11 @@ def checkpoint(tmp_path_factory):
     gcfg = GeneratorConfig(passes=["skeleton", "parts", "normal", "uv"], texture_size=16, ngf=8, n_res=1,
                            temporal=False, refine_crops=False)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    ck.save(path, {"renderer": NeuralRenderer(gcfg)}, gcfg, step=0)  # untrained: the plumbing is under test
+    model = NeuralRenderer(gcfg)
+    with torch.no_grad():  # random weights (untrained nets may start with a zero output layer)
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    ck.save(path, {"renderer": model}, gcfg, step=0)  # the plumbing is under test, not image quality
     return path
 
 
