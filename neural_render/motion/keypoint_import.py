@@ -7,9 +7,9 @@ returns the full `FitResult` (motion, cameras, per-frame per-camera reprojection
 - one view: an OpenPose JSON folder, a COCO keypoint JSON, a MediaPipe JSON/CSV. The image size
   comes from `video`, the file, or `calibration`; the camera is the calibration's, else a pinhole
   with a 60 deg field of view across the larger side (refined when `refine_focal`). World (one view,
-  no calibration): Z-up, metres; the camera sits at x = y = 0 looking along +y (levelled by the
-  fitted body's mean torso direction), the ground (lowest feet) at z = 0 and the subject's first
-  pelvis position at x = y = 0; the camera pose is in the report.
+  no calibration): Z-up, metres; the camera looks along +y and is taken as level, the ground
+  (lowest feet) is at z = 0 and the subject's first pelvis position at x = y = 0; the camera pose is
+  in the report and in the Motion's metadata.
 - several views: a folder of per-camera OpenPose folders (e.g. cam01_json/ ...) plus a calibration
   (`calibration=`, or a Calib*.qca.txt / *.toml / cameras.json inside the folder): triangulate,
   fit once to all views; the world is the calibration's (Qualisys: lab frame, Z-up).
@@ -246,16 +246,19 @@ def fit_multiview(folders: list[Path], cameras: list[Camera], body, fps=None, vi
     return res
 
 
-def level_and_ground(res: FitResult, body, max_tilt_deg: float = 30.0) -> FitResult:
-    """Single-view world: level by the mean torso direction (camera pitch/roll), ground at z = 0,
-    subject's first pelvis at x = y = 0. Moves motion, keypoints and the camera together."""
+def level_and_ground(res: FitResult, body, level: bool = False, max_tilt_deg: float = 30.0) -> FitResult:
+    """Single-view world: ground (lowest feet) at z = 0, subject's first pelvis at x = y = 0.
+
+    The camera is taken as level (no pitch or roll). With `level`, the world is instead turned so
+    the fitted torso's mean direction is vertical (for clips of people standing upright; a dancer
+    leaning for the whole clip would tilt the world). Moves motion, keypoints and camera together."""
     J = res.joints
     up = (J[:, 12] - J[:, 0]).mean(0)
     up /= max(np.linalg.norm(up), 1e-9)
     z = np.array([0, 0, 1.0])
     axis = np.cross(up, z)
-    s = np.linalg.norm(axis)
-    ang = min(np.arctan2(s, up @ z), np.radians(max_tilt_deg))
+    s = np.linalg.norm(axis) if level else 0.0
+    ang = min(np.arctan2(s, up @ z), np.radians(max_tilt_deg)) if level else 0.0
     from neural_render.body.lbs import rodrigues
 
     R = rodrigues(axis / max(s, 1e-9) * ang) if s > 1e-9 else np.eye(3)
@@ -275,8 +278,9 @@ def level_and_ground(res: FitResult, body, max_tilt_deg: float = 30.0) -> FitRes
     res.motion, res.cameras = motion, cams
     res.keypoints3d, res.joints = kp - shift, J - shift
     res.world = ("single view: Z-up metres; ground (lowest feet) at z=0, subject's first pelvis at x=y=0; "
-                 f"camera at {np.round(cams[0].center, 3).tolist()} looking along +y, levelled by "
-                 f"{np.degrees(ang):.1f} deg from the fitted torso direction")
+                 f"camera at {np.round(cams[0].center, 3).tolist()} looking along +y, "
+                 + (f"levelled by {np.degrees(ang):.1f} deg from the fitted torso direction" if level
+                    else "assumed level (no pitch or roll)"))
     res.motion.metadata["world"] = res.world
     return res
 

@@ -192,7 +192,7 @@ def detect_25_layout(people: list[np.ndarray]) -> str:
             # BODY_25's MidHip (8) is the hips' (9, 12) midpoint.
             if ok[8] and ok[9] and ok[12]:
                 d = np.linalg.norm(p[8, :2] - (p[9, :2] + p[12, :2]) / 2) / size
-                votes.append(1 if d < 0.03 else -1)
+                votes.append(1 if d < 0.1 else -1)
     return "body25" if sum(votes) >= 0 else "body25b"
 
 
