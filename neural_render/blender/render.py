@@ -250,24 +250,13 @@ def render_scene_passes(scene, body_objects, out_dir, passes=None, size=None, pr
                 from tqdm import tqdm
 
                 it = tqdm(frames, desc="passes", unit="frame")
-            for f in it:
-                scene.frame_set(f)
-                dg = bpy_depsgraph(scene)
-                cam = Camera.from_blender(scene.camera, scene, dg)
-                keypoints = []
-                if "skeleton" in passes and body is not None:
-                    for ob in body_objects:
-                        v = evaluated_world_vertices(ob, dg)
-                        if len(v) != body.num_vertices or "body25" not in body.keypoint_regressors:
-                            keypoints = []
-                            break
-                        j = (body.J_regressor @ v)[None]  # joints of the deformed surface
-                        keypoints.append(body.keypoints(v[None], j, "body25")[0])
-                buf = buffers_from_channels(render_exr(scene, path), cam)
-                # Blender frame f is written as file number f (frame index f - 1).
-                writer.write_frame(f - 1, buf, cam, keypoints if keypoints else None,
-                                   [i.instance_id for i in instances])
-            return writer.finish()
+            try:
+                for f in it:
+                    _render_scene_frame(scene, f, body_objects, body, passes, path, writer, instances)
+            except BaseException:
+                writer.close()
+                raise
+            return writer.finish(contact_sheet=contact_sheet)
     finally:
         for ob, idx in saved_index:
             ob.pass_index = idx
@@ -275,6 +264,24 @@ def render_scene_passes(scene, body_objects, out_dir, passes=None, size=None, pr
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _render_scene_frame(scene, f: int, body_objects, body, passes, path: str, writer, instances) -> None:
+    scene.frame_set(f)
+    dg = bpy_depsgraph(scene)
+    cam = Camera.from_blender(scene.camera, scene, dg)
+    keypoints = []
+    if "skeleton" in passes and body is not None and "body25" in body.keypoint_regressors:
+        for ob in body_objects:
+            v = evaluated_world_vertices(ob, dg)
+            if len(v) != body.num_vertices:
+                keypoints = []
+                break
+            j = (body.J_regressor @ v)[None]  # joints of the deformed surface
+            keypoints.append(body.keypoints(v[None], j, "body25")[0])
+    buf = buffers_from_channels(render_exr(scene, path), cam)
+    # Blender frame f is written as file number f (frame index f - 1).
+    writer.write_frame(f - 1, buf, cam, keypoints if keypoints else None, [i.instance_id for i in instances])
 
 
 def bpy_depsgraph(scene):

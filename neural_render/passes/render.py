@@ -118,6 +118,11 @@ class PassWriter:
         self.renderer, self.occlusion, self.body = renderer, occlusion, body
         self.numbering, self.normal_bits, self.instances = numbering, normal_bits, instances
         self.write_instance = write_instance
+        # Encoding and writing files runs beside the next frame's render (cv2/zlib/OpenEXR release the GIL).
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nr-passes-write")
+        self._pending: list = []
         self.frames: list[int] = []
         self.cameras: list[Camera] = []
         self.people: list[list[dict]] = []
@@ -134,6 +139,19 @@ class PassWriter:
             skel, people = annotate(buffers, camera, keypoints_world, instance_ids, self.style, self.occlusion)
         mask = buffers["mask"]
         out = self.out
+        if "depth" in self.passes and mask.any():
+            d = buffers["depth"]
+            self.depth_lo = min(self.depth_lo, float(d[mask].min()))
+            self.depth_hi = max(self.depth_hi, float(d[mask].max()))
+        self._drain(limit=8)
+        self._pending.append(self._pool.submit(self._write_files, out, frame_index, name, skel, buffers))
+        self.frames.append(int(frame_index))
+        self.cameras.append(camera)
+        self.people.append(people)
+        return {"skeleton": skel, "keypoints": people}
+
+    def _write_files(self, out: Path, frame_index: int, name: str, skel: np.ndarray, buffers: dict) -> None:
+        mask = buffers["mask"]
         if "skeleton" in self.passes:
             write_image(out / "skeleton" / name, skel)
         if "parts" in self.passes:
@@ -141,23 +159,27 @@ class PassWriter:
         if "normal" in self.passes:
             write_image(out / "normal" / name, encode_normal(buffers["normal"], mask, self.normal_bits))
         if "depth" in self.passes:
-            d = buffers["depth"]
-            write_exr_depth(out / "depth" / frame_filename(frame_index, ".exr"), d)
-            if mask.any():
-                self.depth_lo = min(self.depth_lo, float(d[mask].min()))
-                self.depth_hi = max(self.depth_hi, float(d[mask].max()))
+            write_exr_depth(out / "depth" / frame_filename(frame_index, ".exr"), buffers["depth"])
         if "mask" in self.passes:
             write_image(out / "mask" / name, encode_mask(mask))
         if "uv" in self.passes:
             write_image(out / "uv" / name, encode_uv(buffers["uv"], buffers["parts"], mask))
         if self.write_instance or "instance" in self.passes:
             write_image(out / "instance" / name, buffers["instance"])
-        self.frames.append(int(frame_index))
-        self.cameras.append(camera)
-        self.people.append(people)
-        return {"skeleton": skel, "keypoints": people}
+
+    def _drain(self, limit: int = 0) -> None:
+        """Wait until at most `limit` frames are still being written; re-raise a writer's error."""
+        while len(self._pending) > limit:
+            self._pending.pop(0).result()
+
+    def close(self) -> None:
+        try:
+            self._drain(0)
+        finally:
+            self._pool.shutdown(wait=True)
 
     def finish(self, contact_sheet: bool = False) -> dict:
+        self.close()
         near, far = (self.depth_lo, self.depth_hi) if np.isfinite(self.depth_lo) else (0.0, 1.0)
         if "depth" in self.passes:
             # Normalised once for the whole sequence: the same depth is the same grey in every frame.
@@ -319,8 +341,12 @@ def render_passes(instances: Sequence[BodyInstance], cameras, out_dir, size=512,
         from tqdm import tqdm
 
         it = tqdm(it, total=len(frames), desc=f"passes ({renderer})", unit="frame")
-    for fr in it:
-        writer.write_frame(fr["frame"], fr, fr["camera"], fr["_keypoints_world"], fr["_ids"])
+    try:
+        for fr in it:
+            writer.write_frame(fr["frame"], fr, fr["camera"], fr["_keypoints_world"], fr["_ids"])
+    except BaseException:
+        writer.close()
+        raise
     return writer.finish(contact_sheet=contact_sheet)
 
 
