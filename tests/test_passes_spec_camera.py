@@ -148,3 +148,28 @@ def test_keypoint_visibility_flags():
     # covered by another person: occluded even when close behind
     vis2 = keypoint_visibility(uv[:1], np.array([2.05]), W, H, depth, inst, instance_id=2)
     assert vis2.tolist() == [spec.VIS_OCCLUDED]
+
+
+def test_occlusion_aware_skeleton_orders_by_depth_and_dims_hidden():
+    def person(a, b, ia, ib, z, vis=None):
+        uv = np.zeros((25, 2))
+        zz = np.full(25, -1.0)  # behind the camera: not drawn
+        uv[ia], uv[ib] = a, b
+        zz[ia] = zz[ib] = z
+        p = {"uv": uv, "z": zz}
+        if vis is not None:
+            p["visibility"] = vis
+        return p
+
+    near = person((32, 8), (32, 56), 1, 8, 2.0)                  # vertical limb Neck-MidHip, red (255, 0, 0)
+    vis = np.full(25, spec.VIS_VISIBLE)
+    vis[2] = spec.VIS_OCCLUDED
+    far = person((8, 32), (56, 32), 1, 2, 5.0, vis)               # horizontal limb Neck-RShoulder, (255, 85, 0)
+    plain = draw_skeleton(64, 64, [near, far], "body25", occlusion=False)
+    aware = draw_skeleton(64, 64, [near, far], "body25", occlusion=True)
+    assert tuple(plain[32, 32]) == (255, 85, 0)   # OpenPose order: the later person wins
+    assert tuple(aware[32, 32]) == (255, 0, 0)    # depth order: the nearer limb covers the farther one
+    # the hidden RShoulder and its limb are drawn at half brightness in occlusion-aware mode only
+    assert tuple(plain[32, 56]) == (255, 85, 0)
+    assert tuple(aware[32, 56]) == (128, 42, 0) or tuple(aware[32, 56]) == (128, 43, 0)
+    assert tuple(aware[32, 44]) in {(128, 42, 0), (128, 43, 0)}

@@ -266,7 +266,7 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def follow_camera(joints_world: np.ndarray, size, fps: float = 30.0, smoothing_s: float = 0.5,
-                  focal_mm: float = 50.0, margin: float = 0.2, fill: float = 0.85,
+                  focal_mm: float = 50.0, margin: float = 0.2, fill: float = 0.9,
                   elevation_deg: float = 5.0, azimuth_deg: float = 0.0, direction=None,
                   up=(0.0, 0.0, 1.0), fixed: bool = False) -> list[Camera]:
     """Per-frame cameras that frame the body and follow it smoothly.
@@ -291,6 +291,11 @@ def follow_camera(joints_world: np.ndarray, size, fps: float = 30.0, smoothing_s
     up = np.asarray(up, np.float64)
     lo, hi = J.min(1), J.max(1)
     centre = 0.5 * (lo + hi)
+    if J.shape[1] % 24 == 0:
+        # Follow the pelvises, not the joints' bounding box: a swinging arm moves the box's centre
+        # but should not move the camera. Vertically keep the box centre's mean height above them.
+        pelvis = J[:, ::24].mean(1)
+        centre = pelvis + ((centre - pelvis) @ up).mean() * up
     if fixed:
         centre = np.repeat(0.5 * (lo.min(0) + hi.max(0))[None], T, 0)
     else:
