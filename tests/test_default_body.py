@@ -157,6 +157,31 @@ def test_numpy_torch_smplx_agree_on_default_body(body):
     np.testing.assert_allclose(so.joints.detach().numpy()[:, :24], out.joints, atol=1e-4)
 
 
+def test_smplx_extra_joints_hit_the_same_anatomy(body):
+    """smplx.SMPL appends 21 joints read at SMPL's vertex ids (face, feet, fingertips): the default
+    body's vertex order puts the same anatomy there."""
+    import smplx
+
+    from neural_render.paths import asset
+
+    model = smplx.SMPL(model_path=str(asset("default_body.pkl")))
+    joints = model().joints.detach().numpy()[0]
+    assert joints.shape == (45, 3)
+    ours = body.forward(np.zeros((1, 72)))
+    k = ours.body25[0]
+    # face keypoints in smplx order: nose, reye, leye, rear, lear; then LBigToe .. RHeel
+    for i, name in enumerate(("Nose", "REye", "LEye", "REar", "LEar", "LBigToe", "LSmallToe", "LHeel",
+                              "RBigToe", "RSmallToe", "RHeel")):
+        assert np.linalg.norm(joints[24 + i] - k[K25[name]]) < 0.015, name
+    # fingertips (left thumb..pinky, right thumb..pinky) beyond the hand joints, thumb in front
+    j = ours.joints[0]
+    for side, sign, tips in (("left", 1, joints[35:40]), ("right", -1, joints[40:45])):
+        hand = j[J[f"{side}_hand"]]
+        assert np.all(sign * (tips[1:, 0] - hand[0]) > 0.04)  # fingers beyond the knuckles
+        assert tips[0, 2] - hand[2] > 0.03 and tips[0, 2] == tips[:, 2].max()  # thumb forward
+        assert tips[1, 2] > tips[2, 2] > tips[3, 2] > tips[4, 2]  # index .. pinky, front to back
+
+
 def test_pkl_and_npz_hold_the_same_body(body):
     from neural_render.paths import asset
 
