@@ -65,6 +65,20 @@ def _quiet_stdout():
         os.close(devnull)
 
 
+def _sweep_stale_workdirs(base: str) -> None:
+    """Remove render scratch folders left by dataset processes that were killed (pid not alive)."""
+    import shutil
+
+    for p in Path(base).glob("nr_dataset_*_*"):
+        try:
+            pid = int(p.name.split("_")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
 class DatasetScene:
     """A reusable headless Blender scene for dataset samples (one per process)."""
 
@@ -76,7 +90,11 @@ class DatasetScene:
 
         self.bpy = bpy
         self.threads = int(threads)
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nr_dataset_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+        if workdir is None:
+            base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+            _sweep_stale_workdirs(base)
+            workdir = tempfile.mkdtemp(prefix=f"nr_dataset_{os.getpid()}_", dir=base)
+        self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if reset:
             bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -84,6 +102,11 @@ class DatasetScene:
         self.people_objs: list = []
         self.posed = None
         self._owned: list = []  # (collection, datablock) created for the current sample
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------ building
     def _own(self, coll, item):

@@ -19,6 +19,7 @@ whatever the number of workers.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -43,15 +44,29 @@ def label_path(out_dir: Path, index: int) -> Path:
     return Path(out_dir) / "labels" / f"sample_{index:06d}.json"
 
 
+def _close_state() -> None:
+    """Close this process's renderers (their scratch folders go with them)."""
+    for k in ("guidance", "scene"):
+        obj = _STATE.get(k)
+        _STATE[k] = None
+        if obj is not None:
+            try:
+                obj.close()
+            except Exception:  # noqa: BLE001 - best effort at shutdown
+                pass
+    _STATE["key"] = None
+
+
+atexit.register(_close_state)
+
+
 def get_scene(threads: int = 0, guidance: str | None = None, size: tuple[int, int] | None = None):
     """(DatasetScene, Guidance | None) for this process, created on first use."""
     key = (guidance, tuple(size) if guidance else None)
     if _STATE["scene"] is None or key != _STATE["key"]:
         from neural_render.dataset.rgb import DatasetScene
 
-        if _STATE["guidance"] is not None:
-            _STATE["guidance"].close()
-            _STATE["guidance"] = None
+        _close_state()
         g = None
         if guidance is not None:
             from neural_render.dataset.guidance import Guidance
