@@ -157,7 +157,7 @@ class NEURALRENDER_OT_set_height_weight(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class NEURALRENDER_OT_import_motion(bpy.types.Operator):
+class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
     """Import a motion (BVH/FBX/AMASS/SMPL/.smpl/keypoints) onto the active body as a new action"""
 
     bl_idname = "neural_render.import_motion"
@@ -177,9 +177,42 @@ class NEURALRENDER_OT_import_motion(bpy.types.Operator):
 
     def invoke(self, context, event):
         if not self.filepath and not context.scene.neural_render.motion_file:
-            context.window_manager.fileselect_add(self)
+            context.window_manager.fileselect_add(self)  # execute() runs once a file is picked
             return {"RUNNING_MODAL"}
-        return self.execute(context)
+        s = context.scene.neural_render
+        path = bpy.path.abspath(self.filepath or s.motion_file)
+        fmt = _setting(self, "format", s, "motion_format")
+        if context.window is None or not _api().needs_heavy_import(path, fmt):
+            return self.execute(context)
+        # Keypoint fitting takes minutes: run it as a job, keyframe when it is done (Esc cancels).
+        api = _api()
+        try:
+            self._arm = api.active_body(context, create=True)
+            fps = api.import_fps(context.scene, _setting(self, "fps", s, "motion_fps") or None,
+                                 _setting(self, "set_scene_range", s))
+            self._mjob = api.MotionJob(path, fmt, fps, _setting(self, "bone_map", s) or None,
+                                       self._arm.get("nr_body_path", "default"), preferences.python_path(context),
+                                       _setting(self, "unit", s) or None, _setting(self, "ground", s),
+                                       _setting(self, "smooth", s))
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self._path = path
+        self._what = "Fitting keypoints"
+        return self._start_modal(context, self._mjob.job)
+
+    def _done(self, context):
+        s = context.scene.neural_render
+        try:
+            motion = self._mjob.finish()
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return
+        start = self.frame_start if self.frame_start >= 0 else None
+        action = _api().apply_motion(self._arm, motion, os.path.splitext(os.path.basename(self._path.rstrip("/")))[0],
+                                     start, _setting(self, "apply_shape", s), _setting(self, "set_scene_range", s))
+        properties.sync_from_body(self._arm)
+        self.report({"INFO"}, f"{self._arm.name}: action '{action.name}', {action['nr_frames']} frames")
 
     def execute(self, context):
         s = context.scene.neural_render

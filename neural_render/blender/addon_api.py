@@ -155,18 +155,18 @@ def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone
                 unit: str | None = None, ground: str = "auto", smooth: float = 0.0):
     """Read any supported motion source into a `Motion` (resampled to `fps` when given).
 
-    Formats that need torch (keypoint fitting) go through heavy.py: in-process when torch imports,
-    else `neural-render motion import` in the configured interpreter. unit (BVH/FBX length unit,
-    None = detected), ground ("auto"/"on"/"off") and smooth (seconds) are the importer's options.
+    Formats that need torch (keypoint fitting) run `neural-render motion import` as a heavy.py
+    job: in a thread when this Python imports torch, else in the configured interpreter. unit
+    (BVH/FBX length unit, None = detected), ground ("auto"/"on"/"off") and smooth (seconds) are
+    the importer's options.
     """
-    from neural_render.blender import heavy
     from neural_render.motion import importers
 
     path = Path(filepath)
     if not path.exists():
         raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
     kind = importers.detect_format(path) if fmt == "auto" else fmt
-    if kind in KEYPOINT_FORMATS and not heavy.torch_in_process():
+    if kind in KEYPOINT_FORMATS:  # minutes of torch fitting: a heavy job (thread or subprocess)
         return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress, unit, ground, smooth)
     motion, _report = importers.import_motion(path, fmt=kind, fps=fps or None, body=body_path or None,
                                               bone_map=bone_map or None, unit=unit or None, ground=ground,
@@ -175,12 +175,34 @@ def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone
 
 
 def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress, unit=None, ground="auto", smooth=0.0):
-    from neural_render.blender import heavy
-    from neural_render.motion import Motion
+    import time
 
-    with tempfile.TemporaryDirectory(prefix="nr_motion_") as tmp:
-        out = Path(tmp) / "motion.npz"
-        args = ["motion", "import", str(path), "--out", str(out), "--format", fmt, "--no-preview"]
+    job = MotionJob(path, fmt, fps, bone_map, body_path, python, unit, ground, smooth)
+    last = None
+    while job.job.poll():
+        time.sleep(0.1)
+        if progress and job.job.progress != last:
+            last = job.job.progress
+            progress(last, job.job.message)
+    job.job.wait()
+    if progress:
+        progress(job.job.progress, job.job.message)
+    return job.finish()
+
+
+class MotionJob:
+    """`neural-render motion import` of a torch-needing source (keypoint fitting) as a heavy job:
+    in a worker thread when this Python has torch, else in the configured interpreter. Poll
+    `.job` (a heavy.HeavyJob) from a modal operator; `finish()` returns the Motion."""
+
+    def __init__(self, path, fmt, fps=None, bone_map=None, body_path=None, python=None, unit=None,
+                 ground="auto", smooth=0.0):
+        from neural_render.blender import heavy
+
+        self.path = Path(path)
+        self._tmp = tempfile.mkdtemp(prefix="nr_motion_")
+        self.out = Path(self._tmp) / "motion.npz"
+        args = ["motion", "import", str(path), "--out", str(self.out), "--format", fmt, "--no-preview"]
         if fps:
             args += ["--fps", f"{fps:g}"]
         if bone_map:
@@ -190,10 +212,61 @@ def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress, unit=
         if unit:
             args += ["--unit", unit]
         args += ["--ground", ground, "--smooth", f"{smooth:g}"]
-        job = heavy.run(args, python=python, needs_torch=True, progress=progress)
-        if job.returncode != 0 or not out.exists():
-            raise InputError(f"motion import failed: {job.error_text()}", path=path)
-        return Motion.load(out)
+        try:
+            self.job = heavy.HeavyJob(args, python=python, needs_torch=True).start()
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def finish(self):
+        from neural_render.motion import Motion
+
+        try:
+            if self.job.returncode != 0 or not self.out.exists():
+                raise InputError(f"motion import failed: {self.job.error_text()}", path=self.path)
+            return Motion.load(self.out)
+        finally:
+            self._cleanup()
+
+    def cancel(self) -> None:
+        self.job.cancel()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        import shutil
+
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def needs_heavy_import(filepath: str, fmt: str = "auto") -> bool:
+    """Whether importing this source needs torch (keypoint fitting)."""
+    from neural_render.motion import importers
+
+    path = Path(filepath)
+    if not path.exists():
+        return False
+    return (importers.detect_format(path) if fmt == "auto" else fmt) in KEYPOINT_FORMATS
+
+
+def import_fps(scene, fps: float | None, set_scene_range: bool = True) -> float:
+    """The rate to import at: the scene's when fps is None/0; an explicit rate becomes the scene's
+    (when set_scene_range) so the clip plays in real time."""
+    if fps is None or fps <= 0:
+        return scene.render.fps / scene.render.fps_base
+    if set_scene_range:
+        scene.render.fps = max(1, int(round(fps)))
+        scene.render.fps_base = scene.render.fps / fps
+    return float(fps)
+
+
+def apply_motion(arm_obj, motion, name: str, frame_start: int | None = None, apply_shape: bool = True,
+                 set_scene_range: bool = True):
+    """Keyframe a loaded Motion onto the body as a new Action named `name` (from the scene start)."""
+    import bpy
+
+    start = bpy.context.scene.frame_start if frame_start is None else int(frame_start)
+    return rig.keyframe_motion(arm_obj, motion, frame_start=start, name=name, apply_shape=apply_shape,
+                               set_scene_range=set_scene_range)
 
 
 def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None = None,
@@ -203,18 +276,10 @@ def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None =
     """Import a motion file onto a body as a new Action; fps None = the scene's fps."""
     import bpy
 
-    scene = bpy.context.scene
-    if fps is None or fps <= 0:
-        fps = scene.render.fps / scene.render.fps_base
-    elif set_scene_range:
-        # An explicit rate becomes the scene's, so the clip plays in real time.
-        scene.render.fps = max(1, int(round(fps)))
-        scene.render.fps_base = scene.render.fps / fps
+    fps = import_fps(bpy.context.scene, fps, set_scene_range)
     body_path = arm_obj.get("nr_body_path", "default")
     motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress, unit, ground, smooth)
-    start = scene.frame_start if frame_start is None else int(frame_start)
-    return rig.keyframe_motion(arm_obj, motion, frame_start=start, name=Path(filepath).stem,
-                               apply_shape=apply_shape, set_scene_range=set_scene_range)
+    return apply_motion(arm_obj, motion, Path(filepath).stem, frame_start, apply_shape, set_scene_range)
 
 
 # ------------------------------------------------------------------------------------- passes

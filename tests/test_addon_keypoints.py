@@ -1,0 +1,52 @@
+"""Keypoint input through the add-on's import operator, with torch work in another interpreter.
+
+Slow (the SMPL fit of 100 frames takes minutes on 2 CPU cores): run with `-m slow`.
+NEURAL_RENDER_NO_INPROCESS_TORCH makes the operator take the path Blender's own Python takes when
+it has no torch: `neural-render motion import` in the configured interpreter, progress streamed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytest.importorskip("bpy")
+
+SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, "scripts")
+from addon_screenshot import register_addon
+import bpy
+register_addon()
+from neural_render.blender import addon_api, rig
+arm = addon_api.add_body().armature
+seen = []
+action = addon_api.import_motion(arm, sys.argv[1], fmt="openpose", fps=30.0, python=sys.executable,
+                                 progress=lambda f, m: seen.append(f))
+s = bpy.context.scene
+res = {"action": action.name, "frames": action["nr_frames"], "range": [s.frame_start, s.frame_end],
+       "progress_calls": len(seen), "last_progress": seen[-1] if seen else None}
+s.frame_set(50)
+j = rig.posed_joints(arm)
+res["pelvis_z"] = float(j[0, 2]); res["head_above_pelvis"] = float(j[15, 2] - j[0, 2])
+print(json.dumps(res), flush=True)
+if bpy.app.version < (4, 3):
+    os._exit(0)
+"""
+
+
+@pytest.mark.slow
+def test_openpose_folder_through_the_operator_in_a_torch_subprocess(shared_data):
+    src = shared_data / "keypoints" / "pose2sim_balancing_body25b" / "cam01_json"
+    env = {**os.environ, "NEURAL_RENDER_NO_INPROCESS_TORCH": "1"}
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(src)], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    assert res["action"] == "cam01_json" and res["frames"] == 100 and res["range"] == [1, 100]
+    assert res["last_progress"] == 1.0
+    assert 0.6 < res["pelvis_z"] < 1.4 and res["head_above_pelvis"] > 0.3  # a standing person, Z-up
