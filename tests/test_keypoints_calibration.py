@@ -97,3 +97,33 @@ def test_triangulation_exact_and_outlier_view():
     conf2[1:, 0, 0] = 0
     tri = triangulate(uv, conf2, cams)
     assert np.isnan(tri.points[0, 0]).all() and tri.confidence[0, 0] == 0
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ATTR = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32).map(str), st.text(max_size=4))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(_ATTR, min_size=30, max_size=30), drop=st.integers(0, 40))
+def test_fuzz_qualisys_raises_only_input_errors(tmp_path, values, drop):
+    from xml.sax.saxutils import quoteattr
+
+    names = ["left", "top", "right", "bottom", "r11", "r12", "r13", "r21", "r22", "r23", "r31", "r32", "r33",
+             "x", "y", "z", "focalLengthU", "focalLengthV", "centerPointU", "centerPointV",
+             "radialDistortion1", "radialDistortion2", "radialDistortion3", "tangentalDistortion1",
+             "tangentalDistortion2", "skew", "a", "b", "c", "d"]
+    attrs = {n: quoteattr(v) for i, (n, v) in enumerate(zip(names, values)) if i != drop}
+    fov = " ".join(f"{k}={attrs[k]}" for k in names[:4] if k in attrs)
+    tr = " ".join(f"{k}={attrs[k]}" for k in names[4:16] if k in attrs)
+    it = " ".join(f"{k}={attrs[k]}" for k in names[16:26] if k in attrs)
+    xml = (f"<calibration><cameras><camera serial='c1'><fov_video {fov}/><transform {tr}/>"
+           f"<intrinsic {it}/></camera></cameras></calibration>")
+    path = tmp_path / "f.qca.txt"
+    path.write_text(xml)
+    try:
+        cams = load_calibration(path)
+    except InputError:
+        return
+    assert all(np.all(np.isfinite(c.K)) and c.width > 0 for c in cams)
