@@ -19,7 +19,9 @@ Only numpy at module top.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,15 +34,10 @@ BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
 
 
 def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
-    """All channels of a (multi-part, multilayer) EXR: name -> (H, W) or (H, W, C) float32, row 0 at top."""
-    import OpenEXR
+    """All channels of a (multi-part, multilayer) EXR: name -> array, row 0 at the top."""
+    from neural_render.passes.exr import read_exr_channels as _read
 
-    out = {}
-    with OpenEXR.File(str(path)) as f:
-        for part in f.parts:
-            for name, ch in part.channels.items():
-                out[name] = np.asarray(ch.pixels)
-    return out
+    return _read(path)
 
 
 def _find(ch: dict, suffix: str) -> np.ndarray | None:
@@ -77,8 +74,34 @@ def render_exr(scene, path: str | Path) -> dict:
     import bpy
 
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True, scene=scene.name)
+    with quiet_stdout():  # Blender logs every saved frame on stdout: keep the CLI's output clean
+        bpy.ops.render.render(write_still=True, scene=scene.name)
     return read_exr_channels(path)
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence C-level writes to file descriptor 1 (Blender's render log) meanwhile.
+
+    NEURAL_RENDER_BLENDER_LOG=1 keeps them."""
+    if os.environ.get("NEURAL_RENDER_BLENDER_LOG") == "1":
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1 (embedded): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _tmp_exr_dir() -> str:

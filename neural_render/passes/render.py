@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from neural_render.fileio import atomic_path, write_image, write_json, write_npz
+from neural_render.fileio import write_image, write_json, write_npz
 from neural_render.passes.camera import Camera, fixed_camera, follow_camera
 from neural_render.passes.scene import BodyInstance
 from neural_render.passes.skeleton import draw_skeleton, keypoint_visibility
@@ -66,19 +66,16 @@ def encode_depth_png(depth: np.ndarray, near: float, far: float) -> np.ndarray:
 
 
 def write_exr_depth(path: Path, depth: np.ndarray) -> None:
-    import OpenEXR
+    """Depth EXR (channel Z, metres, 0 = background); see `neural_render.passes.exr`."""
+    from neural_render.passes.exr import write_depth_exr
 
-    with atomic_path(path) as tmp:
-        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-        with OpenEXR.File(header, {"Z": np.ascontiguousarray(depth, np.float32)}) as f:
-            f.write(str(tmp))
+    write_depth_exr(path, depth)
 
 
 def read_exr_depth(path: Path) -> np.ndarray:
-    import OpenEXR
+    from neural_render.passes.exr import read_depth_exr
 
-    with OpenEXR.File(str(path)) as f:
-        return np.asarray(f.channels()["Z"].pixels, np.float32)
+    return read_depth_exr(path)
 
 
 # --- per-frame annotation (shared by every path) ---------------------------------------------
