@@ -103,8 +103,11 @@ def _joint_sources(side: str) -> dict[int, list[str]]:
 
 
 # SMPL joint -> anny bones whose (reposed) heads are averaged to place it.
+# The pelvis is midway between anny's root (at hip-joint height) and spine04's head: ~4 cm above
+# the hip joints, which puts it ~0.95 m above the floor for a 1.70 m body, as SMPL's, so
+# AMASS-style translations put the feet on the floor.
 SMPL_JOINT_FROM_BONES: dict[int, list[str]] = {
-    J["pelvis"]: ["spine04"], J["spine1"]: ["spine03"], J["spine2"]: ["spine02"], J["spine3"]: ["spine01"],
+    J["pelvis"]: ["root", "spine04"], J["spine1"]: ["spine03"], J["spine2"]: ["spine02"], J["spine3"]: ["spine01"],
     J["neck"]: ["neck01"], J["head"]: ["head"], **_joint_sources("L"), **_joint_sources("R"),
 }
 
