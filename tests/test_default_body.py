@@ -58,6 +58,8 @@ def test_rest_is_smpl_t_pose(body):
     np.testing.assert_allclose(j[J["pelvis"]], [0, -0.23, 0], atol=0.02)
     stature = np.ptp(v[:, 1])
     assert 1.6 < stature < 1.8
+    # the pelvis ~0.95 m above the soles, as SMPL's: AMASS translations put the feet on the floor
+    assert 0.9 < j[J["pelvis"], 1] - v[:, 1].min() < 1.0
     for side, sign in (("left", 1), ("right", -1)):
         sh, el, wr, ha = (j[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist", "hand"))
         # arms horizontal along +-x (the body's left at +x)
