@@ -54,10 +54,11 @@ def _one(renderer: str, size: int, n: int, inst, cams, frames) -> dict:
         for _ in it:
             pass
         first = time.perf_counter() - t0
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in iter_frame_passes([inst], cams, size, frames[1:n + 1], renderer_obj=rend):
             pass
         buffers = (time.perf_counter() - t) / n
+        cpu = (time.process_time() - c) / n  # CPU seconds of all this process's threads (Cycles, llvmpipe)
     finally:
         rend.close()
     with tempfile.TemporaryDirectory() as d:
@@ -66,7 +67,40 @@ def _one(renderer: str, size: int, n: int, inst, cams, frames) -> dict:
         files_total = time.perf_counter() - t
     return {"renderer": renderer, "size": size, "frames": n, "startup_s": round(first, 3),
             "buffers_s_per_frame": round(buffers, 4), "buffers_fps": round(1 / buffers, 2),
+            "buffers_cpu_s_per_frame": round(cpu, 4),
             "files_s_per_frame_incl_startup": round(files_total / n, 4)}
+
+
+def agreement(inst, cams, size: int, frames) -> dict:
+    """Blender vs raster on the same frames (buffers in memory): per-part IoU (mean over the parts
+    visible in either), mean normal angle on the common foreground, depth differences, skeletons."""
+    from neural_render.passes.render import iter_frame_passes
+
+    out = {r: list(iter_frame_passes([inst], cams, size, frames, renderer=r)) for r in ("raster", "blender")}
+    per = []
+    for a, b in zip(out["raster"], out["blender"]):
+        ious = []
+        for k in range(1, 25):
+            u = ((a["parts"] == k) | (b["parts"] == k)).sum()
+            if u:
+                ious.append(((a["parts"] == k) & (b["parts"] == k)).sum() / u)
+        both = a["mask"] & b["mask"]
+        cosang = np.clip((a["normal"] * b["normal"]).sum(-1), -1, 1)[both]
+        dd = np.abs(a["depth"] - b["depth"])[both]
+        per.append({"part_iou": float(np.mean(ious)), "normal_deg": float(np.degrees(np.arccos(cosang)).mean()),
+                    "depth_max_m": float(dd.max()), "depth_p99_m": float(np.percentile(dd, 99)),
+                    "depth_over_1cm": float((dd > 0.01).mean()),
+                    "mask_iou": float(both.sum() / (a["mask"] | b["mask"]).sum()),
+                    "skeleton_identical": bool(np.array_equal(a["skeleton"], b["skeleton"]))})
+    return {"size": size, "frames": len(per),
+            "part_iou_mean": round(float(np.mean([p["part_iou"] for p in per])), 4),
+            "part_iou_min": round(float(np.min([p["part_iou"] for p in per])), 4),
+            "normal_deg_mean": round(float(np.mean([p["normal_deg"] for p in per])), 4),
+            "depth_p99_m_max": float(np.max([p["depth_p99_m"] for p in per])),
+            "depth_max_m": float(np.max([p["depth_max_m"] for p in per])),
+            "depth_fraction_over_1cm_max": float(np.max([p["depth_over_1cm"] for p in per])),
+            "mask_iou_min": round(float(np.min([p["mask_iou"] for p in per])), 4),
+            "skeleton_identical_frames": int(sum(p["skeleton_identical"] for p in per))}
 
 
 def run(device: str = "auto", quick: bool = False) -> dict:
@@ -92,6 +126,15 @@ def run(device: str = "auto", quick: bool = False) -> dict:
             results.append(_one("raster", size, n, inst, cams, frames))
         else:
             results.append({"renderer": "raster", "size": size, "skipped": why})
+    agree = None
+    if ok:
+        try:
+            import bpy  # noqa: F401
+
+            cams = resolve_cameras([inst], "follow", 512)
+            agree = agreement(inst, cams, 512, np.linspace(0, len(poses) - 1, 4 if quick else 12).round().astype(int).tolist())
+        except ImportError:
+            pass
     gl = {}
     if ok:
         from neural_render.passes.raster import RasterRenderer
@@ -105,5 +148,6 @@ def run(device: str = "auto", quick: bool = False) -> dict:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    return {"clip": clip, "body_vertices": int(body.num_vertices), "results": results, "raster_gl": gl,
+    return {"clip": clip, "body_vertices": int(body.num_vertices), "results": results, "agreement": agree,
+            "raster_gl": gl,
             "load_average_1min": load, "note": "all passes: skeleton, parts, normal, depth, mask, uv"}
