@@ -288,3 +288,16 @@ def test_build_script_reproduces_a_loadable_body(tmp_path):
     test_rest_is_smpl_t_pose(small)
     test_pose_semantics_arms(small)
     test_pose_semantics_legs_and_spine(small)
+
+
+def test_preview_cli_bad_input_exits_2_without_output(tmp_path):
+    out = tmp_path / "body.png"
+    for extra in (["--poses", str(tmp_path / "missing.pkl")], ["--betas", "1,x"], ["--size", "8"]):
+        r = subprocess.run([sys.executable, "-m", "neural_render", "body", "preview", "--out", str(out), *extra],
+                           capture_output=True, text=True)
+        assert r.returncode == 2, (extra, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    (tmp_path / "nopose.pkl").write_bytes(pickle.dumps({"other": np.zeros(3)}))
+    r = subprocess.run([sys.executable, "-m", "neural_render", "body", "preview", "--out", str(out),
+                        "--poses", str(tmp_path / "nopose.pkl")], capture_output=True, text=True)
+    assert r.returncode == 2 and "smpl_poses" in r.stderr and not out.exists()

@@ -103,10 +103,12 @@ class BodyModel:
         return np.matmul(R[:, used], vertices[:, used]) + np.matmul(R[:, V:], joints)
 
     def _used_vertices(self, kind: str) -> np.ndarray:
+        """Vertex ids with a non-zero weight in regressor `kind` (cached per regressor array)."""
+        R = self.keypoint_regressors[kind]
         cache = self.__dict__.setdefault("_kp_used", {})
-        if kind not in cache:
-            cache[kind] = np.flatnonzero(np.any(self.keypoint_regressors[kind][:, :self.num_vertices] != 0, axis=0))
-        return cache[kind]
+        if kind not in cache or cache[kind][0] is not R:
+            cache[kind] = (R, np.flatnonzero(np.any(R[:, :self.num_vertices] != 0, axis=0)))
+        return cache[kind][1]
 
     def to_torch(self, device="cpu"):
         """A `TorchLBS` module holding this body's buffers on `device`."""
