@@ -440,7 +440,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=300, help="phenotype samples for the shape space")
     # smplx uses at most 10 components of a shape space smaller than 300, so 10 keeps every
-    # consumer identical (components beyond 10 explain < 0.1% of the variance anyway).
+    # consumer identical (each component beyond the 10th explains < 0.1% of the variance).
     ap.add_argument("--betas", type=int, default=10, help="shape components kept (>= 10)")
     ap.add_argument("--out", default=str(ROOT / "smpl_assets"), help="output folder")
     args = ap.parse_args(argv)
@@ -449,7 +449,6 @@ def main(argv=None) -> int:
 
     model = load_anny()
     nb = len(model.bone_labels)
-    idx = {name: i for i, name in enumerate(model.bone_labels)}
     missing = [b for b in model.bone_labels if b not in BONE_TO_JOINT]
     if missing:
         raise RuntimeError(f"anny bones without an SMPL joint: {missing}")
