@@ -136,6 +136,15 @@ class BlenderRenderer:
         self._key = None
         bscene.apply_pass_settings(self.scene, width=self.width, height=self.height)
 
+    def _alive(self) -> bool:
+        try:
+            self.scene.name, self.cam_obj.name
+            for ob in self._objects.values():
+                ob.name
+            return True
+        except ReferenceError:  # freed by a factory reset elsewhere in this process
+            return False
+
     def _ensure_objects(self, instances, vertices) -> None:
         # Hold the instances themselves (not ids, which Python recycles) to know when to rebuild.
         if self._key is not None and len(self._key) == len(instances) and all(
@@ -156,8 +165,11 @@ class BlenderRenderer:
         return self.render_batch(instances, [vertices], [camera])[0]
 
     def render_batch(self, instances, vertices_per_frame, cameras) -> list[dict]:
-        if self._session != _SESSION[0]:  # another renderer reset bpy since: our objects are gone
+        if self._session != _SESSION[0] or not self._alive():  # bpy was reset since: our objects are gone
             self._setup()
+        else:
+            # Cheap, and keeps the passes exact even if other code changed our scene's settings.
+            bscene.apply_pass_settings(self.scene, width=self.width, height=self.height)
         out = []
         path = os.path.join(self._tmp, "frame.exr")
         for verts, cam in zip(vertices_per_frame, cameras):
