@@ -116,7 +116,7 @@ class BlenderRenderer:
     """Headless Cycles pass renderer. It owns the process's bpy session: creating one resets bpy
     to an empty scene (an older renderer notices and rebuilds its scene on its next frame)."""
 
-    batch_size = 1
+    batch_size = 8  # frames posed together by iter_frame_passes (rendered one by one)
 
     def __init__(self, width: int, height: int):
         self.width, self.height = int(width), int(height)
