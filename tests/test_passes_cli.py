@@ -79,6 +79,7 @@ def test_cli_champ_profile_and_blender(motion_file, tmp_path):
     assert parts.ndim == 3  # champ: viridis RGB
     leg = json.loads((out / "legend.json").read_text())
     assert leg["profile"] == "champ" and leg["skeleton"]["style"] == "coco18" and leg["renderer"] == "blender"
+    assert leg["encodings"]["skeleton"]["style"] == "coco18"
     assert leg["frames"][0]["world_to_camera"] == leg["frames"][1]["world_to_camera"]  # fixed camera
 
 

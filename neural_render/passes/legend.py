@@ -33,7 +33,7 @@ def legend(size, passes, profile: str = "default", renderer: str = "raster", fra
         "profile": prof.name,
         "profile_description": prof.description,
         "passes": list(passes),
-        "encodings": {k: v for k, v in encodings(prof, normal_bits).items() if k in passes},
+        "encodings": {k: v for k, v in encodings(prof, normal_bits, style).items() if k in passes},
         "resolution": {"width": int(W), "height": int(H)},
         "frame_numbering": NUMBERING[numbering],
         "coordinate_frames": {

@@ -108,16 +108,19 @@ def face_parts(faces: np.ndarray, vertex_parts: np.ndarray) -> np.ndarray:
     return np.where((b == c) & (a != b), b, a).astype(np.uint8)
 
 
-def encodings(profile: str | Profile = "default", normal_bits: int | None = None) -> dict:
+def encodings(profile: str | Profile = "default", normal_bits: int | None = None,
+              skeleton_style: str | None = None) -> dict:
     """A JSON-ready description of every pass's file encoding (the heart of legend.json)."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
+    style = skeleton_style or prof.skeleton_style
     nb = normal_bits or prof.normal_bits
     parts = ({"file": "PNG uint8, single channel", "values": "0 = background, 1..24 = SMPL part (SMPL joint order)"}
              if prof.parts_encoding == "label" else
              {"file": "PNG RGB8", "values": f"palette '{prof.parts_palette}' colour of the part, background black"})
     return {
-        "skeleton": {"file": "PNG RGB8", "style": prof.skeleton_style,
-                     "keypoints_file": "skeleton/keypoints.npz (+ keypoints.json)",
+        "skeleton": {"file": "PNG RGB8", "style": style,
+                     "keypoints_file": "skeleton/keypoints.npz (+ keypoints.json): BODY_25 whatever the style; "
+                                       "uv pixels (OpenCV), depth metres, visibility, world metres",
                      "values": "OpenPose-style limbs and joints drawn from the body's projected keypoints",
                      "visibility": {"0": "outside the image", "1": "occluded", "2": "visible"}},
         "parts": parts,
