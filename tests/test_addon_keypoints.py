@@ -30,9 +30,13 @@ action = addon_api.import_motion(arm, sys.argv[1], fmt="openpose", fps=30.0, pyt
 s = bpy.context.scene
 res = {"action": action.name, "frames": action["nr_frames"], "range": [s.frame_start, s.frame_end],
        "progress_calls": len(seen), "last_progress": seen[-1] if seen else None}
-s.frame_set(50)
-j = rig.posed_joints(arm)
-res["pelvis_z"] = float(j[0, 2]); res["head_above_pelvis"] = float(j[15, 2] - j[0, 2])
+import numpy as np
+pz, hz = [], []
+for f in range(1, 101, 3):
+    s.frame_set(f)
+    j = rig.posed_joints(arm)
+    pz.append(j[0, 2]); hz.append(j[15, 2] - j[0, 2])
+res["pelvis_z"] = float(np.median(pz)); res["head_above_pelvis"] = float(np.median(hz))
 print(json.dumps(res), flush=True)
 if bpy.app.version < (4, 3):
     os._exit(0)
@@ -49,4 +53,5 @@ def test_openpose_folder_through_the_operator_in_a_torch_subprocess(shared_data)
     res = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
     assert res["action"] == "cam01_json" and res["frames"] == 100 and res["range"] == [1, 100]
     assert res["last_progress"] == 1.0
-    assert 0.6 < res["pelvis_z"] < 1.4 and res["head_above_pelvis"] > 0.3  # a standing person, Z-up
+    # A person upright most of the time (balancing on a beam: some frames lean), Z-up world.
+    assert 0.6 < res["pelvis_z"] < 1.6 and res["head_above_pelvis"] > 0.3, res
