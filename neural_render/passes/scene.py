@@ -114,11 +114,17 @@ class BodyInstance:
         if self._vertices is not None:
             lo, hi = self._vertices.min(1), self._vertices.max(1)
             return np.stack([lo, hi], 1)
+        # Forward kinematics only (no skinning): cheap even for long clips.
+        from neural_render.body import lbs
+
+        rest = self.body.rest_joints(self._betas)  # (24, 3) model space
         out = []
         for s in range(0, self.num_frames, chunk):
             idx = np.arange(s, min(self.num_frames, s + chunk))
-            j = self.body.forward(self._poses[idx], self._betas, self._trans[idx], keypoints=False).joints
-            out.append(j)
+            rot = lbs.rodrigues(self._poses[idx].reshape(-1, 24, 3).astype(np.float64))
+            _, pos = lbs.global_transforms(rot, np.broadcast_to(rest, (len(idx), 24, 3)).astype(np.float64),
+                                           self.body.parents)
+            out.append(pos + self._trans[idx, None, :])
         J = np.concatenate(out)
         if self._up != "z":
             from neural_render.body.axes import to_z_up
