@@ -136,6 +136,28 @@ def evaluate_synthetic(body, frames: int = 60, device: str = "cpu", options=None
             "iterations": [opts.iters_global, opts.iters_pose]}
 
 
+def evaluate_multiview(body, frames: int = 60, views: int = 2, device: str = "cpu", options=None, seed: int = 0) -> dict:
+    """Synthetic truth seen by `views` cameras around the subject: triangulate, fit to all views."""
+    from neural_render.motion.fit import FitOptions, fit_keypoints
+    from neural_render.motion.triangulate import triangulate
+
+    gt, out, cams, obs, uv = synthetic_case(body, frames, seed, views=views)
+    opts = options or FitOptions()
+    opts.device = device
+    t = time.perf_counter()
+    tri = triangulate(obs[..., :2], obs[..., 2], cams)
+    init = np.concatenate([np.nan_to_num(tri.points), tri.confidence[..., None]], -1)
+    res = fit_keypoints(body, obs2d=obs, cameras=cams, fps=60.0, options=opts, init3d=init)
+    secs = time.perf_counter() - t
+    err = np.stack([np.linalg.norm(c.project(res.keypoints3d) - u, axis=-1) for c, u in zip(cams, uv)])
+    return {"frames": int(frames), "views": views, "device": device, "seconds": round(secs, 3),
+            "frames_per_s": round(frames / secs, 1),
+            "reprojection_px_vs_detections_median": round(float(np.nanmedian(res.reprojection_px)), 2),
+            "reprojection_px_vs_truth_mean": round(float(err.mean()), 2),
+            "pa_mpjpe_mm": round(float(pa_mpjpe(res.joints[:, :22], out.joints[:, :22]).mean() * 1000), 1),
+            "mpjpe_mm": round(float(np.linalg.norm(res.joints - out.joints, axis=-1).mean() * 1000), 1)}
+
+
 def run(device: str = "auto", quick: bool = False) -> dict:
     import torch
 
@@ -144,7 +166,12 @@ def run(device: str = "auto", quick: bool = False) -> dict:
 
     body = load_body()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if device == "auto" else [device]
-    out: dict = {"accuracy": evaluate_synthetic(body, 30 if quick else 120, "cpu")}
+    n = 30 if quick else 120
+    out: dict = {"accuracy_single_view": evaluate_synthetic(body, n, "cpu")}
+    if not quick:
+        out["accuracy_single_view_accurate"] = evaluate_synthetic(body, n, "cpu", FitOptions.accurate())
+    for views in ((2,) if quick else (2, 4)):
+        out[f"accuracy_{views}_views"] = evaluate_multiview(body, n, views, "cpu")
     speed = []
     for dev in devices:
         for n in ([64] if quick else [64, 512] if dev == "cpu" else [512, 4096]):
