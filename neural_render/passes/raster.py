@@ -8,8 +8,10 @@ faces, as Cycles does), planar metric depth (OpenCV camera z), face part labels 
 `spec.face_parts`, perspective-correct interpolated UVs, no antialiasing (one sample at each
 pixel centre), so the labels are exact.
 
-Platform: $PYOPENGL_PLATFORM if set, else EGL (GPU, or Mesa llvmpipe on CPU), else OSMesa.
-`available()` says whether a context can be made here and why not.
+Platform: $PYOPENGL_PLATFORM (egl or osmesa) if set, else EGL (the GPU's driver, or Mesa's llvmpipe on
+CPU; measured here: EGL + llvmpipe works, OSMesa is not installed). PyOpenGL fixes the platform at its
+first import, so set the variable before anything imports OpenGL. `available()` says whether a context
+can be made here and why not (tests skip the raster renderer with that reason).
 """
 
 from __future__ import annotations
