@@ -125,3 +125,10 @@ def test_numpy_torch_smplx_agree(tmp_path, synthetic_smpl):
                betas=torch.from_numpy(betas)[None].expand(8, -1), transl=torch.from_numpy(trans))
     np.testing.assert_allclose(so.vertices.detach().numpy(), out.vertices, atol=1e-4)
     np.testing.assert_allclose(so.joints.detach().numpy()[:, :24], out.joints, atol=1e-4)
+
+
+def test_protocol2_pickle_with_empty_array_loads(tmp_path, synthetic_smpl):
+    d = dict(synthetic_smpl, empty=np.zeros((0, 3)))
+    p = tmp_path / "m.pkl"
+    p.write_bytes(pickle.dumps(d, protocol=2))
+    assert safe_load_pickle(p)["empty"].shape == (0, 3)

@@ -75,8 +75,21 @@ def _latin1_encode(text, encoding="latin1", errors="strict"):
     return text.encode("latin1", errors)
 
 
+def _bytes(*args):
+    """`bytes` as protocol-2 pickles of empty arrays use it: only `bytes()` or from text/bytes
+    (never `bytes(n)`, which would allocate n bytes on the pickle's say-so)."""
+    if not args:
+        return b""
+    if isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    if isinstance(args[0], str) and len(args) >= 2:
+        return _latin1_encode(args[0], args[1])
+    raise InputError("refused bytes() call in pickle")
+
+
 _NUMPY_ALLOWED = {
     ("_codecs", "encode"): _latin1_encode,
+    ("__builtin__", "bytes"): _bytes, ("builtins", "bytes"): _bytes,
     ("numpy.core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
     ("numpy.core.multiarray", "scalar"): np.core.multiarray.scalar,
