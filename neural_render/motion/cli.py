@@ -38,6 +38,7 @@ def register(sub) -> None:
                      help="video for keypoint input (fitted body preview); repeat for several views")
     imp.add_argument("--calibration", default=None,
                      help="camera calibration for multi-view keypoints (e.g. Qualisys XML, Pose2Sim TOML)")
+    imp.add_argument("--device", default="cpu", help="keypoint fitting device: cpu or cuda")
     imp.add_argument("--no-preview", action="store_true", help="skip the preview image")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.set_defaults(func=_import)
@@ -114,7 +115,7 @@ def _import(args) -> int:
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
                                    video=_video_arg(args.video), frames=_parse_frames(args.frames),
                                    calibration=args.calibration,
-                                   swing_fix=args.swing_fix, source_fps=args.source_fps)
+                                   swing_fix=args.swing_fix, source_fps=args.source_fps, device=args.device)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
     # Render the preview before writing anything, so a failure leaves no output behind.
     image = None

@@ -65,7 +65,8 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                   bone_map: str | Path | None = None, up: str = "z", ground: str = "auto",
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
                   frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
-                  source_fps: float | None = None, calibration: str | Path | None = None) -> tuple[Motion, dict]:
+                  source_fps: float | None = None, calibration: str | Path | None = None,
+                  device: str = "cpu") -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
@@ -125,7 +126,10 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
         except ImportError:
             raise InputError(f"keypoint import ({fmt}) is not available in this build", path=src,
                              fix="use bvh, fbx, amass or smpl input") from None
+        from neural_render.motion.fit import FitOptions
+
         extra = {"calibration": calibration} if calibration else {}
+        extra["options"] = FitOptions(device=device)
         motion, kp_report = import_keypoints(src, fmt, fps=fps, body=body, video=video, **extra)
         report["fit"] = kp_report
     if source_fps and abs(motion.fps - float(source_fps)) > 1e-9:
