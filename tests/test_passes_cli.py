@@ -73,7 +73,7 @@ def test_cli_champ_profile_and_blender(motion_file, tmp_path):
     out = tmp_path / "champ"
     rc = main(["passes", "--motion", str(motion_file), "--out", str(out), "--size", "64", "--frames", "0:2",
                "--renderer", "blender", "--profile", "champ", "--camera", "fixed", "--skeleton", "coco18",
-               "--no-progress"])
+               "--fps", "15", "--no-progress"])
     assert rc == 0
     parts = cv2.imread(str(out / "parts" / "000001.png"), -1)
     assert parts.ndim == 3  # champ: viridis RGB
@@ -81,6 +81,7 @@ def test_cli_champ_profile_and_blender(motion_file, tmp_path):
     assert leg["profile"] == "champ" and leg["skeleton"]["style"] == "coco18" and leg["renderer"] == "blender"
     assert leg["encodings"]["skeleton"]["style"] == "coco18"
     assert leg["frames"][0]["world_to_camera"] == leg["frames"][1]["world_to_camera"]  # fixed camera
+    assert (tmp_path / "champ" / "mask" / "000002.png").exists()
 
 
 @pytest.mark.parametrize("argv_extra, needle", [
@@ -88,6 +89,7 @@ def test_cli_champ_profile_and_blender(motion_file, tmp_path):
     (["--frames", "x"], "--frames"),
     (["--size", "0"], "--size"),
     (["--passes", "skeleton,bogus"], "--passes"),
+    (["--fps", "15", "--frames", "4:9"], "--frames"),  # 8 frames at 30 fps are 4 at 15 fps
 ])
 def test_cli_bad_input_exit_2_and_no_output(motion_file, tmp_path, capsys, argv_extra, needle):
     out = tmp_path / "bad"

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--profile", choices=("default", "champ"), default="default")
     p.add_argument("--skeleton", choices=("body25", "coco18"), default=None, help="skeleton style (profile's default)")
     p.add_argument("--camera", choices=("follow", "fixed"), default="follow")
+    p.add_argument("--fps", type=float, default=None,
+                   help="resample the motion to this frame rate first (frame indices then count at this rate)")
     p.add_argument("--focal-mm", type=float, default=50.0, help="focal length on a 36 mm-wide sensor")
     p.add_argument("--elevation", type=float, default=5.0, help="camera elevation, degrees")
     p.add_argument("--azimuth", type=float, default=0.0, help="camera azimuth from the body's facing, degrees")
@@ -89,6 +91,8 @@ def run(args) -> int:
             raise InputError(f"unknown pass(es) {bad}", where="--passes", fix=f"choose from {list(ALL_PASS_NAMES)}")
     body = load_body(args.model)
     motions = [load_motion(m) for m in args.motion]
+    if args.fps is not None:
+        motions = [m.resample(args.fps) for m in motions]
     instances = [BodyInstance.from_motion(body, m.poses, m.trans, m.betas if m.betas.size else None, up=m.up,
                                           instance_id=i + 1, name=f"person{i + 1}") for i, m in enumerate(motions)]
     T = max(m.num_frames for m in motions)
