@@ -74,6 +74,7 @@ def render_exr(scene, path: str | Path) -> dict:
     import bpy
 
     scene.render.filepath = str(path)
+    os.makedirs(os.path.dirname(str(path)) or ".", exist_ok=True)  # a cleaner may have removed it
     with quiet_stdout():  # Blender logs every saved frame on stdout: keep the CLI's output clean
         bpy.ops.render.render(write_still=True, scene=scene.name)
     return read_exr_channels(path)
@@ -105,8 +106,33 @@ def quiet_stdout():
 
 
 def _tmp_exr_dir() -> str:
+    """A scratch folder for the per-frame EXR (in RAM when /dev/shm exists), named with our pid.
+
+    Folders left by processes that died without cleaning up are swept here."""
     shm = "/dev/shm"
-    return tempfile.mkdtemp(prefix="nr_passes_", dir=shm if os.path.isdir(shm) else None)
+    base = shm if os.path.isdir(shm) else tempfile.gettempdir()
+    _sweep_dead(base)
+    return tempfile.mkdtemp(prefix=f"nr_passes_{os.getpid()}_", dir=base)
+
+
+def _sweep_dead(base: str) -> None:
+    import shutil
+
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for n in names:
+        parts = n.split("_")
+        if not n.startswith("nr_passes_") or len(parts) < 4 or not parts[2].isdigit():
+            continue
+        pid = int(parts[2])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, n), ignore_errors=True)
+        except OSError:  # alive but not ours to signal
+            pass
 
 
 _SESSION = [0]  # bumped by every BlenderRenderer that resets the bpy session
@@ -119,8 +145,13 @@ class BlenderRenderer:
     batch_size = 8  # frames posed together by iter_frame_passes (rendered one by one)
 
     def __init__(self, width: int, height: int):
+        import shutil
+        import weakref
+
         self.width, self.height = int(width), int(height)
         self._tmp = _tmp_exr_dir()
+        # Removed at close(), at garbage collection, or at interpreter exit, whichever comes first.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
         self._setup()
 
     def _setup(self) -> None:
@@ -183,9 +214,7 @@ class BlenderRenderer:
         return out
 
     def close(self) -> None:
-        import shutil
-
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._cleanup()
 
     def __enter__(self):
         return self
