@@ -78,6 +78,11 @@ def test_renderers_agree_on_real_clip(walk, tmp_path):
     assert (ka["visibility"] == kb["visibility"]).mean() >= 0.98
     # the body is in view and the keypoints project inside the image
     assert (ka["visibility"] > 0).all()
+    # the skeleton is drawn at the projected keypoints: every keypoint's pixel is painted
+    for t, f in enumerate(frames):
+        sk = cv2.imread(str(tmp_path / "raster" / "skeleton" / f"{f + 1:06d}.png"))
+        px = np.rint(ka["uv"][t, 0]).astype(int)
+        assert all(sk[y, x].any() for x, y in px)
 
 
 def test_two_people_instances_agree(walk, tmp_path):

@@ -126,3 +126,18 @@ def test_part_labels_match_raycast_vertex_labels(name, posed_body):
     assert np.all((lab >= 1) & (lab <= 24))
     dz = np.abs(buf["depth"][px[:300, 1], px[:300, 0]][ok] - depth[:300][ok])
     assert np.median(dz) < 1e-4 and np.mean(dz < 2e-3) > 0.98
+
+
+def test_up_y_motion_is_turned_to_z_up(posed_body):
+    from neural_render.body.axes import to_z_up
+
+    body, _ = posed_body
+    rng = np.random.default_rng(5)
+    poses = rng.normal(0, 0.2, (2, 72)).astype(np.float32)
+    trans = rng.normal(0, 0.3, (2, 3)).astype(np.float32)
+    inst = BodyInstance.from_motion(body, poses, trans, up="y")
+    got = inst.posed([0, 1])
+    ref = body.forward(poses, None, trans)
+    np.testing.assert_allclose(got.vertices, to_z_up(ref.vertices), atol=1e-5)
+    np.testing.assert_allclose(got.keypoints, to_z_up(ref.body25), atol=1e-5)
+    np.testing.assert_allclose(inst.all_joints(), to_z_up(ref.joints), atol=1e-5)
