@@ -102,3 +102,10 @@ def test_import_bad_inputs(tmp_path, body):
         import_keypoints(tmp_path / "mp.json", "mediapipe", body=body)
     with pytest.raises(InputError, match="video not found"):
         import_keypoints(tmp_path / "mp.json", "mediapipe", body=body, video=tmp_path / "none.mp4")
+
+
+def test_single_view_with_multi_camera_calibration_picks_its_camera(shared_data, body):
+    res = fit_keypoint_source(shared_data / P2S / "cam02_json", body=body, frames=(0, 3), options=FAST,
+                              calibration=shared_data / P2S / "Calib.qca.txt")
+    assert [c.name for c in res.cameras] == ["cam_02"] and "cam_02" in res.world
+    assert np.nanmedian(res.reprojection_px) < 20

@@ -157,7 +157,13 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
         pts = pts[frames[0]:frames[1]]
     size = ks.image_size or guess_image_size(pts)
     if cams:
-        cam = cams[0]
+        # A calibration of several cameras: the one whose number matches the source's name.
+        num = _digits(src.stem if src.is_file() else src.name)
+        hits = [c for c in cams if _digits(c.name) == num]
+        if len(cams) > 1 and len(hits) != 1:
+            raise InputError(f"the calibration has {len(cams)} cameras; cannot tell which one filmed this view",
+                             path=src, fix="name the keypoint folder like the camera (cam02_json <-> cam_02)")
+        cam = hits[0] if len(cams) > 1 else cams[0]
         world = f"calibration {calib_path.name}: camera {cam.name}"
     else:
         cam = single_view_camera(*size, name=Path(videos[0]).stem if videos else "camera")
