@@ -49,7 +49,7 @@ def test_shapes_for_pass_selections(syn, passes, temporal, texture, refine):
     expected = sum(PASS_CHANNELS[p] for p in passes) + texture + 3 * temporal
     assert cfg.input_channels == expected
     ds = PairedDataset(syn, cfg.passes, size=32)
-    model = NeuralRenderer(cfg)
+    model = NeuralRenderer(cfg).eval()
     b = ds.batch([0, 1, 2])
     assert model.guidance(b).shape == (3, model.guide_channels, 32, 32)
     out = model(b, prev=torch.zeros(3, 3, 32, 32) if temporal else None)
@@ -156,13 +156,60 @@ def _val_l1(run_dir, data):
 
 
 def test_training_reduces_loss(syn, tmp_path):
-    train(_opts(syn, tmp_path / "r0", steps=1, ckpt_every=1))
+    kw = dict(init_from_data=False, lr=3e-3, batch=4)
+    train(_opts(syn, tmp_path / "r0", steps=1, ckpt_every=1, **kw))
     before = _val_l1(tmp_path / "r0", syn)
-    train(_opts(syn, tmp_path / "r1", steps=40, batch=4, ckpt_every=40, lr=3e-3))
+    train(_opts(syn, tmp_path / "r1", steps=40, ckpt_every=40, **kw))
     after = _val_l1(tmp_path / "r1", syn)
     assert after < 0.6 * before, (before, after)
     rows = [json.loads(x) for x in (tmp_path / "r1" / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["l1"] < rows[0]["l1"]
+
+
+def test_init_from_data_back_projects_texture_and_plate(tmp_path):
+    from neural_render.generator.synthetic import texture_color
+    from neural_render.generator.train import back_projected_texture, background_plate
+
+    data = write_dataset(tmp_path / "flat", frames=6, size=48, shading=False)
+    ds = PairedDataset(data, ["uv"])
+    size = 32
+    tex = back_projected_texture(ds, size)
+    # texels seen in some frame hold the texture's colour at their (u, v) (8-bit UV quantization
+    # moves a lookup by at most half a texel, the checker edges aside)
+    seen = np.zeros((size, size), bool)
+    for i in range(len(ds)):
+        m = (ds.arrays["fg"][i] > 0) & (ds.arrays["uv"][i][..., 0] > 0)
+        u = ds.arrays["uv"][i][..., 1][m] / 255
+        v = ds.arrays["uv"][i][..., 2][m] / 255
+        seen[np.clip(((1 - v) * size).astype(int), 0, size - 1), np.clip((u * size).astype(int), 0, size - 1)] = True
+    ys, xs = np.nonzero(seen)
+    expect = texture_color((xs + 0.5) / size, 1 - (ys + 0.5) / size) * 255
+    err = np.abs(tex[ys, xs] - expect).mean(-1)
+    assert np.median(err) < 6, np.median(err)
+    # plate: the backdrop (row gradient) wherever no frame's person covers the pixel
+    plate = background_plate(PairedDataset(data, ["uv"]))
+    frame0 = ds.frame_uint8(0).astype(float)
+    never = ~np.any(np.stack([ds.arrays["fg"][i] for i in range(len(ds))]) > 0, 0)
+    assert np.abs(plate[never] - frame0[never]).max() <= 1.0
+
+
+def test_residual_model_starts_at_its_base_image(syn):
+    from neural_render.generator.train import init_from_data
+
+    cfg = GeneratorConfig(texture_size=32, ngf=8, n_res=1, temporal=False, plate_size=32)
+    ds = PairedDataset(syn, cfg.passes)
+    model = NeuralRenderer(cfg)
+    init_from_data(model, ds)
+    model.eval()
+    b = ds.batch(range(len(ds)))
+    with torch.no_grad():
+        out = model(b)
+        g = model.guidance(b)
+        base = b["fg"] * g[:, -cfg.texture_channels:][:, :3] + (1 - b["fg"]) * model.background(b, g)
+    assert torch.allclose(out, base.clamp(-1, 1), atol=1e-6)       # zero-initialised head and refiner
+    zero = NeuralRenderer(GeneratorConfig(texture_size=32, ngf=8, n_res=1, temporal=False, plate_size=32)).eval()
+    with torch.no_grad():
+        assert (out - b["target"]).abs().mean() < 0.5 * (zero(b) - b["target"]).abs().mean()
 
 
 def _weights(path):

@@ -55,6 +55,12 @@ def register(sub) -> None:
     p.add_argument("--val-every", type=int, default=0)
     p.add_argument("--val-frames", type=int, default=d.val_frames)
     p.add_argument("--split", default="train", help="split.json subset to train on ('all' = every frame)")
+    p.add_argument("--no-init-from-data", action="store_true",
+                   help="start the texture and background plate at zero (default: from the training frames)")
+    p.add_argument("--no-residual", action="store_true", help="plain tanh output instead of base + residual")
+    p.add_argument("--crop", type=int, default=0, help="train on random CROPxCROP windows around the person")
+    p.add_argument("--snapshot-every", type=int, default=0, help="keep inference snapshots every N steps")
+    p.add_argument("--val-split", default=None, help="split.json subset of the --val folder")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
@@ -94,7 +100,8 @@ def register(sub) -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--size", type=int, default=256)
     r.add_argument("--frames", default=None, help="A:B frame range (motion frame indices, B exclusive)")
-    r.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
+    r.add_argument("--samples", type=int, default=None, help="Cycles samples per pixel (default: actor.json, 8 + denoiser)")
+    r.add_argument("--renderer", default="blender", choices=["blender", "raster"], help="renderer of the passes")
     r.add_argument("--split", type=float, default=0.0,
                    help="write split.json with this time-contiguous test fraction at the end (0 = none)")
     r.add_argument("--json", action="store_true")
@@ -130,7 +137,9 @@ def _train(args) -> int:
         crop_gan=args.crop_gan, ckpt_every=args.ckpt_every, log_every=args.log_every,
         sample_every=args.sample_every, val=args.val, val_every=args.val_every, val_frames=args.val_frames,
         compile=args.compile, amp=args.amp, threads=args.threads, resume=not args.no_resume,
-        progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at)
+        progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at,
+        crop=args.crop, init_from_data=not args.no_init_from_data, residual=not args.no_residual,
+        snapshot_every=args.snapshot_every, val_split=args.val_split)
     print(json.dumps(_clean(train(o))))
     return 0
 
@@ -162,6 +171,6 @@ def _actor_render(args) -> int:
     from neural_render.blender.actor import render_actor
 
     res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
-                       test_fraction=args.split)
+                       test_fraction=args.split, renderer=args.renderer, progress=not args.json)
     print(json.dumps(_clean(res)) if args.json else f"wrote {res['frames']} frames + passes to {args.out}")
     return 0

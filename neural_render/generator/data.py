@@ -112,7 +112,9 @@ def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
     except Exception:
         return None
     keys = set(z.files)
-    kp_key = next((k for k in ("body25", "keypoints", "xy", "pixels", "body25_xy") if k in keys), None)
+    # passes.render.PassWriter: uv (T, P, 25, 2) pixels, visibility (T, P, 25) COCO flags, frames = motion
+    # frame indices (file number - 1)
+    kp_key = next((k for k in ("uv", "body25", "keypoints", "xy") if k in keys), None)
     if kp_key is None:
         return None
     kp = np.asarray(z[kp_key], np.float64)
@@ -120,18 +122,23 @@ def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
         kp = kp[:, 0]
     if kp.ndim != 3 or kp.shape[1] != 25:
         return None
-    vis_key = next((k for k in ("body25_visibility", "visibility", "vis") if k in keys), None)
+    vis_key = next((k for k in ("visibility", "vis") if k in keys), None)
     vis = np.asarray(z[vis_key]) if vis_key else np.full(kp.shape[:2], 2)
     if vis.ndim == 3:
         vis = vis[:, 0]
+    if vis.shape != kp.shape[:2]:
+        vis = np.full(kp.shape[:2], 2)
+    # visibility 0 = outside the image; occluded (1) keypoints still locate the crop
+    vis = np.where(np.isfinite(kp).all(-1), vis, 0)
+    kp = np.nan_to_num(kp)
     fkey = next((k for k in ("frames", "frame_numbers", "frame_index") if k in keys), None)
     nums = np.asarray(z[fkey]).astype(int) if fkey else np.arange(1, len(kp) + 1)
-    if fkey == "frame_index":
+    if fkey in ("frames", "frame_index"):
         nums = nums + 1
     if len(nums) != len(kp):
         return None
     return ({int(n): kp[i, :, :2] for i, n in enumerate(nums)},
-            {int(n): vis[i] if vis.shape == kp.shape[:2] else np.full(25, 2) for i, n in enumerate(nums)})
+            {int(n): vis[i] for i, n in enumerate(nums)})
 
 
 class PairedDataset:

@@ -45,12 +45,17 @@ class GeneratorConfig:
     refine_crops: bool = True      # residual refiner on face / hand crops
     refiner_channels: int = 32
     crop_fraction: float = 0.125   # crop side as a fraction of the image height
+    residual: bool = True          # output = base + CNN residual, base = texture RGB on the body,
+                                   # the learnt background plate elsewhere (needs texture_channels >= 3)
+    plate_size: int = 256          # resolution of the stored background plate (0 = no plate)
 
     def __post_init__(self):
         bad = [p for p in self.passes if p not in PASS_CHANNELS]
         if bad:
             raise ValueError(f"unknown pass(es) {bad}; choose from {list(PASS_CHANNELS)}")
         self.passes = [p for p in ALL_PASSES if p in self.passes]  # canonical order
+        if self.texture_channels < 3:
+            self.residual = False  # the base image comes from the texture's RGB channels
 
     @property
     def uses_texture(self) -> bool:
@@ -102,6 +107,10 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_ch, H, W) -> (N, 3, H, W) RGB in [-1, 1]."""
+        return torch.tanh(self.forward_residual(x))
+
+    def forward_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_ch, H, W) -> (N, 3, H, W) unbounded head output."""
         h = self.stem(x)
         skips = [h]
         for d in self.down:
@@ -111,7 +120,7 @@ class Generator(nn.Module):
         for i, u in enumerate(self.up):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             h = u(h) + skips[-2 - i]
-        return torch.tanh(self.head(h))
+        return self.head(h)
 
 
 class CropRefiner(nn.Module):
@@ -161,6 +170,14 @@ class NeuralRenderer(nn.Module):
             if cfg.uses_texture else None
         self.generator = Generator(cfg.input_channels, cfg.ngf, cfg.n_down, cfg.n_res)
         self.refiner = CropRefiner(self.guide_channels, cfg.refiner_channels) if cfg.refine_crops else None
+        if cfg.residual:
+            if cfg.texture_channels < 3:
+                raise ValueError("residual output needs texture_channels >= 3")
+            nn.init.zeros_(self.generator.head.weight)   # start as the base image exactly
+            nn.init.zeros_(self.generator.head.bias)
+        # The scene behind the person (static for a follow camera over a plain backdrop): a
+        # learnable plate, initialised from the training frames (see train.init_from_data).
+        self.plate = nn.Parameter(torch.zeros(1, 3, cfg.plate_size, cfg.plate_size)) if cfg.plate_size else None
 
     @property
     def guide_channels(self) -> int:
@@ -178,6 +195,19 @@ class NeuralRenderer(nn.Module):
             parts.append(self.texture(batch["uv"].float(), batch["fg"].float()))
         return torch.cat(parts, 1)
 
+    def background(self, batch: dict, like: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) background: the batch's static plate when given, else the learnt plate."""
+        if "background" in batch:
+            return batch["background"].to(like.dtype)
+        n, _, h, w = like.shape
+        if self.plate is None:
+            return torch.zeros(n, 3, h, w, dtype=like.dtype, device=like.device)
+        if "offsets" in batch:   # training crops: the plate window of each crop (full-frame coordinates)
+            full = batch["full_hw"][0].tolist()
+            plate = F.interpolate(self.plate, size=full, mode="bilinear", align_corners=False)[0]
+            return torch.stack([plate[:, y:y + h, x:x + w] for x, y in batch["offsets"].tolist()]).to(like.dtype)
+        return F.interpolate(self.plate, size=(h, w), mode="bilinear", align_corners=False).expand(n, -1, -1, -1).to(like.dtype)
+
     def forward(self, batch: dict, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None,
                 refine: bool = True) -> torch.Tensor:
         """Generate frames.
@@ -193,16 +223,22 @@ class NeuralRenderer(nn.Module):
         g = self.guidance(batch) if guide is None else guide
         x = [g]
         if self.cfg.background:
-            x.append(batch["background"].float())
+            x.append(self.background(batch, g))
         if self.cfg.temporal:
             x.append(torch.zeros_like(g[:, :3]) if prev is None else prev.to(g.dtype))
         x = torch.cat(x, 1)
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
-        out = self.generator(x)
+        if self.cfg.residual:
+            fg = batch["fg"].to(g.dtype)
+            tex_rgb = g[:, self.guide_channels - self.cfg.texture_channels:][:, :3]
+            base = fg * tex_rgb + (1 - fg) * self.background(batch, g)
+            out = base + self.generator.forward_residual(x)
+        else:
+            out = self.generator(x)
         if refine and self.refiner is not None and "boxes" in batch:
             out = self.refine(out, g, batch["boxes"])
-        return out
+        return out if self.training else out.clamp(-1, 1)
 
     def refine(self, out: torch.Tensor, guide: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         side = crop_side(self.cfg, out.shape[-2])
@@ -220,7 +256,7 @@ class NeuralRenderer(nn.Module):
                 x0, y0 = int(boxes[b, j, 0]), int(boxes[b, j, 1])
                 c = c + F.pad(res[b, j], (x0, out.shape[-1] - x0 - side, y0, out.shape[-2] - y0 - side))
             rows.append(c)
-        return (out + torch.stack(rows)).clamp(-1, 1)
+        return out + torch.stack(rows)
 
 
 def count_parameters(model: nn.Module) -> int:

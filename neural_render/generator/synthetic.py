@@ -22,7 +22,7 @@ def texture_color(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.clip(base * (0.75 + 0.25 * checker), 0, 1)
 
 
-def make_frame(t: float, size: int, cx_offset: float = 0.0) -> dict:
+def make_frame(t: float, size: int, cx_offset: float = 0.0, shading: bool = True) -> dict:
     """All passes + the frame of time t (float frame index)."""
     h = w = size
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
@@ -38,7 +38,7 @@ def make_frame(t: float, size: int, cx_offset: float = 0.0) -> dict:
     u = ((np.arctan2(dx, nz) / np.pi + 0.5) * 0.5 + phase * 0.05) % 1.0
     v = np.clip(0.5 - 0.5 * dy, 0, 1)
     parts = np.where(m, np.where(dy < -0.6, 16, 1 + (dx > 0) + 2 * (dy > 0)), 0).astype(np.uint8)
-    light = np.clip(0.35 + 0.65 * (normal @ np.array([0.4, 0.5, 0.77])), 0, 1)
+    light = np.clip(0.35 + 0.65 * (normal @ np.array([0.4, 0.5, 0.77])), 0, 1) if shading else np.ones((h, w))
     bg = np.array([0.78, 0.8, 0.83]) * (0.9 + 0.1 * ys / h)[..., None]
     color = texture_color(u, v) * light[..., None]
     frame = np.where(m[..., None], color, bg)
@@ -59,11 +59,11 @@ def make_frame(t: float, size: int, cx_offset: float = 0.0) -> dict:
 
 
 def write_dataset(out: str | Path, frames: int = 8, size: int = 32, start: float = 0.0, split: bool = False,
-                  cx_offset: float = 0.0) -> Path:
+                  cx_offset: float = 0.0, shading: bool = True) -> Path:
     """Write a synthetic paired dataset folder (frames + all passes + legend.json)."""
     out = Path(out)
     for i in range(frames):
-        d = make_frame(start + i, size, cx_offset)
+        d = make_frame(start + i, size, cx_offset, shading)
         for name, img in d.items():
             write_image(out / name / f"{i + 1:06d}.png", img)
     write_json(out / "legend.json", {"synthetic": True, "resolution": [size, size], "fps": 30})

@@ -83,6 +83,11 @@ class TrainOptions:
     resume: bool = True
     progress: bool = True
     split: str | None = "train"
+    init_from_data: bool = True       # texture from back-projected frames, plate from the median backdrop
+    residual: bool = True
+    crop: int = 0                     # train on random crop x crop windows around the person (0 = full frame)
+    snapshot_every: int = 0           # keep RUN/snapshots/step_NNNNNN.safetensors (inference weights)
+    val_split: str | None = None      # split.json subset of the --val folder
     stop_at: int = 0                  # stop after this step (as if killed after its checkpoint); 0 = never
 
 
@@ -91,7 +96,8 @@ def _model_config(o: TrainOptions):
 
     return GeneratorConfig(passes=list(o.passes), texture_channels=o.texture_channels, texture_size=o.texture_size,
                            texture_levels=o.texture_levels, ngf=o.ngf, n_down=o.n_down, n_res=o.n_res,
-                           temporal=o.temporal, background=o.background, refine_crops=o.refine_crops)
+                           temporal=o.temporal, background=o.background, refine_crops=o.refine_crops,
+                           residual=o.residual and o.texture_channels >= 3, plate_size=o.size)
 
 
 def resolve_device(name: str) -> str:
@@ -162,6 +168,8 @@ def train(o: TrainOptions) -> dict:
 
     if o.steps < 1:
         raise InputError("--steps must be >= 1", where="--steps", fix="e.g. --steps 2000")
+    if o.crop and (o.crop % 8 or o.crop < 32):
+        raise InputError(f"--crop {o.crop} must be a multiple of 8 and >= 32", where="--crop", fix="e.g. --crop 128")
     if o.size % 8 or o.size < 32:
         raise InputError(f"--size {o.size} must be a multiple of 8 and >= 32", where="--size", fix="e.g. --size 128")
     if o.threads:
@@ -184,7 +192,10 @@ def train(o: TrainOptions) -> dict:
                          fix="render the uv pass or train with --texture-channels 0")
     torch.manual_seed(o.seed)
     np.random.seed(o.seed)
-    renderer = NeuralRenderer(cfg).to(device)
+    renderer = NeuralRenderer(cfg)
+    if not resuming and o.init_from_data:
+        init_from_data(renderer, ds)
+    renderer = renderer.to(device)
     use_gan, use_crop_gan = o.gan > 0, o.crop_gan > 0 and cfg.refine_crops
     modules = {"renderer": renderer}
     cond_ch = sum(PASS_CHANNELS[p] for p in cfg.passes)
@@ -198,8 +209,8 @@ def train(o: TrainOptions) -> dict:
     if device.startswith("cuda"):
         for m in modules.values():
             m.to(memory_format=torch.channels_last)
-    tex_params = list(renderer.texture.parameters()) if renderer.texture is not None else []
-    net_params = [p for n, p in renderer.named_parameters() if not n.startswith("texture.")]
+    tex_params = [p for n, p in renderer.named_parameters() if n.startswith(("texture.", "plate"))]
+    net_params = [p for n, p in renderer.named_parameters() if not n.startswith(("texture.", "plate"))]
     groups = [{"params": net_params, "lr": o.lr, "base_lr": o.lr}]
     if tex_params:
         groups.append({"params": tex_params, "lr": o.texture_lr, "base_lr": o.texture_lr})
@@ -244,6 +255,9 @@ def train(o: TrainOptions) -> dict:
         b = to_device(ds.batch(idx), device)
         bp = to_device(ds.batch(np.where(pidx >= 0, pidx, idx)), device)
         hp = torch.from_numpy(has_prev.astype(np.float32)).to(device).view(-1, 1, 1, 1)
+        if o.crop and o.crop < o.size:
+            offs = crop_offsets(ds, idx, o.crop, g)
+            b, bp = crop_batch(b, offs, o.crop, side), crop_batch(bp, offs, o.crop, side)
         with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=amp):
             prev = None
             if cfg.temporal:
@@ -322,7 +336,7 @@ def train(o: TrainOptions) -> dict:
             logger.samples(step, renderer, ds, sample_ids, device, amp, dev_type)
             logger.curve()
         if o.val and o.val_every and (step % o.val_every == 0 or step == o.steps):
-            m = validate(renderer, o.val, o.size, o.val_frames, device)
+            m = validate(renderer, o.val, o.size, o.val_frames, device, o.val_split)
             m["step"], m["train_seconds"] = step, round(time.time() - t0, 1)
             logger.val(m)
             if best is None or m["ssim"] > best:
@@ -334,6 +348,9 @@ def train(o: TrainOptions) -> dict:
             ckpt.save(ck_path, modules, cfg, step, optims, train_options=asdict(o))
             ckpt.export_inference(ck_path, out / "generator.safetensors")
             logger.state(step)
+        if o.snapshot_every and step % o.snapshot_every == 0:
+            ckpt.save(out / "snapshots" / f"step_{step:06d}.safetensors", {"renderer": renderer}, cfg, step,
+                      train_options={**asdict(o), "train_seconds": round(time.time() - t0, 1)}, with_rng=False)
         if o.stop_at and step >= o.stop_at:
             break
     if pbar is not None:
@@ -346,15 +363,16 @@ def train(o: TrainOptions) -> dict:
     return summary
 
 
-def validate(renderer, data_dir: str, size: int, max_frames: int, device: str) -> dict:
-    """Metrics of the renderer on the first `max_frames` contiguous frames of a paired folder."""
+def validate(renderer, data_dir: str, size: int, max_frames: int, device: str, split: str | None = None) -> dict:
+    """Metrics of the renderer on the first `max_frames` contiguous frames of a paired folder (split)."""
     import torch
 
     from neural_render.generator.data import PairedDataset
     from neural_render.generator.infer import generate_dataset
     from neural_render.generator.metrics import evaluate_sequence
 
-    ds = PairedDataset(data_dir, renderer.cfg.passes, size=size, crop_fraction=renderer.cfg.crop_fraction)
+    ds = PairedDataset(data_dir, renderer.cfg.passes, size=size, crop_fraction=renderer.cfg.crop_fraction,
+                       split=split)
     n = min(len(ds), max_frames) if max_frames else len(ds)
     was_training = renderer.training
     renderer.eval()
@@ -364,6 +382,133 @@ def validate(renderer, data_dir: str, size: int, max_frames: int, device: str) -
     gt = [ds.frame_uint8(i) for i in range(n)]
     masks = [ds.arrays["fg"][i] for i in range(n)]
     return evaluate_sequence(frames, gt, masks, [ds.face_box(i) for i in range(n)])
+
+
+def crop_offsets(ds, idx, crop: int, g) -> np.ndarray:
+    """(B, 2) top-left (x0, y0) of a crop x crop window per sample: centred on the person's foreground
+    bounding box with a random jitter (per-step generator `g`, so resume stays exact)."""
+    import torch
+
+    h, w = ds.hw
+    offs = []
+    jit = torch.rand(len(idx), 2, generator=g).numpy()
+    for k, i in enumerate(idx):
+        ys, xs = np.nonzero(ds.arrays["fg"][i])
+        if len(xs):
+            lo, hi = np.array([xs.min(), ys.min()]), np.array([xs.max(), ys.max()])
+            # windows containing the whole box start in [hi - crop + 1, lo]; when the box is larger
+            # than the window that interval is reversed and any window inside the box is taken
+            a, bb = hi - crop + 1, lo
+            lim = np.array([w - crop, h - crop])
+            o_lo = np.clip(np.minimum(a, bb), 0, lim)
+            o_hi = np.clip(np.maximum(a, bb), 0, lim)
+            o = np.round(o_lo + jit[k] * (o_hi - o_lo)).astype(int)
+        else:
+            o = np.round(jit[k] * [w - crop, h - crop]).astype(int)
+        offs.append(o)
+    return np.asarray(offs)
+
+
+def crop_batch(b: dict, offs: np.ndarray, crop: int, side: int) -> dict:
+    """Crop every spatial tensor of a batch; shift crop boxes and drop those that leave the window."""
+    import torch
+
+    out = {}
+    for k, v in b.items():
+        if k in ("boxes", "box_valid"):
+            continue
+        if v.dim() >= 3 and v.shape[-1] >= crop and v.shape[-2] >= crop:
+            out[k] = torch.stack([v[n, ..., y:y + crop, x:x + crop] for n, (x, y) in enumerate(offs)])
+        else:
+            out[k] = v
+    out["offsets"] = torch.as_tensor(np.asarray(offs), dtype=torch.int64)
+    full = next(v for v in b.values() if v.dim() == 4).shape[-2:]
+    out["full_hw"] = torch.tensor([list(full)] * len(offs), dtype=torch.int64)
+    if "boxes" in b:
+        o = torch.as_tensor(offs, dtype=b["boxes"].dtype, device=b["boxes"].device)[:, None, :]
+        boxes = b["boxes"] - o
+        inside = (boxes >= 0).all(-1) & (boxes <= crop - side).all(-1)
+        out["boxes"] = boxes.clamp(0, crop - side)
+        out["box_valid"] = b["box_valid"] & inside
+    return out
+
+
+def _fill_holes(img: np.ndarray, known: np.ndarray, iterations: int = 64) -> np.ndarray:
+    """Grow known values into unknown pixels (mean of known 3x3 neighbours), then the global mean."""
+    import cv2
+
+    img = img.astype(np.float64).copy()
+    known = known.copy()
+    k = np.ones((3, 3))
+    for _ in range(iterations):
+        if known.all():
+            break
+        s = cv2.filter2D(img * known[..., None], -1, k, borderType=cv2.BORDER_REPLICATE)
+        n = cv2.filter2D(known.astype(np.float64), -1, k, borderType=cv2.BORDER_REPLICATE)
+        grow = (n > 0) & ~known
+        img[grow] = s[grow] / n[grow, None]
+        known = known | grow
+    if not known.all():
+        img[~known] = img[known].mean(0) if known.any() else 0
+    return img
+
+
+def back_projected_texture(ds, size: int) -> np.ndarray:
+    """(size, size, 3) mean ground-truth colour (0..255) of every texel seen through the UV pass
+    (row 0 = v 1); texels never seen are filled from their neighbours."""
+    acc = np.zeros((size * size, 3))
+    cnt = np.zeros(size * size)
+    uv = ds.arrays["uv"]
+    for i in range(len(ds)):
+        m = ds.arrays["fg"][i] > 0
+        if "uv" in ds.arrays:
+            m &= uv[i][..., 0] > 0
+        u = uv[i][..., 1][m].astype(np.float64) / 255
+        v = uv[i][..., 2][m].astype(np.float64) / 255
+        tx = np.clip((u * size).astype(int), 0, size - 1)
+        ty = np.clip(((1 - v) * size).astype(int), 0, size - 1)
+        flat = ty * size + tx
+        np.add.at(cnt, flat, 1)
+        for c in range(3):
+            acc[:, c] += np.bincount(flat, ds.frame_uint8(i)[m][:, c].astype(np.float64), size * size)
+    known = cnt > 0
+    tex = np.where(known[:, None], acc / np.maximum(cnt, 1)[:, None], 0).reshape(size, size, 3)
+    return _fill_holes(tex, known.reshape(size, size))
+
+
+def background_plate(ds) -> np.ndarray:
+    """(H, W, 3) per-pixel median (0..255) of the ground truth where no person covers the pixel."""
+    import cv2
+
+    h, w = ds.hw
+    frames = ds.arrays["frames"].astype(np.float32)
+    fg = np.stack([cv2.dilate(m, np.ones((7, 7), np.uint8)) for m in ds.arrays["fg"]]) > 0
+    masked = np.where(fg[..., None], np.nan, frames)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            plate = np.nanmedian(masked, axis=0)
+    known = np.isfinite(plate).all(-1)
+    return _fill_holes(np.nan_to_num(plate), known)
+
+
+def init_from_data(renderer, ds) -> None:
+    """Data-driven initialisation (no pretrained weights): texture RGB channels = the training frames
+    back-projected through the UV pass; background plate = the median backdrop."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        if renderer.texture is not None and "uv" in ds.arrays:
+            s = renderer.cfg.texture_size
+            tex = torch.from_numpy(back_projected_texture(ds, s) / 127.5 - 1).float().permute(2, 0, 1)
+            renderer.texture.pyramid[0][0, :3] = tex
+        if renderer.plate is not None and "frames" in ds.arrays:
+            plate = torch.from_numpy(background_plate(ds) / 127.5 - 1).float().permute(2, 0, 1)[None]
+            renderer.plate.copy_(F.interpolate(plate, size=renderer.plate.shape[-2:], mode="bilinear",
+                                               align_corners=False))
 
 
 class _Logger:
