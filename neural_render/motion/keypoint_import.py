@@ -120,8 +120,13 @@ def match_views(folders: list[Path], cameras: list[Camera], path) -> list[tuple[
 def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = None, body=None,
                         video: str | Path | list | None = None, calibration: str | Path | None = None,
                         layout: str = "auto", options: FitOptions | None = None,
-                        views: list[str] | None = None, frames: tuple[int, int] | None = None) -> FitResult:
-    """Read, track, (triangulate,) fit. See the module docstring."""
+                        views: list[str] | None = None, frames: tuple[int, int] | None = None,
+                        level: bool = False) -> FitResult:
+    """Read, track, (triangulate,) fit. See the module docstring.
+
+    level: one uncalibrated view only: turn the world so the fitted torso's mean direction is
+    vertical (undoes a pitched camera for people standing upright) instead of taking the camera as level.
+    """
     from neural_render.body import load_body
 
     src = Path(src)
@@ -170,7 +175,7 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
         world = "single view"
     res = fit_keypoints(body, obs2d=pts[None], cameras=[cam], layout=ks.layout, fps=fps, options=opts, world=world)
     if not cams:
-        res = level_and_ground(res, body)
+        res = level_and_ground(res, body, level=level)
     res.stats.update({"source": str(src), "layout": ks.layout, "image_size": list(size),
                       "image_size_from": "video" if vinfo else "file" if ks.image_size else "guessed from keypoints",
                       "tracking": {"missing_frames": int(track.missing.sum()), "reacquired_at": track.reacquired}})
