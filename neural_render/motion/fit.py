@@ -437,9 +437,13 @@ def fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camera
     if obs2d is None and obs3d is None:
         raise ValueError("need 2D or 3D observations")
     T = (obs2d.shape[1] if obs2d is not None else obs3d.shape[0])
+    # Copies: a refined focal length must not change the caller's cameras.
+    cams = [Camera(c.name, c.K.copy(), c.world_to_camera.copy(), c.width, c.height, c.dist.copy())
+            for c in (cameras or [])]
+    if obs2d is not None and (obs2d.ndim != 4 or obs2d.shape[0] != len(cams) or obs2d.shape[-1] != 3):
+        raise ValueError(f"obs2d has shape {obs2d.shape}; expected ({len(cams)} cameras, T, K, 3)")
     prob = _Problem(body, opts, T)
     dev = prob.dev
-    cams = list(cameras or [])
     valid_count = np.zeros(T)
     if obs2d is not None:
         b25 = to_body25(obs2d, layout).astype(np.float64)  # (C, T, 25, 3)
