@@ -165,7 +165,9 @@ for c in [c for c in dir(bpy.types) if c.startswith("NEURALRENDER_PT_")]:
     stand_in = type("P", (), {"layout": Layout()})()
     cls.draw(stand_in, Ctx())
     res["panels"][c] = [cls.bl_category, cls.bl_space_type, len(stand_in.layout.calls)]
-print(json.dumps(res))
+print(json.dumps(res), flush=True)
+if bpy.app.version < (5, 0):  # bpy 4.x modules can die at teardown (see test_addon_smpl.py)
+    os._exit(0)
 """ % {"size": SIZE}
 
 
