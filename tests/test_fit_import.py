@@ -14,7 +14,7 @@ from neural_render.motion.keypoint_import import fit_keypoint_source, import_key
 from neural_render.motion.keypoints import LAYOUTS
 
 P2S = "keypoints/pose2sim_balancing_body25b"
-FAST = FitOptions(iters_global=15, iters_pose=150, pose_inits=3)
+FAST = FitOptions(iters_global=15, iters_pose=150, iters_pose_single=150, pose_inits=3, iters_pose_init=40)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from neural_render.motion.fit import FitOptions, KeypointBody, fit_keypoints
 from neural_render.motion.pose_prior import load_pose_prior, mirror_poses
 from neural_render.motion.triangulate import triangulate
 
-FAST = dict(iters_global=15, iters_pose=120)
+FAST = dict(iters_global=15, iters_pose=120, iters_pose_single=120, pose_inits=4, iters_pose_init=40)
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +101,12 @@ def test_missing_frames_are_flagged_and_filled(body):
 
 @pytest.mark.slow
 def test_fit_single_view_benchmark_criteria(body):
-    """Issue 3 targets on 60 frames of held-out mocap, 1080p, 3 px noise, 20 % dropped, low confidences."""
+    """Issue 3 targets on 120 frames of held-out mocap, 1080p, 3 px noise, 20 % dropped, low confidences."""
     from neural_render.motion.bench import evaluate_synthetic
 
-    r = evaluate_synthetic(body, 60)
-    assert r["reprojection_px_vs_truth_mean"] <= 4.0 or r["reprojection_px_vs_detections_median"] <= 4.0
-    assert r["pa_mpjpe_mm"] <= 80  # single view: the 50 mm target is met with 2+ views (see BENCHMARKS.md)
+    r = evaluate_synthetic(body, 120)
+    assert r["reprojection_px_vs_truth_mean"] <= 4.0 and r["reprojection_px_vs_detections_median"] <= 4.0
+    assert r["pa_mpjpe_mm"] <= 50
 
 
 @pytest.mark.slow

@@ -133,7 +133,8 @@ def evaluate_synthetic(body, frames: int = 60, device: str = "cpu", options=None
             "reprojection_px_vs_truth_mean": round(float(err_clean.mean()), 2),
             "pa_mpjpe_mm": round(float(pa.mean() * 1000), 1),
             "mpjpe_mm": round(float(mpjpe.mean() * 1000), 1),
-            "iterations": [opts.iters_global, opts.iters_pose]}
+            "options": {"iters_global": opts.iters_global, "iters_pose_single": opts.iters_pose_single,
+                        "pose_inits": opts.pose_inits, "iters_pose_init": opts.iters_pose_init}}
 
 
 def evaluate_multiview(body, frames: int = 60, views: int = 2, device: str = "cpu", options=None, seed: int = 0) -> dict:
@@ -169,7 +170,7 @@ def run(device: str = "auto", quick: bool = False) -> dict:
     n = 30 if quick else 120
     out: dict = {"accuracy_single_view": evaluate_synthetic(body, n, "cpu")}
     if not quick:
-        out["accuracy_single_view_accurate"] = evaluate_synthetic(body, n, "cpu", FitOptions.accurate())
+        out["accuracy_single_view_fast"] = evaluate_synthetic(body, n, "cpu", FitOptions.fast())
     for views in ((2,) if quick else (2, 4)):
         out[f"accuracy_{views}_views"] = evaluate_multiview(body, n, views, "cpu")
     speed = []
