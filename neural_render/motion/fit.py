@@ -59,6 +59,9 @@ class FitOptions:
     temporal: bool = True         # frames are consecutive (smoothness terms on)
     num_betas: int = 10
     optimizer: str = "lbfgs"      # lbfgs | adam
+    # The fit is many small tensor ops: on CPU, intra-op threads cost more than they give (measured
+    # here: 30 frames 7 s with 1 thread, 45 s with 2 on a busy 2-core machine). None = torch's setting.
+    cpu_threads: int | None = 1
     anneal: tuple = (5.0, 1.0)    # pose-prior weight multipliers of the stage-2 sub-stages
     flip_search: bool = True      # single view: try limbs mirrored in depth between sub-stages
     pose_inits: int = 13          # single view: starting poses tried per frame (prior mean + modes)
@@ -415,7 +418,22 @@ def _fill_missing(a: np.ndarray, ok: np.ndarray) -> None:
         a[t] = a[good[np.argmin(np.abs(good - t))]]
 
 
-def fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camera] | None = None,
+def fit_keypoints(body, **kwargs):
+    """Fit SMPL to keypoints; see `_fit_keypoints` (this wrapper sets CPU threads for the fit)."""
+    import torch
+
+    opts = kwargs.get("options") or FitOptions()
+    kwargs["options"] = opts
+    saved = torch.get_num_threads()
+    if opts.cpu_threads and torch.device(opts.device).type == "cpu":
+        torch.set_num_threads(opts.cpu_threads)
+    try:
+        return _fit_keypoints(body, **kwargs)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camera] | None = None,
                   obs3d: np.ndarray | None = None, layout: str = "body25", fps: float = 30.0,
                   options: FitOptions | None = None, world: str = "", init3d: np.ndarray | None = None,
                   init_motion=None):
