@@ -133,7 +133,7 @@ def evaluate_synthetic(body, frames: int = 60, device: str = "cpu", options=None
             "reprojection_px_vs_truth_mean": round(float(err_clean.mean()), 2),
             "pa_mpjpe_mm": round(float(pa.mean() * 1000), 1),
             "mpjpe_mm": round(float(mpjpe.mean() * 1000), 1),
-            "options": {"iters_global": opts.iters_global, "iters_pose_single": opts.iters_pose_single,
+            "options": {"iters_global": opts.iters_global, "iters_pose_single": opts.single_view_iters(),
                         "pose_inits": opts.pose_inits, "iters_pose_init": opts.iters_pose_init}}
 
 

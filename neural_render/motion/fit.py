@@ -41,7 +41,8 @@ class FitOptions:
     device: str = "cpu"
     iters_global: int = 30        # L-BFGS iterations (Adam: use ~5x more)
     iters_pose: int = 300         # stage 2 with several views or 3D targets
-    iters_pose_single: int = 600  # stage 2 with one view (depth ambiguity: slower to settle)
+    iters_pose_single: int | None = None  # stage 2 with one view; None = 2 x iters_pose (depth
+                                          # ambiguity: slower to settle)
     lr: float = 0.03
     yaw_inits: int = 4            # front/back/side hypotheses for single-view stage 1
     robust_sigma: float = 100.0   # Geman-McClure scale, px at a 1000-px focal length (or 5 mm units in 3D)
@@ -66,6 +67,9 @@ class FitOptions:
     flip_search: bool = True      # single view: try limbs mirrored in depth between sub-stages
     pose_inits: int = 13          # single view: starting poses tried per frame (prior mean + modes)
     iters_pose_init: int = 120
+
+    def single_view_iters(self) -> int:
+        return self.iters_pose_single or 2 * self.iters_pose
 
     @classmethod
     def fast(cls, **kw) -> "FitOptions":
@@ -530,7 +534,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     for i, m in enumerate(anneal):
         opts.w_pose = w_pose0 * m
         last = i == len(anneal) - 1
-        iters = opts.iters_pose_single if single_view else opts.iters_pose
+        iters = opts.single_view_iters() if single_view else opts.iters_pose
         _stage(prob, root_t, trans_t, body_pose, betas, iters // len(anneal), None,
                fit=("root", "trans", "pose") + (("betas",) if opts.fit_shape and last else ())
                + (("focal",) if opts.refine_focal and obs2d is not None and last else ()))
@@ -732,7 +736,8 @@ def _multi_pose_init(prob: "_Problem", root, trans, betas, opts: FitOptions):
     opts.temporal = False
     opts.w_pose = saved[2] * (opts.anneal[0] if opts.anneal else 1.0)
     try:
-        _stage(prob, r, tr, bp, betas, opts.iters_pose_init, None, fit=("root", "trans", "pose"))
+        _stage(prob, r, tr, bp, betas, min(opts.iters_pose_init, opts.single_view_iters()), None,
+               fit=("root", "trans", "pose"))
         with torch.no_grad():
             pose_full = torch.cat([r, bp[:, :63], torch.zeros(H * T, 6, device=prob.dev)], 1)
             kp, _ = prob.model.forward(pose_full, betas, tr)
