@@ -40,17 +40,19 @@ def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
     return _read(path)
 
 
-def _find(ch: dict, suffix: str) -> np.ndarray | None:
-    for k, v in ch.items():
-        if k.endswith(suffix):
-            return v
+def _find(ch: dict, *suffixes: str) -> np.ndarray | None:
+    """The first channel whose name ends with one of `suffixes` (tried in order)."""
+    for suffix in suffixes:
+        for k, v in ch.items():
+            if k.endswith(suffix):
+                return v
     return None
 
 
 def buffers_from_channels(ch: dict, camera: Camera) -> dict:
     """Blender EXR channels -> the pass buffers both renderers return (see RasterRenderer.render_batch)."""
     depth = _find(ch, ".Depth.Z")
-    obj = _find(ch, "Object Index.X")
+    obj = _find(ch, "Object Index.X", ".IndexOB.X")  # Blender 5 name, Blender 4.x name
     part = _find(ch, f"{bscene.PART_AOV}.X")
     nrm = np.stack([_find(ch, f".Normal.{c}") for c in "XYZ"], -1)
     uv = np.stack([_find(ch, ".UV.U"), _find(ch, ".UV.V")], -1)

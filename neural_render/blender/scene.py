@@ -86,6 +86,8 @@ def override_material():
     if mat is not None:
         return mat
     mat = bpy.data.materials.new(OVERRIDE_MATERIAL)
+    if bpy.app.version < (5, 0, 0):  # node trees are implicit from Blender 5 on
+        mat.use_nodes = True
     nt = mat.node_tree
     for n in list(nt.nodes):
         if n.bl_idname != "ShaderNodeOutputMaterial":
@@ -138,7 +140,10 @@ def apply_pass_settings(scene, view_layer=None, width: int | None = None, height
         _set(r, "resolution_y", int(height), saved)
         _set(r, "resolution_percentage", 100, saved)
     ims = r.image_settings
-    _set(ims, "media_type", "MULTI_LAYER_IMAGE", saved)
+    if hasattr(ims, "media_type"):  # Blender 5: the format follows the media type
+        _set(ims, "media_type", "MULTI_LAYER_IMAGE", saved)
+    else:  # Blender 4.x
+        _set(ims, "file_format", "OPEN_EXR_MULTILAYER", saved)
     _set(ims, "color_depth", "32", saved)
     _set(ims, "exr_codec", "NONE", saved)
     for flag in PASS_FLAGS:
