@@ -89,3 +89,32 @@ def test_prepare_bad_input_exit_2(tmp_path):
                         "--keypoints", str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "video not found" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _tiny_view(root, colour, n=3, split=None):
+    import cv2
+
+    for t in range(1, n + 1):
+        for sub, img in (("frames", np.full((16, 16, 3), colour, np.uint8)), ("skeleton", np.zeros((16, 16, 3), np.uint8)),
+                         ("normal", np.full((16, 16, 3), 128, np.uint8)), ("uv", np.zeros((16, 16, 3), np.uint8)),
+                         ("parts", np.full((16, 16), 3, np.uint8)), ("mask", np.full((16, 16), 255, np.uint8))):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / sub / f"{t:06d}.png"), img)
+    cv2.imwrite(str(root / "background.png"), np.full((16, 16, 3), colour, np.uint8))
+    if split is not None:
+        (root / "split.json").write_text(json.dumps(split))
+
+
+def test_multiview_sets_merge_and_skip_held_out_views(tmp_path):
+    from neural_render.generator.data import open_paired
+
+    _tiny_view(tmp_path / "views" / "cam_01", 10, split={"train": [1, 2, 3], "test": []})
+    _tiny_view(tmp_path / "views" / "cam_02", 200, split={"train": [2, 3], "test": []})
+    _tiny_view(tmp_path / "views" / "cam_03", 90, split={"train": [], "test": [1, 2, 3]})
+    ds = open_paired(tmp_path, size=16, split="train")
+    assert len(ds) == 5
+    assert [ds.prev_index(i) for i in range(5)] == [None, 0, 1, None, 3]  # never across views
+    assert ds.item(0)["background"].mean() < ds.item(4)["background"].mean()  # each view its own plate
+    assert float(ds.item(4)["target"].mean()) == pytest.approx(200 / 127.5 - 1, abs=1e-6)
+    test = open_paired(tmp_path, size=16, split="test")
+    assert len(test) == 3

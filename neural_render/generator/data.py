@@ -192,6 +192,7 @@ class PairedDataset:
         self._decode(load)
         bg = root / "background.png"
         self.background = _resize(_imread(bg, 1), (w, h), False) if bg.is_file() else None
+        self.backgrounds = None  # (N, H, W, 3) per-frame plates of a merged multi-view set
         self._boxes()
 
     # -- decoding ---------------------------------------------------------------------------------
@@ -292,8 +293,9 @@ class PairedDataset:
         if "uv" in a:
             uv = a["uv"][i]
             d["uv"] = torch.from_numpy(uv[..., 1:3].astype(np.float32) / 255).permute(2, 0, 1)
-        if self.background is not None:
-            d["background"] = torch.from_numpy(self.background.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+        bg = self.background if self.backgrounds is None else self.backgrounds[i]
+        if bg is not None:
+            d["background"] = torch.from_numpy(bg.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
         return d
 
     def batch(self, indices) -> dict:
@@ -307,6 +309,57 @@ class PairedDataset:
 
     def frame_uint8(self, i: int) -> np.ndarray:
         return self.arrays["frames"][i]
+
+
+# Frame numbers of view k of a merged multi-view set are offset by k * VIEW_STRIDE, so no frame of
+# one view counts as the previous frame of another.
+VIEW_STRIDE = 1_000_000
+
+
+def view_folders(root: str | Path) -> list[Path]:
+    """The per-camera folders of a multi-view paired set (`prepare` writes DIR/views/<camera>/)."""
+    views = Path(root) / "views"
+    return sorted(p for p in views.iterdir() if p.is_dir()) if views.is_dir() else []
+
+
+def open_paired(root: str | Path, passes=("skeleton", "parts", "normal", "uv"), size: int | None = None,
+                split: str | None = None, require_frames: bool = True, crop_fraction: float = 0.125,
+                frames: list[int] | None = None) -> PairedDataset:
+    """A paired folder, or every view of a multi-view capture merged into one dataset (views whose
+    split selects no frame, e.g. a held-out camera, are left out). Same arguments as PairedDataset."""
+    views = view_folders(root)
+    if not views:
+        return PairedDataset(root, passes, size, split, require_frames, crop_fraction, frames)
+    parts = []
+    for v in views:
+        try:
+            parts.append(PairedDataset(v, passes, size, split, require_frames, crop_fraction, frames))
+        except InputError as e:
+            if "no frames to load" not in str(e):
+                raise
+    if not parts:
+        raise InputError(f"no view of the multi-view set has frames in split '{split}'", path=str(root))
+    return merge_views(parts, Path(root))
+
+
+def merge_views(parts: list[PairedDataset], root: Path) -> PairedDataset:
+    """One PairedDataset holding the frames of several same-size views, view after view."""
+    if len({p.hw for p in parts}) != 1:
+        raise InputError(f"views differ in size {[p.hw for p in parts]}", path=str(root),
+                         fix="prepare every view with the same --size")
+    m = object.__new__(PairedDataset)
+    m.__dict__.update(parts[0].__dict__)
+    m.root = root
+    m.numbers = [k * VIEW_STRIDE + n for k, p in enumerate(parts) for n in p.numbers]
+    keys = set.intersection(*(set(p.arrays) for p in parts))
+    m.arrays = {key: np.concatenate([p.arrays[key] for p in parts]) for key in keys}
+    m.boxes = np.concatenate([p.boxes for p in parts])
+    m.box_valid = np.concatenate([p.box_valid for p in parts])
+    m.has_frames = all(p.has_frames for p in parts)
+    if all(p.background is not None for p in parts):
+        m.background = None
+        m.backgrounds = np.concatenate([np.repeat(p.background[None], len(p), 0) for p in parts])
+    return m
 
 
 def collate(items: list[dict]) -> dict:
