@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--texture-lr", type=float, default=d.texture_lr)
+    p.add_argument("--plate-lr", type=float, default=d.plate_lr, help="background plate learning rate (0 = fixed)")
     p.add_argument("--passes", default=",".join(d.passes), help="generator inputs, comma-separated")
     p.add_argument("--ngf", type=int, default=d.ngf)
     p.add_argument("--n-res", type=int, default=d.n_res)
@@ -130,7 +131,7 @@ def _train(args) -> int:
 
     o = TrainOptions(
         data=args.data, out=args.out, steps=args.steps, size=args.size, device=args.device, batch=args.batch,
-        seed=args.seed, lr=args.lr, texture_lr=args.texture_lr, passes=_passes(args.passes), ngf=args.ngf,
+        seed=args.seed, lr=args.lr, texture_lr=args.texture_lr, plate_lr=args.plate_lr, passes=_passes(args.passes), ngf=args.ngf,
         n_res=args.n_res, n_down=args.n_down, texture_channels=args.texture_channels,
         texture_size=args.texture_size, temporal=not args.no_temporal, refine_crops=not args.no_refine,
         background=args.background, l1=args.l1, ssim=args.ssim, crop_l1=args.crop_l1, gan=args.gan, fm=args.fm,

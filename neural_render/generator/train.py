@@ -49,7 +49,8 @@ class TrainOptions:
     batch: int = 4
     seed: int = 0
     lr: float = 1e-3
-    texture_lr: float = 1e-2
+    texture_lr: float = 2e-3
+    plate_lr: float = 0.0
     lr_decay_start: float = 0.6       # fraction of steps after which the lr decays linearly to 10 %
     passes: list[str] = field(default_factory=lambda: ["skeleton", "parts", "normal", "uv"])
     ngf: int = 32
@@ -209,11 +210,18 @@ def train(o: TrainOptions) -> dict:
     if device.startswith("cuda"):
         for m in modules.values():
             m.to(memory_format=torch.channels_last)
-    tex_params = [p for n, p in renderer.named_parameters() if n.startswith(("texture.", "plate"))]
+    tex_params = [p for n, p in renderer.named_parameters() if n.startswith("texture.")]
     net_params = [p for n, p in renderer.named_parameters() if not n.startswith(("texture.", "plate"))]
     groups = [{"params": net_params, "lr": o.lr, "base_lr": o.lr}]
     if tex_params:
         groups.append({"params": tex_params, "lr": o.texture_lr, "base_lr": o.texture_lr})
+    if renderer.plate is not None:
+        # Adam moves every parameter by ~lr per step whatever its gradient, so a plate pixel that
+        # crops rarely cover would drift into visible noise: by default the plate stays at its
+        # data-driven initial value (plate_lr 0) and the residual CNN models shadows on it.
+        renderer.plate.requires_grad_(o.plate_lr > 0)
+        if o.plate_lr > 0:
+            groups.append({"params": [renderer.plate], "lr": o.plate_lr, "base_lr": o.plate_lr})
     optims = {"g": torch.optim.Adam(groups, betas=(0.5, 0.999))}
     d_params = [p for k in ("disc", "crop_disc") if k in modules for p in modules[k].parameters()]
     if d_params:
