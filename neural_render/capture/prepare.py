@@ -137,6 +137,9 @@ def _write_view(vdir: Path, cam, video: Path, fit, body, start: int, excluded: s
     uv = cam.project(fit.keypoints3d, distort=False)
     crop = square_crop_around(uv, cam.width, cam.height, opts.size, margin=0.15)
     K = crop.apply_to_K(cam.K)
+    # Calibrations give fx and fy a hair apart (here 0.01 %); the passes renderers take square pixels.
+    # Averaging moves a point at the crop's edge by |fx - fy| / 2 * (u - cx) / fx: well under 0.1 px.
+    K[0, 0] = K[1, 1] = 0.5 * (K[0, 0] + K[1, 1])
     pcam = PassCamera(K, cam.world_to_camera, opts.size, opts.size)
     m = fit.motion
     inst = BodyInstance.from_motion(body, m.poses, m.trans, m.betas, up=m.up)
