@@ -135,13 +135,13 @@ def evaluate(checkpoint: str, data_dir: str, device: str = "auto", batch: int = 
     """Generate every frame of a paired folder and compare with its ground truth (see metrics.py)."""
     from neural_render.fileio import write_image
     from neural_render.generator.checkpoint import load_renderer
-    from neural_render.generator.data import PairedDataset
+    from neural_render.generator.data import open_paired
     from neural_render.generator.metrics import evaluate_sequence
     from neural_render.generator.train import resolve_device
 
     device = resolve_device(device)
     renderer, meta = load_renderer(checkpoint, device)
-    ds = PairedDataset(data_dir, renderer.cfg.passes, size=size, split=split, crop_fraction=renderer.cfg.crop_fraction)
+    ds = open_paired(data_dir, renderer.cfg.passes, size=size, split=split, crop_fraction=renderer.cfg.crop_fraction)
     t0 = time.time()
     frames = generate_dataset(renderer, ds, device=device, batch=batch, progress=progress)
     gen_s = time.time() - t0

@@ -163,7 +163,7 @@ def train(o: TrainOptions) -> dict:
 
     from neural_render.generator import checkpoint as ckpt
     from neural_render.generator import losses as L
-    from neural_render.generator.data import PairedDataset, to_device
+    from neural_render.generator.data import open_paired, to_device
     from neural_render.generator.discriminators import CropDiscriminator, MultiscaleDiscriminator, pair_input
     from neural_render.generator.networks import PASS_CHANNELS, NeuralRenderer, crop_side, extract_crops
 
@@ -187,7 +187,7 @@ def train(o: TrainOptions) -> dict:
                 "stop_at": o.stop_at}
         o = TrainOptions(**{**saved, **keep})
     cfg = _model_config(o)
-    ds = PairedDataset(o.data, cfg.passes, size=o.size, split=o.split, crop_fraction=cfg.crop_fraction)
+    ds = open_paired(o.data, cfg.passes, size=o.size, split=o.split, crop_fraction=cfg.crop_fraction)
     if "uv" not in ds.arrays and cfg.uses_texture:
         raise InputError("the neural texture needs the uv pass", path=str(Path(o.data) / "uv"),
                          fix="render the uv pass or train with --texture-channels 0")
@@ -375,11 +375,11 @@ def validate(renderer, data_dir: str, size: int, max_frames: int, device: str, s
     """Metrics of the renderer on the first `max_frames` contiguous frames of a paired folder (split)."""
     import torch
 
-    from neural_render.generator.data import PairedDataset
+    from neural_render.generator.data import open_paired
     from neural_render.generator.infer import generate_dataset
     from neural_render.generator.metrics import evaluate_sequence
 
-    ds = PairedDataset(data_dir, renderer.cfg.passes, size=size, crop_fraction=renderer.cfg.crop_fraction,
+    ds = open_paired(data_dir, renderer.cfg.passes, size=size, crop_fraction=renderer.cfg.crop_fraction,
                        split=split)
     n = min(len(ds), max_frames) if max_frames else len(ds)
     was_training = renderer.training
