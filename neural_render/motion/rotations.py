@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from neural_render.body.lbs import rodrigues
+
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
 
 
 def aa_to_matrix(aa: np.ndarray) -> np.ndarray:
-    """Axis-angle (..., 3) radians -> rotation matrices (..., 3, 3) (Rodrigues)."""
-    aa = np.asarray(aa, np.float64)
-    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
-    axis = aa / np.maximum(angle, 1e-12)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    K = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(aa.shape[:-1] + (3, 3))
-    s = np.sin(angle)[..., None]
-    c = np.cos(angle)[..., None]
-    return np.eye(3) + s * K + (1 - c) * (K @ K)
+    """Axis-angle (..., 3) radians -> rotation matrices (..., 3, 3) (Rodrigues), float64."""
+    return rodrigues(np.asarray(aa, np.float64))
 
 
 def matrix_to_quat(R: np.ndarray) -> np.ndarray:
