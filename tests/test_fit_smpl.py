@@ -58,7 +58,9 @@ def test_fit_3d_keypoints(body):
     res = fit_keypoints(body, obs3d=pts, fps=60, options=FitOptions(**FAST))
     assert res.motion.up == "z" and res.motion.poses.shape == (8, 72)
     assert pa_mpjpe(res.joints[:, :22], out.joints[:, :22]).mean() < 0.045  # 1 cm noise per axis, few iterations
-    assert np.linalg.norm(res.joints - out.joints, axis=-1).mean() < 0.04  # 3D pins the global position too
+    # 3D pins the global position too. Hand joints (22, 23) hang off the wrist's rotation, which no
+    # BODY_25 keypoint observes, so they are left out here as in the PA-MPJPE above.
+    assert np.linalg.norm(res.joints[:, :22] - out.joints[:, :22], axis=-1).mean() < 0.04
     assert np.nanmedian(res.error3d_m) < 0.045
 
 
