@@ -427,11 +427,4 @@ CLASSES = (NEURALRENDER_OT_add_body, NEURALRENDER_OT_set_height_weight, NEURALRE
            NEURALRENDER_OT_add_camera, NEURALRENDER_OT_start_dataset)
 
 
-def register():
-    for c in CLASSES:
-        bpy.utils.register_class(c)
-
-
-def unregister():
-    for c in reversed(CLASSES):
-        bpy.utils.unregister_class(c)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

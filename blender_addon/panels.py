@@ -110,11 +110,4 @@ CLASSES = (NEURALRENDER_PT_body, NEURALRENDER_PT_motion, NEURALRENDER_PT_passes,
            NEURALRENDER_PT_dataset)
 
 
-def register():
-    for c in CLASSES:
-        bpy.utils.register_class(c)
-
-
-def unregister():
-    for c in reversed(CLASSES):
-        bpy.utils.unregister_class(c)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -61,9 +61,7 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
                                   scene.collection)
     # body material: image texture through the UV map -> Principled BSDF
     mat = bpy.data.materials.new("actor_skin_and_clothes")
-    if bpy.app.version < (5, 0, 0):  # always node-based from 5.0 (use_nodes deprecated)
-        mat.use_nodes = True
-    nt = mat.node_tree
+    nt = bscene.node_tree(mat)
     bsdf = next((n for n in nt.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None) \
         or nt.nodes.new("ShaderNodeBsdfPrincipled")
     out = next(n for n in nt.nodes if n.bl_idname == "ShaderNodeOutputMaterial")
@@ -84,8 +82,7 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     fob = bpy.data.objects.new("floor", fme)
     scene.collection.objects.link(fob)
     fmat = bpy.data.materials.new("floor")
-    if bpy.app.version < (5, 0, 0):  # always node-based from 5.0 (use_nodes deprecated)
-        fmat.use_nodes = True
+    bscene.node_tree(fmat)
     fb = next((n for n in fmat.node_tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None)
     if fb is None:
         fb = fmat.node_tree.nodes.new("ShaderNodeBsdfPrincipled")
@@ -96,8 +93,7 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     fme.materials.append(fmat)
     # world fill + sun with soft shadows
     world = bpy.data.worlds.new("actor_world")
-    if bpy.app.version < (5, 0, 0):  # always node-based from 5.0 (use_nodes deprecated)
-        world.use_nodes = True
+    bscene.node_tree(world)
     bg = next((n for n in world.node_tree.nodes if n.bl_idname == "ShaderNodeBackground"), None)
     if bg is None:
         bg = world.node_tree.nodes.new("ShaderNodeBackground")

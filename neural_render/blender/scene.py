@@ -78,6 +78,16 @@ def ensure_camera(scene, name: str = "NR_pass_camera"):
     return ob
 
 
+def node_tree(idblock):
+    """The shader node tree of a material or world, switching nodes on where Blender < 5 needs it
+    (from Blender 5 on they are always on and `use_nodes` is deprecated)."""
+    import bpy
+
+    if bpy.app.version < (5, 0, 0):
+        idblock.use_nodes = True
+    return idblock.node_tree
+
+
 def override_material():
     """The material every object renders with during a pass render: face part -> AOV."""
     import bpy
@@ -86,9 +96,7 @@ def override_material():
     if mat is not None:
         return mat
     mat = bpy.data.materials.new(OVERRIDE_MATERIAL)
-    if bpy.app.version < (5, 0, 0):  # node trees are implicit from Blender 5 on
-        mat.use_nodes = True
-    nt = mat.node_tree
+    nt = node_tree(mat)
     for n in list(nt.nodes):
         if n.bl_idname != "ShaderNodeOutputMaterial":
             nt.nodes.remove(n)

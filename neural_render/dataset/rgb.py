@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neural_render.blender.scene import node_tree
+
 # SMPL parts (1-based = joint index + 1) per garment.
 _TORSO = {3, 6, 9, 13, 14}           # spine1..3, collars
 _UPPER_ARM = {16, 17}
@@ -168,7 +170,7 @@ class DatasetScene:
         scene.collection.objects.link(sun)
 
         world = self._own("worlds", bpy.data.worlds.new("world"))
-        world.use_nodes = True
+        node_tree(world)
         bg = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
         bg.inputs["Color"].default_value = (*li["sky_colour"], 1.0)
         bg.inputs["Strength"].default_value = li["ambient"]
@@ -208,8 +210,7 @@ class DatasetScene:
     def _material(self, name: str, garment: str, clothing: dict):
         bpy = self.bpy
         mat = self._own("materials", bpy.data.materials.new(name))
-        mat.use_nodes = True
-        nt = mat.node_tree
+        nt = node_tree(mat)
         bsdf = nt.nodes.get("Principled BSDF")
         bsdf.inputs["Roughness"].default_value = {"skin": 0.45, "shirt": 0.8, "trousers": 0.7, "shoes": 0.35}[garment]
         if garment == "skin":
