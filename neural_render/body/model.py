@@ -57,6 +57,8 @@ class BodyModel:
     source: str = ""
     licence: str = ""
     path: str = ""
+    # Meaning of each shape component (file key `shape_component_names`); empty when the file has none.
+    shape_names: list[str] = field(default_factory=list)
 
     @property
     def num_vertices(self) -> int:
@@ -123,6 +125,7 @@ class BodyModel:
             "joints": NUM_JOINTS, "joint_names": list(SMPL_JOINT_NAMES),
             "parts": int(len(np.unique(self.parts))) if self.parts is not None else 0,
             "shape_components": int(self.num_betas),
+            "shape_component_names": list(self.shape_names),
             "pose_correctives": self.posedirs is not None,
             "uv": self.vt is not None,
             "keypoints": {k: int(v.shape[0]) for k, v in self.keypoint_regressors.items()},
@@ -219,6 +222,10 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
         licence=_scalar_str(data, "licence", "SMPL licence (see the model's own terms)"),
         path=str(path),
     )
+    if "shape_component_names" in data:
+        names = [str(n) for n in np.asarray(data["shape_component_names"]).reshape(-1)]
+        if len(names) == shapedirs.shape[-1]:
+            body.shape_names = names
     for kind in ("body25", "coco17"):
         key = f"kp_{kind}"
         if key in data:

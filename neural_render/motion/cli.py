@@ -29,6 +29,10 @@ def register(sub) -> None:
     imp.add_argument("--swing-fix", action="store_true",
                      help="BVH/FBX: point every mapped bone exactly along the source bone each frame "
                           "(default: keep the mapped joints' global orientations)")
+    imp.add_argument("--shape", default="source", choices=["source", "body"],
+                     help="BVH/FBX: 'source' (default) fits the body's shape (height + segment lengths) to "
+                          "the source skeleton's proportions and stores those betas in the motion; 'body' "
+                          "keeps the body's own shape (betas 0) and only scales the root path by leg length")
     imp.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the written motion")
     imp.add_argument("--ground", default="auto", choices=["auto", "on", "off"],
                      help="put the lowest point of the body on the floor (auto: only for sources without one)")
@@ -62,6 +66,9 @@ def register(sub) -> None:
     ev.add_argument("--bone-map", default=None)
     ev.add_argument("--unit", default=None)
     ev.add_argument("--swing-fix", action="store_true")
+    ev.add_argument("--shape", default="source", choices=["source", "body"],
+                    help="'source' (default): fit the body's shape to the source skeleton first; "
+                         "'body': keep the body's own shape")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_evaluate)
 
@@ -115,7 +122,8 @@ def _import(args) -> int:
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
                                    video=_video_arg(args.video), frames=_parse_frames(args.frames),
                                    calibration=args.calibration,
-                                   swing_fix=args.swing_fix, source_fps=args.source_fps, device=args.device)
+                                   swing_fix=args.swing_fix, source_fps=args.source_fps, device=args.device,
+                                   shape=args.shape)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
     # Render the preview before writing anything, so a failure leaves no output behind.
     image = None
@@ -150,6 +158,13 @@ def _print_summary(r: dict) -> None:
         print(f"  bone map '{r['bone_map']}': {rt['mapped']}/24 SMPL joints mapped; source unit {rt['unit']} "
               f"({rt['metres_per_unit']:.4g} m), up {rt['source_up']}, leg ratio {rt['leg_ratio']:.3f}")
         print("  mapping: " + ", ".join(f"{k}<-{v}" for k, v in rt["mapping"].items()))
+        sh = rt.get("shape") or {}
+        if sh.get("mode") == "source":
+            nz = {k: v for k, v in (sh.get("betas") or {}).items() if abs(v) >= 0.05}
+            print(f"  shape fitted to the source skeleton: rest offsets within {sh.get('residual_cm')} cm mean, "
+                  f"{sh.get('max_residual_cm')} cm max; betas " + ", ".join(f"{k} {v:+.2f}" for k, v in nz.items()))
+        elif sh:
+            print("  shape: the body's own (--shape body)")
         for w in rt["warnings"]:
             print(f"  warning: {w}")
     if "fit" in r:
@@ -217,7 +232,8 @@ def _evaluate(args) -> int:
         clip = read_fbx(src)
     t1 = time.perf_counter()
     mapping, name, warnings = auto_map(clip.skeleton, args.bone_map, path=src)
-    res = retarget(clip, body, mapping, unit=args.unit, warnings=warnings, swing_fix=args.swing_fix)
+    res = retarget(clip, body, mapping, unit=args.unit, warnings=warnings, swing_fix=args.swing_fix,
+                   shape=args.shape)
     t2 = time.perf_counter()
     ev = evaluate(clip, res, body)
     out = {"source": str(src), "format": fmt, "frames": clip.num_frames, "fps": clip.fps, "bone_map": name,
@@ -232,6 +248,9 @@ def _evaluate(args) -> int:
         print(f"  MPJPE (pose on source proportions) {ev['mpjpe_m'] * 100:.2f} cm; "
               f"body joints {ev['mpjpe_body_m'] * 100:.2f} cm")
         print(f"  bone direction error median {ev['bone_dir_median_deg']:.2f} deg, p95 {ev['bone_dir_p95_deg']:.2f} deg")
+        if res.shape.get("mode") == "source":
+            print(f"  shape fitted to the source: rest offsets within {res.shape['residual_cm']} cm mean, "
+                  f"{res.shape['max_residual_cm']} cm max")
         print(f"  read {out['read_s']} s, retarget {out['retarget_s']} s ({out['retarget_frames_per_s']} frames/s)")
     return 0
 

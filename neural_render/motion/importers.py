@@ -66,7 +66,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
                   frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
                   source_fps: float | None = None, calibration: str | Path | None = None,
-                  device: str = "cpu") -> tuple[Motion, dict]:
+                  device: str = "cpu", shape: str = "body") -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
@@ -74,6 +74,9 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
     floor (SMPL parameter dicts; AMASS retargeted onto a non-SMPL body). source_fps: the source's frame rate where the file has none
     (SMPL dicts; default 30) or to override a wrong one. video / calibration: for keypoint
     input (the fitted body's preview; multi-view camera calibration). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
+    shape (BVH/FBX only): "body" keeps the body's own shape (betas 0; for callers that drive a body
+    with its own shape: the add-on's body, dataset people); "source" fits the body's betas to the
+    source skeleton's proportions (`neural-render motion import`'s default; see `retarget.retarget`).
     Returns (motion, report) where report is a JSON-able summary.
     """
     src = Path(src)
@@ -100,7 +103,8 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
             from neural_render.motion.fbx import read_fbx
             clip = read_fbx(src)
         mapping, map_name, warnings = auto_map(clip.skeleton, bone_map, path=src)
-        res = retarget(clip, body, mapping, up="y", unit=unit, warnings=warnings, swing_fix=swing_fix)
+        res = retarget(clip, body, mapping, up="y", unit=unit, warnings=warnings, swing_fix=swing_fix,
+                       shape=shape)
         motion = res.motion
         report["bone_map"] = map_name
         report["retarget"] = res.summary(clip.skeleton.names)

@@ -16,6 +16,18 @@ Method (global-orientation transfer with rest alignment from the source's own re
 5. Root translation: the source pelvis path scaled by the leg-length ratio (target / source), so
    the body's feet stay on the source's floor; then trans = p - J0 (LBS keeps the pelvis at J0).
 6. up="z": the whole motion is turned Y-up -> Z-up (Motion.with_up).
+
+Shape (`shape="source"`): before step 2's final alignment the body's betas are solved so its rest
+joints reproduce the source skeleton's rest geometry: for every mapped joint j with nearest mapped
+ancestor a, the body's rest offset J_j - J_a should equal the source's rest offset taken into
+SMPL's rest frame through the alignment, A_a^T (s_j - s_a) (pose-invariant: a T-, A- or arms-down
+source rest gives the same target). Rest joints are linear in betas, so this is one ridge-regularized
+linear least squares (`fit_source_shape`), repeated once with the alignment of the fitted body. On
+the default body it frees height (beta 0) and the proportion components (one per segment, see
+neural_render/body/proportions.py) and keeps the phenotype components as given; on a body without
+proportion components (an SMPL file) it fits the first 10 betas with a stronger prior.
+Because the body then has the source's proportions, driving it with the transferred rotations puts
+its own joints where the source's are. `shape="body"` keeps the body's shape (the given betas).
 """
 
 from __future__ import annotations
@@ -32,7 +44,13 @@ from neural_render.motion.source_skeleton import SourceClip, detect_unit_scale
 
 # Bump when retargeting results change for the same input (caches of converted motions key on it).
 # 2: twist reference chosen for both skeletons (arms-down rests were 90 deg off in version 1).
-RETARGET_VERSION = 2
+# 3: shape="source" (fit the body's betas to the source skeleton), the default of `motion import`.
+RETARGET_VERSION = 3
+SHAPES = ("source", "body")
+# Ridge weights of the shape fit, m^2 of joint-offset error per beta^2: 3 mm per beta where the
+# body has proportion components (a proportion beta is 5 cm: the fit reaches ~99.6 % of it), 1 cm
+# per beta for phenotype-only shape spaces (SMPL's betas blow up fitting proportions they lack).
+SHAPE_PRIOR = {"proportions": 1e-5, "phenotype": 1e-4}
 
 J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 # The bone each SMPL joint's rotation swings: joint -> its chain child (None: no child bone).
@@ -58,12 +76,13 @@ class RetargetResult:
     warnings: list[str] = field(default_factory=list)
     up_rotation: np.ndarray | None = None  # (3, 3) source world -> Y-up
     alignment: np.ndarray | None = None    # (24, 3, 3) rest alignment A_j (SMPL rest frame -> source rest frame)
+    shape: dict = field(default_factory=dict)  # shape mode, fitted betas, rest-geometry residual (cm)
 
     def summary(self, names: list[str]) -> dict:
         return {"unit": self.unit, "metres_per_unit": self.unit_scale, "leg_ratio": round(self.scale, 4),
                 "source_up": self.up_axis, "mapped": len(self.mapping),
                 "mapping": {SMPL_JOINT_NAMES[k]: names[v] for k, v in sorted(self.mapping.items())},
-                "warnings": self.warnings}
+                "shape": self.shape, "warnings": self.warnings}
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -115,8 +134,12 @@ def _body_axes(pos: np.ndarray, mapping_pos) -> tuple[np.ndarray, np.ndarray, np
 
 def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray | None = None,
              up: str = "z", unit: str | None = None, warnings: list[str] | None = None,
-             swing_fix: bool = False) -> RetargetResult:
+             swing_fix: bool = False, shape: str = "body") -> RetargetResult:
     """Retarget `clip` onto `body` (a BodyModel) with `mapping` {smpl joint: source joint}.
+
+    shape: "body" keeps `betas` (default zeros: the body's own proportions); "source" fits the
+    betas so the body's rest skeleton reproduces the source's (see the module doc), starting from
+    `betas` for the components it does not fit. The motion carries the resulting betas.
 
     swing_fix: off (default), every mapped bone keeps the source joint's global orientation (the
     motion of unmapped joints in between is folded into the next mapped joint's local rotation).
@@ -126,6 +149,8 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     the mapped joint's own orientation.
     """
     skel = clip.skeleton
+    if shape not in SHAPES:
+        raise InputError(f"unknown shape mode {shape!r}", where="--shape", fix=f"use one of {', '.join(SHAPES)}")
     betas = np.zeros(min(10, body.num_betas), np.float32) if betas is None else np.asarray(betas, np.float32)
     Jr = body.rest_joints(betas).astype(np.float64)       # (24, 3) SMPL rest joints, Y-up metres
     rest = skel.rest_positions
@@ -164,51 +189,16 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     G = U[None, None] @ clip.rotations                      # (T, Js, 3, 3)
     P = clip.positions @ U.T * unit_scale                   # (T, Js, 3) metres, Y-up
 
-    def src_rest_m(n):
-        return rest_m[mapping[J[n]]] if J[n] in mapping else None
-
-    def smpl_rest(n):
-        return Jr[J[n]]
-
-    # 2. Body axes at rest, SMPL and source, in the same (Y-up) frame.
-    s_axes = _body_axes(Jr, smpl_rest)
-    r_axes = _body_axes(rest_m, src_rest_m)
-    A = np.zeros((24, 3, 3))
-    have = np.zeros(24, bool)
-    chain: dict[int, tuple[int, np.ndarray]] = {}  # smpl joint -> (smpl chain child, SMPL rest bone)
-    for j in range(24):
-        if j not in mapping:
-            continue
-        name = SMPL_JOINT_NAMES[j]
-        A_j = None
-        if name == "pelvis":
-            Fs = rot.frame_from_two(s_axes[1], s_axes[0])
-            Fr = rot.frame_from_two(r_axes[1], r_axes[0])
-            A_j = Fr @ Fs.T
-        else:
-            c = CHAIN_CHILD[name]
-            while c is not None and J[c] not in mapping:
-                c = CHAIN_CHILD[c]
-            if c is not None:
-                d_s = Jr[J[c]] - Jr[j]
-                d_r = rest_m[mapping[J[c]]] - rest_m[mapping[j]]
-                if np.linalg.norm(d_s) > 1e-4 and np.linalg.norm(d_r) > 1e-4 * unit_scale:
-                    chain[j] = (J[c], d_s)
-                    # Twist reference: the body axis farthest from parallel to the bone in BOTH
-                    # skeletons (an arm along x in a T-pose but hanging down in the source: forward).
-                    k = int(np.argmin([max(abs(np.dot(_unit(d_s), a)), abs(np.dot(_unit(d_r), b)))
-                                       for a, b in zip(s_axes, r_axes)]))
-                    A_j = rot.frame_from_two(d_r, r_axes[k]) @ rot.frame_from_two(d_s, s_axes[k]).T
-        if A_j is not None and not (abs(np.linalg.det(A_j) - 1) < 1e-6
-                                    and np.allclose(A_j @ A_j.T, np.eye(3), atol=1e-6)):
-            A_j = None  # degenerate reference (cannot happen with the choice above; be safe)
-        if A_j is None:  # inherit the nearest mapped ancestor's alignment
-            a = int(SMPL_PARENTS[j])
-            while a >= 0 and not have[a]:
-                a = int(SMPL_PARENTS[a])
-            A_j = A[a] if a >= 0 else np.eye(3)
-        A[j] = A_j
-        have[j] = True
+    # 2. Rest alignment (and, for shape="source", the betas reproducing the source's rest skeleton).
+    A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
+    shape_info: dict = {"mode": shape}
+    if shape == "source":
+        for _ in range(2):  # the alignment depends (weakly) on the body's rest bone directions
+            betas, shape_info = fit_source_shape(body, rest_m, mapping, A, betas)
+            Jr = body.rest_joints(betas).astype(np.float64)
+            A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
+        shape_info = shape_residual(body, rest_m, mapping, A, betas) | {
+            k: v for k, v in shape_info.items() if k in ("mode", "betas", "fitted", "prior")}
 
     # 3. Global SMPL rotations per frame.
     glob = np.empty((T, 24, 3, 3))
@@ -247,11 +237,135 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     trans = pelvis_path - Jr[0][None]
     motion = Motion(poses, trans, betas, clip.fps, up="y",
                     metadata={"source": str(clip.source), "retarget": {
-                        "unit": unit, "leg_ratio": float(scale), "source_up": up_name}})
+                        "unit": unit, "leg_ratio": float(scale), "source_up": up_name,
+                        "shape": shape, "version": RETARGET_VERSION}})
     if up == "z":
         motion = motion.with_up("z", pelvis=Jr[0])
     return RetargetResult(motion, dict(mapping), unit, unit_scale, float(scale), up_name, warnings,
-                          up_rotation=U, alignment=A)
+                          up_rotation=U, alignment=A, shape=shape_info)
+
+
+def rest_alignment(Jr: np.ndarray, rest_m: np.ndarray, mapping: dict[int, int],
+                   unit_scale: float) -> tuple[np.ndarray, dict[int, tuple[int, np.ndarray]]]:
+    """Rest alignment A (24, 3, 3) of SMPL's rest joints Jr (24, 3) onto the source's rest joints
+    rest_m (Js, 3) (both Y-up metres), and the chain bones {smpl joint: (chain child, SMPL rest bone)}.
+    See the module doc, step 2."""
+    def src_rest_m(n):
+        return rest_m[mapping[J[n]]] if J[n] in mapping else None
+
+    def smpl_rest(n):
+        return Jr[J[n]]
+
+    # Body axes at rest, SMPL and source, in the same (Y-up) frame.
+    s_axes = _body_axes(Jr, smpl_rest)
+    r_axes = _body_axes(rest_m, src_rest_m)
+    A = np.zeros((24, 3, 3))
+    have = np.zeros(24, bool)
+    chain: dict[int, tuple[int, np.ndarray]] = {}  # smpl joint -> (smpl chain child, SMPL rest bone)
+    for j in range(24):
+        if j not in mapping:
+            continue
+        name = SMPL_JOINT_NAMES[j]
+        A_j = None
+        if name == "pelvis":
+            Fs = rot.frame_from_two(s_axes[1], s_axes[0])
+            Fr = rot.frame_from_two(r_axes[1], r_axes[0])
+            A_j = Fr @ Fs.T
+        else:
+            c = CHAIN_CHILD[name]
+            while c is not None and J[c] not in mapping:
+                c = CHAIN_CHILD[c]
+            if c is not None:
+                d_s = Jr[J[c]] - Jr[j]
+                d_r = rest_m[mapping[J[c]]] - rest_m[mapping[j]]
+                if np.linalg.norm(d_s) > 1e-4 and np.linalg.norm(d_r) > 1e-4 * unit_scale:
+                    chain[j] = (J[c], d_s)
+                    # Twist reference: the body axis farthest from parallel to the bone in BOTH
+                    # skeletons (an arm along x in a T-pose but hanging down in the source: forward).
+                    k = int(np.argmin([max(abs(np.dot(_unit(d_s), a)), abs(np.dot(_unit(d_r), b)))
+                                       for a, b in zip(s_axes, r_axes)]))
+                    A_j = rot.frame_from_two(d_r, r_axes[k]) @ rot.frame_from_two(d_s, s_axes[k]).T
+        if A_j is not None and not (abs(np.linalg.det(A_j) - 1) < 1e-6
+                                    and np.allclose(A_j @ A_j.T, np.eye(3), atol=1e-6)):
+            A_j = None  # degenerate reference (cannot happen with the choice above; be safe)
+        if A_j is None:  # inherit the nearest mapped ancestor's alignment
+            a = int(SMPL_PARENTS[j])
+            while a >= 0 and not have[a]:
+                a = int(SMPL_PARENTS[a])
+            A_j = A[a] if a >= 0 else np.eye(3)
+        A[j] = A_j
+        have[j] = True
+    return A, chain
+
+
+def _mapped_ancestor(j: int, mapping: dict[int, int]) -> int:
+    a = int(SMPL_PARENTS[j])
+    while a >= 0 and a not in mapping:
+        a = int(SMPL_PARENTS[a])
+    return a
+
+
+def _source_offsets(rest_m: np.ndarray, mapping: dict[int, int], A: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """[(j, a, target offset (3,))]: every mapped joint j but the pelvis, its nearest mapped
+    ancestor a, and the source's rest offset s_j - s_a in SMPL's rest frame (A_a^T (s_j - s_a))."""
+    out = []
+    for j in sorted(mapping):
+        a = _mapped_ancestor(j, mapping)
+        if a >= 0:
+            out.append((j, a, A[a].T @ (rest_m[mapping[j]] - rest_m[mapping[a]])))
+    return out
+
+
+def shape_components_to_fit(body) -> tuple[list[int], float]:
+    """Which betas the source-shape fit frees, and its ridge weight (see SHAPE_PRIOR)."""
+    prop = [k for k, n in enumerate(body.shape_names) if n.startswith("proportion_")]
+    if prop:
+        return [0] + prop, SHAPE_PRIOR["proportions"]
+    return list(range(min(10, body.num_betas))), SHAPE_PRIOR["phenotype"]
+
+
+def fit_source_shape(body, rest_m: np.ndarray, mapping: dict[int, int], A: np.ndarray,
+                     betas: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Betas (num_betas,) whose rest joints reproduce the source's rest offsets (ridge least squares).
+
+    rest_m: (Js, 3) source rest joints, Y-up metres; A: (24, 3, 3) rest alignment. Components not
+    fitted keep their value in `betas` (zeros when None). Returns (betas float32, info).
+    """
+    free, prior = shape_components_to_fit(body)
+    B = body.num_betas
+    base = np.zeros(B, np.float64)
+    if betas is not None:
+        b = np.asarray(betas, np.float64).reshape(-1)[:B]
+        base[:b.size] = b
+    base[free] = 0.0
+    J0 = body.rest_joints(base.astype(np.float32)).astype(np.float64)          # (24, 3)
+    V = body.num_vertices
+    Jd = (body.J_regressor.astype(np.float64) @ body.shapedirs[..., free].astype(np.float64).reshape(V, -1))
+    Jd = Jd.reshape(24, 3, len(free))                                           # (24, 3, F) m per beta
+    rows, rhs = [], []
+    for j, a, target in _source_offsets(rest_m, mapping, A):
+        rows.append(Jd[j] - Jd[a])
+        rhs.append(target - (J0[j] - J0[a]))
+    if not rows:
+        return base.astype(np.float32), {"mode": "source", "fitted": []}
+    D = np.concatenate(rows)                                                    # (3M, F)
+    r = np.concatenate(rhs)
+    x = np.linalg.solve(D.T @ D + prior * np.eye(len(free)), D.T @ r)
+    base[free] = x
+    names = body.shape_names or [f"beta{k}" for k in range(B)]
+    info = {"mode": "source", "fitted": [names[k] for k in free], "prior": prior,
+            "betas": {names[k]: round(float(base[k]), 4) for k in free}}
+    return base.astype(np.float32), info
+
+
+def shape_residual(body, rest_m: np.ndarray, mapping: dict[int, int], A: np.ndarray, betas) -> dict:
+    """How far the body's rest offsets (J_j - J_a) are from the source's (cm): mean, max, per joint."""
+    Jr = body.rest_joints(np.asarray(betas, np.float32)).astype(np.float64)
+    per = {SMPL_JOINT_NAMES[j]: float(np.linalg.norm(Jr[j] - Jr[a] - target))
+           for j, a, target in _source_offsets(rest_m, mapping, A)}
+    vals = np.array(list(per.values())) if per else np.zeros(1)
+    return {"residual_cm": round(float(vals.mean()) * 100, 2), "max_residual_cm": round(float(vals.max()) * 100, 2),
+            "per_joint_residual_cm": {k: round(v * 100, 2) for k, v in per.items()}}
 
 
 def _chain_len(pos: np.ndarray, idx: list[int | None]) -> float | None:
