@@ -54,12 +54,14 @@ def walk_fbx(shared_data, tmp_path_factory):
     return bvh, fbx
 
 
-@pytest.mark.parametrize("swing_fix", [False, True])
-def test_bvh_and_fbx_give_the_same_motion(walk_fbx, swing_fix):
+@pytest.mark.parametrize("swing_fix,shape", [(False, "body"), (True, "body"), (False, "source")])
+def test_bvh_and_fbx_give_the_same_motion(walk_fbx, swing_fix, shape):
     bvh, fbx = walk_fbx
     body = make_body()
-    mb, rb = import_motion(bvh, body=body, swing_fix=swing_fix)
-    mf, rf = import_motion(fbx, body=body, swing_fix=swing_fix)
+    mb, rb = import_motion(bvh, body=body, swing_fix=swing_fix, shape=shape)
+    mf, rf = import_motion(fbx, body=body, swing_fix=swing_fix, shape=shape)
+    if shape == "source":  # both fit the same skeleton: nearly the same body (rest joints 4.8 mm apart)
+        np.testing.assert_allclose(body.rest_joints(mf.betas), body.rest_joints(mb.betas), atol=0.01)
     assert rf["format"] == "fbx" and rf["retarget"]["source_up"] == "+z" and rb["retarget"]["source_up"] == "+y"
     assert rf["fps"] == rb["fps"] == 120.0
     n = mb.num_frames

@@ -10,15 +10,18 @@ like any SMPL shapedir: rest vertices = v_template + shapedirs @ betas.
 
 Construction of one segment a -> c (each side of a symmetric pair separately, then summed):
 1. s0(v) = sum over joints j in subtree(c) of W[v, j] (W: skinning weights): the part of each
-   vertex that rides on the moved limb (1 inside it, blended at the joint, 0 elsewhere).
-2. The joint regressor averages vertices on both sides of a joint, so s0 moves the joint c by
-   ~0.5, not 1. A smooth correction fixes that exactly: one bump per joint (the joint
-   regressor's support, diffused over the mesh graph), weights solved so that J_regressor @ s
-   is 1 for every joint in subtree(c) and 0 for every other joint (24 x 24 linear system).
+   vertex that rides on the moved limb (1 inside it, blended at the joint, 0 elsewhere), plus
+   W[v, a] times the vertex's position along the rest bone a -> c (0 at a, 1 at c): the part a
+   stretches evenly along the segment (`parent_ramp`).
+2. The joint regressor averages vertices around a joint (some of them far from it), so s0 moves
+   the joints only roughly right. The smoothest correction makes it exact: s = s0 + G mu with
+   G = (L^T L + eps I)^-1 R^T (`smooth_corrections`, L the mesh Laplacian) and mu solved so that
+   J_regressor @ s is 1 for every joint in subtree(c) and 0 for every other joint (24 x 24).
 3. Displacement of vertex v = unit * s(v) * d, d the segment's unit direction in the rest pose
    (the bone direction, or a body axis for the hip offsets).
 
-Only numpy; used by smpl_assets/build_default_body.py (and tests), never at run time.
+numpy + scipy (sparse solve); used by smpl_assets/build_default_body.py (and tests), never at
+run time.
 """
 
 from __future__ import annotations
@@ -86,32 +89,42 @@ def segment_direction(rest_joints: np.ndarray, a: int, c: int, kind: str) -> np.
     raise ValueError(f"unknown segment direction {kind!r}")
 
 
-def _neighbour_mean(x: np.ndarray, edges: np.ndarray, V: int) -> np.ndarray:
-    """Mean over mesh neighbours of a per-vertex field x (V, K)."""
-    acc = np.zeros_like(x)
-    np.add.at(acc, edges[:, 0], x[edges[:, 1]])
-    np.add.at(acc, edges[:, 1], x[edges[:, 0]])
-    deg = np.bincount(edges.ravel(), minlength=V).astype(np.float64)
-    return acc / np.maximum(deg, 1.0)[:, None]
+def smooth_corrections(J_regressor: np.ndarray, faces: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """(V, 24) the smoothest per-vertex fields that each joint regressor row can "see":
+    G = Q^-1 R^T with Q = L^T L + eps I, L the mesh graph's (uniform) Laplacian I - D^-1 A.
+    A correction G @ mu minimizes the squared Laplacian (bending) of the field plus eps times its
+    size, among all fields with the same joint response R @ (G @ mu): smooth, spread over the
+    part, no spikes at the regressor's vertices. eps sets how far a correction spreads (1e-3:
+    ~ a limb segment)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
 
-
-def joint_bumps(J_regressor: np.ndarray, faces: np.ndarray, weights: np.ndarray,
-                parents: np.ndarray = SMPL_PARENTS, steps: int = 4) -> np.ndarray:
-    """(V, 24) smooth per-joint correction fields, one-sided: each joint regressor's support,
-    diffused over the mesh graph `steps` times (half own value, half neighbour mean), times the
-    share of the vertex NOT riding on the joint's own subtree (so a correction reshapes the parent
-    side of the joint instead of bulging the limb below it); scaled to a peak of 1. The root's
-    field is not one-sided (everything rides on the root)."""
     V = J_regressor.shape[1]
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).astype(np.int64)
     e = np.unique(np.sort(e, 1), axis=0)
-    phi = (J_regressor.T > 0).astype(np.float64)
-    for _ in range(steps):
-        phi = 0.5 * phi + 0.5 * _neighbour_mean(phi, e, V)
-    for j in range(J_regressor.shape[0]):
-        if int(parents[j]) >= 0:
-            phi[:, j] *= 1.0 - weights[:, subtree(j, parents)].sum(1)
-    return phi / phi.max(0, keepdims=True)
+    A = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(V, V)).tocsr()
+    A = A + A.T
+    deg = np.asarray(A.sum(1)).ravel()
+    L = sp.identity(V, format="csr") - sp.diags(1.0 / np.maximum(deg, 1.0)) @ A
+    Q = (L.T @ L + eps * sp.identity(V)).tocsc()
+    return sla.splu(Q).solve(np.ascontiguousarray(J_regressor.T, dtype=np.float64))
+
+
+def parent_ramp(v: np.ndarray, rest_joints: np.ndarray, a: int, c: int,
+                parents: np.ndarray = SMPL_PARENTS) -> np.ndarray:
+    """(V,) share of each vertex of part a that follows a segment a -> c: its position along the
+    rest bone, 0 at joint a to 1 at joint c (clipped). Where a has several children (pelvis,
+    spine3) a vertex ahead of several bones is split between them (shares sum to at most 1), so
+    the two sides of a symmetric pair, or the neck and the collars, never move it twice."""
+    def along(child: int) -> np.ndarray:
+        bone = rest_joints[child] - rest_joints[a]
+        return np.clip((v - rest_joints[a]) @ bone / (bone @ bone), 0.0, 1.0)
+
+    kids = [int(j) for j in np.flatnonzero(parents == a)]
+    t = along(c)
+    if len(kids) > 1:
+        t = t / np.maximum(1.0, np.sum([along(k) for k in kids], 0))
+    return t
 
 
 def proportion_shapedirs(v_template: np.ndarray, faces: np.ndarray, weights: np.ndarray,
@@ -127,14 +140,16 @@ def proportion_shapedirs(v_template: np.ndarray, faces: np.ndarray, weights: np.
     W = np.asarray(weights, np.float64)
     R = np.asarray(J_regressor, np.float64)
     rest = R @ v
-    phi = joint_bumps(R, np.asarray(faces), W)
-    M = R @ phi                                             # (24, 24) joint response to each bump
+    phi = smooth_corrections(R, np.asarray(faces))
+    M = R @ phi                                             # (24, 24) joint response to each field
     out = np.zeros(v.shape + (len(PROPORTION_COMPONENTS),))
     for k, (_name, segments, kind, _meaning) in enumerate(PROPORTION_COMPONENTS):
         for a_name, c_name in segments:
             a, c = _J[a_name], _J[c_name]
             moved = subtree(c)
-            s = W[:, moved].sum(1)                          # rides on the moved limb
+            # Rides on the moved limb, plus a ramp over the parent part toward c (so the segment
+            # stretches along its length instead of at the joint's blend zone).
+            s = W[:, moved].sum(1) + W[:, a] * parent_ramp(v, rest, a, c)
             target = np.zeros(R.shape[0])
             target[moved] = 1.0
             s = s + phi @ np.linalg.solve(M, target - R @ s)  # joints move exactly 1 / 0
