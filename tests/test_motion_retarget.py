@@ -364,13 +364,15 @@ def test_fuzz_retarget_garbled_skeletons(data):
     for i in data.draw(st.lists(st.integers(0, n - 1), max_size=4)):
         names[i] = data.draw(st.sampled_from(["x", "Hips", "mixamorig:Head", "LeftHand"])) + str(i)
     bvh = BVH(names, base.parents, offsets, base.channels, base.is_end, base.frame_time, frames)
+    shape = data.draw(st.sampled_from(["body", "source"]))
     try:
         clip = clip_from_bvh(bvh)
         mapping, _, _ = auto_map(clip.skeleton)
-        res = retarget(clip, body, mapping)
+        res = retarget(clip, body, mapping, shape=shape)
     except InputError:
         return
     assert np.all(np.isfinite(res.motion.poses)) and np.all(np.isfinite(res.motion.trans))
+    assert np.all(np.isfinite(res.motion.betas))
 
 
 def test_generic_prefers_pelvis_over_floor_root():

@@ -208,6 +208,11 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
     motion = Motion.load(motion_path)
     samples = int(samples or actor_params()["scene"]["samples"])
     body = load_body()
+    # The reference actor is a fixed person (the default body, its own betas), whatever body the
+    # motion was made for (e.g. a mocap skeleton's proportions): the motion is put on the actor's
+    # shape, root path scaled by leg length.
+    from neural_render.motion.retarget import motion_on_shape
+    motion = motion_on_shape(motion, body, actor_params().get("betas"))
     inst = BodyInstance.from_motion(body, motion.poses, motion.trans,
                                     motion.betas if motion.betas.size else None, up=motion.up)
     idx = parse_frames(frames, motion.num_frames)

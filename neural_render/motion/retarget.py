@@ -199,6 +199,13 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
             A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
         shape_info = shape_residual(body, rest_m, mapping, A, betas) | {
             k: v for k, v in shape_info.items() if k in ("mode", "betas", "fitted", "prior")}
+        wild = {k: v for k, v in (shape_info.get("betas") or {}).items() if abs(v) > 4}
+        if wild:
+            warnings = list(warnings or [])
+            warnings.append(
+                "the source skeleton's proportions are far outside the body's shape space ("
+                + ", ".join(f"{k} {v:+.1f}" for k, v in wild.items())
+                + "): check the unit (--unit) and bone map, or keep the body's shape with --shape body")
 
     # 3. Global SMPL rotations per frame.
     glob = np.empty((T, 24, 3, 3))
@@ -366,6 +373,28 @@ def shape_residual(body, rest_m: np.ndarray, mapping: dict[int, int], A: np.ndar
     vals = np.array(list(per.values())) if per else np.zeros(1)
     return {"residual_cm": round(float(vals.mean()) * 100, 2), "max_residual_cm": round(float(vals.max()) * 100, 2),
             "per_joint_residual_cm": {k: round(v * 100, 2) for k, v in per.items()}}
+
+
+def motion_on_shape(motion: Motion, body, betas: np.ndarray | None = None) -> Motion:
+    """The same motion on another shape of `body` (an actor with its own betas; None = zeros).
+
+    Joint rotations carry over unchanged. The root path is scaled by the leg-length ratio (new
+    shape / motion's shape, as in retargeting) about the world origin, so the feet keep the floor
+    and the stride fits the new legs; trans is re-anchored on the new rest pelvis (the root joint
+    is at J0 + trans in either up axis, the
+    root rotation turning the body about J0). Returns a copy with the new betas.
+    """
+    new = np.zeros(min(10, body.num_betas), np.float32) if betas is None else np.asarray(betas, np.float32)
+    J_old = body.rest_joints(motion.betas).astype(np.float64)
+    J_new = body.rest_joints(new).astype(np.float64)
+    if np.allclose(J_old, J_new, atol=1e-7):
+        return motion.copy(betas=new)
+    legs = [(_chain_len(J_new, c), _chain_len(J_old, c)) for c in
+            ([J["left_hip"], J["left_knee"], J["left_ankle"]], [J["right_hip"], J["right_knee"], J["right_ankle"]])]
+    scale = float(np.mean([a / b for a, b in legs if b and b > 1e-6])) if legs else 1.0
+    root = motion.trans.astype(np.float64) + J_old[0]   # LBS turns the root about its rest J0
+    trans = root * scale - J_new[0]
+    return motion.copy(trans=trans.astype(np.float32), betas=new)
 
 
 def _chain_len(pos: np.ndarray, idx: list[int | None]) -> float | None:
