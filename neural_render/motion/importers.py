@@ -66,7 +66,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
                   frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
                   source_fps: float | None = None, calibration: str | Path | None = None,
-                  device: str = "cpu", shape: str = "body") -> tuple[Motion, dict]:
+                  device: str = "cpu", shape: str = "source") -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
@@ -74,9 +74,10 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
     floor (SMPL parameter dicts; AMASS retargeted onto a non-SMPL body). source_fps: the source's frame rate where the file has none
     (SMPL dicts; default 30) or to override a wrong one. video / calibration: for keypoint
     input (the fitted body's preview; multi-view camera calibration). swing_fix: see `retarget.retarget`. smooth: Savitzky-Golay window in seconds (0 = off).
-    shape (BVH/FBX only): "body" keeps the body's own shape (betas 0; for callers that drive a body
-    with its own shape: the add-on's body, dataset people); "source" fits the body's betas to the
-    source skeleton's proportions (`neural-render motion import`'s default; see `retarget.retarget`).
+    shape (BVH/FBX only): "source" (default, as `neural-render motion import`) fits the body's betas
+    to the source skeleton's proportions (see `retarget.retarget`); "body" keeps the body's own
+    shape (betas 0). To drive a body that has its own betas with either, see
+    `retarget.motion_on_shape`.
     Returns (motion, report) where report is a JSON-able summary.
     """
     src = Path(src)
