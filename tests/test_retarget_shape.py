@@ -57,7 +57,8 @@ def test_build_step_reproduces_the_asset(body):
 
     with np.load(asset("default_body.npz")) as z:
         again = proportion_shapedirs(z["v_template"], z["f"], z["weights"], z["J_regressor"])
-        np.testing.assert_array_equal(again, z["shapedirs"][..., 10:])
+        # Bit-identical on the machine that built it; another BLAS may round differently.
+        np.testing.assert_allclose(again, z["shapedirs"][..., 10:], atol=1e-6)
         meta = json.loads(str(z["metadata"]))
     assert meta["shape_components"]["proportions"]["unit_m"] == PROPORTION_UNIT_M
 

@@ -134,7 +134,8 @@ def proportion_shapedirs(v_template: np.ndarray, faces: np.ndarray, weights: np.
     v_template (V, 3) metres Y-up; faces (F, 3); weights (V, 24) skinning weights; J_regressor
     (24, V). Column k moves the joints of its segments' subtrees by exactly `unit` metres along
     the segment direction (J_regressor @ column == unit * d on those joints, 0 elsewhere, to
-    float precision). Deterministic: the same float inputs give the same bytes.
+    float precision). Deterministic: the same float inputs give the same bytes (on one machine;
+    another BLAS may round the last bit differently).
     """
     v = np.asarray(v_template, np.float64)
     W = np.asarray(weights, np.float64)
