@@ -60,6 +60,11 @@ def test_prepare_real_clip_short(shared_data, tmp_path):
     assert (out / "background.png").is_file() and (out / "overlay.mp4").stat().st_size > 0
     saved = json.loads((out / "fit_report.json").read_text())
     assert len(saved["per_frame_reprojection_px"]) == 10
+    from neural_render.motion import Motion
+
+    assert Motion.load(out / "motion.npz").num_frames == 10
+    ref = saved["silhouette_refinement"]["views"]["cam01"]
+    assert ref["frames_used"] > 0 and ref["silhouette_iou_after"] >= ref["silhouette_iou_before"] - 0.01, ref
     # The fitted body lies on the person: the detector's confident keypoints, mapped through the
     # same crop, fall inside the (slightly dilated) rendered body mask.
     import cv2

@@ -23,6 +23,9 @@ def register(sub) -> None:
                    help="also exclude frames whose reprojection error exceeds this (source pixels)")
     p.add_argument("--renderer", default="blender", choices=["blender", "raster"])
     p.add_argument("--device", default="cpu", help="fitting device: cpu or cuda")
+    p.add_argument("--no-refine", action="store_true",
+                   help="skip refining the fit against the person's silhouettes (background subtraction)")
+    p.add_argument("--refine-iterations", type=int, default=None, help="silhouette refinement steps per chunk")
     p.set_defaults(func=_run)
 
 
@@ -39,9 +42,12 @@ def _run(args) -> int:
         frames = (a, b)
     opts = PrepareOptions(size=args.size, frames=frames, test_tail=args.test_tail, holdout_view=args.holdout_view,
                           renderer=args.renderer, device=args.device, max_error_px=args.max_error_px, fmt=args.fmt,
-                          views=args.views.split(",") if args.views else None, calibration=args.calibration)
+                          views=args.views.split(",") if args.views else None, calibration=args.calibration,
+                          refine=not args.no_refine,
+                          refine_options={} if args.refine_iterations is None else {"iterations": args.refine_iterations})
     rep = prepare(args.video, args.keypoints, args.out, opts)
     print(json.dumps({"out": args.out, "frames": rep["frames"], "median_reprojection_px": rep["median_reprojection_px"],
+                      "silhouette_refinement": rep["silhouette_refinement"],
                       "excluded_frames": rep["excluded_frames"], "views": {k: {kk: v[kk] for kk in ("folder", "train_frames", "test_frames")}
                                                                            for k, v in rep["views"].items()}}, indent=2))
     return 0

@@ -6,7 +6,12 @@ subject, resized to --size), the passes rendered at that same camera, legend.jso
 (a contiguous tail held out; poorly fitted frames excluded), background.png (temporal median
 outside the body mask) and overlay.mp4 (the fitted body over the real frames). One view: DIR
 itself; several: DIR/views/<camera>/. DIR/fit_report.json holds the per-frame reprojection error,
-the flagged frames and the reasons.
+the flagged frames and the reasons; DIR/motion.npz the fitted motion (drive the add-on with it).
+
+Order of work: fit the keypoints; per view, decode, undistort and crop the frames to disk; refine
+the fit against the person's silhouettes in every view (background subtraction, silhouette.py);
+then render the passes of the refined body per view. Frames stream through disk, so a clip of
+several minutes does not have to fit in memory.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class PrepareOptions:
     progress: bool = True
     passes: tuple[str, ...] = ("skeleton", "parts", "normal", "depth", "mask", "uv")
     fit_options: dict = field(default_factory=dict)
+    refine: bool = True                # refine the fit against the person's silhouettes (see silhouette.py)
+    refine_options: dict = field(default_factory=dict)
 
 
 def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, opts: PrepareOptions | None = None) -> dict:
@@ -72,14 +79,21 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
     excluded, reasons = _excluded_frames(fit, opts.max_error_px)
     cut = int(round(T * (1 - opts.test_tail)))
     multi = len(pairs) > 1
+    views = [_extract_view(out / "views" / cam.name if multi else out, cam, vpath, fit, start, opts)
+             for cam, vpath, _ in pairs]
+    motion, refine_report = fit.motion, None
+    if opts.refine:
+        t1 = time.perf_counter()
+        motion, refine_report = _refine(views, fit, body, opts)
+        refine_report["seconds"] = round(time.perf_counter() - t1, 2)
     view_reports = {}
-    for cam, vpath, info in pairs:
-        vdir = out / "views" / cam.name if multi else out
-        held_out = opts.holdout_view is not None and opts.holdout_view in (cam.name, vpath.stem)
-        view_reports[cam.name] = _write_view(vdir, cam, vpath, fit, body, start, excluded, cut, held_out, opts)
+    for v in views:
+        held_out = opts.holdout_view is not None and opts.holdout_view in (v.cam.name, v.video.stem)
+        view_reports[v.cam.name] = _write_view(v, motion, fit, body, excluded, cut, held_out, opts)
     if opts.holdout_view and not any(r["held_out"] for r in view_reports.values()):
         raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
                          fix=f"choose one of {[c.name for c, _, _ in pairs]}")
+    motion.save(out / "motion.npz")
 
     report = fit.report()
     report.update({
@@ -87,6 +101,7 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
         "excluded_frames": sorted(int(t) for t in excluded), "exclusion_reasons": reasons,
         "split": {"train": f"frames {start}..{start + cut - 1} (fit-flagged excluded)",
                   "test": f"frames {start + cut}..{start + T - 1}", "holdout_view": opts.holdout_view},
+        "silhouette_refinement": refine_report, "motion": str(out / "motion.npz"),
         "views": view_reports, "layout": "views/<camera>/" if multi else ".",
     })
     write_json(out / "fit_report.json", report)
@@ -125,12 +140,39 @@ def _excluded_frames(fit, max_error_px: float | None):
     return excluded, reasons
 
 
-def _write_view(vdir: Path, cam, video: Path, fit, body, start: int, excluded: set, cut: int, held_out: bool,
-                opts: PrepareOptions) -> dict:
+@dataclass
+class _View:
+    """One camera's working state: where its frames are, and the crop camera."""
+
+    folder: Path
+    cam: object                       # motion.calibration.Camera (the fit's)
+    video: Path
+    crop: object                      # capture.video.SquareCrop
+    pcam: object                      # passes.camera.Camera of the crop (square pixels)
+    start: int
+    frames: int
+
+    def frame_path(self, t: int) -> Path:
+        from neural_render.passes.spec import frame_filename
+
+        return self.folder / "frames" / frame_filename(t)
+
+    def read_frame(self, t: int, size: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB of motion frame t, optionally resized to size x size."""
+        import cv2
+
+        img = cv2.imread(str(self.frame_path(t)), cv2.IMREAD_COLOR)
+        if img is None:
+            raise RuntimeError(f"frame not written: {self.frame_path(t)}")
+        if size and size != img.shape[0]:
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(img[..., ::-1])
+
+
+def _extract_view(vdir: Path, cam, video: Path, fit, start: int, opts: PrepareOptions) -> _View:
+    """Decode, undistort and crop the view's frames to vdir/frames (streamed, not kept)."""
     from neural_render.capture.video import iter_frames, square_crop_around, undistorter
     from neural_render.passes.camera import Camera as PassCamera
-    from neural_render.passes.render import render_passes
-    from neural_render.passes.scene import BodyInstance
 
     T = fit.motion.num_frames
     # Crop around where the fitted body is in this view (ideal pinhole pixels).
@@ -140,16 +182,8 @@ def _write_view(vdir: Path, cam, video: Path, fit, body, start: int, excluded: s
     # Calibrations give fx and fy a hair apart (here 0.01 %); the passes renderers take square pixels.
     # Averaging moves a point at the crop's edge by |fx - fy| / 2 * (u - cx) / fx: well under 0.1 px.
     K[0, 0] = K[1, 1] = 0.5 * (K[0, 0] + K[1, 1])
-    pcam = PassCamera(K, cam.world_to_camera, opts.size, opts.size)
-    m = fit.motion
-    inst = BodyInstance.from_motion(body, m.poses, m.trans, m.betas, up=m.up)
-    legend = render_passes([inst], [pcam] * T, vdir, size=opts.size, renderer=opts.renderer,
-                           passes=opts.passes, progress=opts.progress, fps=m.fps)
-
-    from neural_render.passes.spec import frame_filename
-
+    view = _View(vdir, cam, video, crop, PassCamera(K, cam.world_to_camera, opts.size, opts.size), start, T)
     undistort = undistorter(cam.K, cam.dist, cam.width, cam.height)
-    frames = []
     it = iter_frames(video, start, start + T)
     if opts.progress:
         from tqdm import tqdm
@@ -157,16 +191,66 @@ def _write_view(vdir: Path, cam, video: Path, fit, body, start: int, excluded: s
         it = tqdm(it, total=T, desc=f"frames {cam.name}", unit="frame")
     written = 0
     for t, img in enumerate(it):
-        f = crop.apply_to_image(undistort(np.ascontiguousarray(img)))
-        write_image(vdir / "frames" / frame_filename(t), f)
-        frames.append(f)
+        write_image(view.frame_path(t), crop.apply_to_image(undistort(np.ascontiguousarray(img))))
         written += 1
     if written < T:
         raise InputError(f"video ended after {written} of {T} frames", path=video)
-    masks = np.stack([_read_mask(vdir / "mask" / frame_filename(t)) for t in range(T)])
-    bg = estimate_background(np.stack(frames), masks)
+    return view
+
+
+def _refine(views: list[_View], fit, body, opts: PrepareOptions):
+    """Refine the fit against the person's silhouettes in every view, at <= 256 px."""
+    from neural_render.capture import silhouette as sil
+    from neural_render.passes.camera import Camera as PassCamera
+
+    work = min(opts.size, 256)
+    s = work / opts.size
+    cams = []
+    for v in views:
+        K = v.pcam.K.copy()
+        K[:2] *= s
+        K[:2, 2] += (s - 1) / 2  # pixel centres at integers (see SquareCrop.apply_to_K)
+        c = PassCamera(K, v.pcam.world_to_camera, work, work)
+        c.name = v.cam.name
+        cams.append(c)
+    m0 = fit.motion
+
+    def body_masks(c: int, ts) -> np.ndarray:
+        verts = body.forward(m0.poses[ts], m0.betas, m0.trans[ts]).vertices
+        uv = sil.project(verts, cams[c].K, cams[c].world_to_camera)
+        return np.stack([sil.splat_mask(p, work, work) for p in uv])
+
+    # Background per view from the initial fit's masks (a subsample of frames is enough).
+    backgrounds = []
+    for c, v in enumerate(views):
+        idx = np.linspace(0, v.frames - 1, min(120, v.frames)).round().astype(int)
+        backgrounds.append(estimate_background(np.stack([v.read_frame(t, work) for t in idx]), body_masks(c, idx)))
+
+    def load(c: int, t0: int, t1: int) -> np.ndarray:
+        masks = body_masks(c, np.arange(t0, t1))
+        thr = opts.refine_options.get("threshold", sil.RefineOptions.threshold)
+        return np.stack([sil.person_silhouette(views[c].read_frame(t, work), backgrounds[c], masks[t - t0], thr)
+                         for t in range(t0, t1)])
+
+    ro = sil.RefineOptions(device=opts.device, **opts.refine_options)
+    return sil.refine(body, m0, cams, load, fit.keypoints3d, skip=fit.flagged, opts=ro, progress=opts.progress)
+
+
+def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_out: bool, opts: PrepareOptions) -> dict:
+    """Render the passes of `motion` at the view's crop camera, then background, overlay, split."""
+    from neural_render.passes.render import render_passes
+    from neural_render.passes.scene import BodyInstance
+    from neural_render.passes.spec import frame_filename
+
+    vdir, cam, T = view.folder, view.cam, view.frames
+    inst = BodyInstance.from_motion(body, motion.poses, motion.trans, motion.betas, up=motion.up)
+    legend = render_passes([inst], [view.pcam] * T, vdir, size=opts.size, renderer=opts.renderer,
+                           passes=opts.passes, progress=opts.progress, fps=motion.fps)
+    idx = np.linspace(0, T - 1, min(200, T)).round().astype(int)
+    masks = np.stack([_read_mask(vdir / "mask" / frame_filename(t)) for t in idx])
+    bg = estimate_background(np.stack([view.read_frame(t) for t in idx]), masks)
     write_image(vdir / "background.png", bg)
-    _overlay_video(vdir, frames, legend, m.fps)
+    _overlay_video(view, legend, motion.fps)
 
     good = [t for t in range(T) if t not in excluded]
     number = lambda t: t + 1  # noqa: E731  frame files are motion index + 1
@@ -179,7 +263,8 @@ def _write_view(vdir: Path, cam, video: Path, fit, body, start: int, excluded: s
     split["excluded"] = [number(t) for t in sorted(excluded)]
     write_json(vdir / "split.json", split)
     rep = fit.reprojection_px[:, [c.name for c in fit.cameras].index(cam.name)]
-    return {"folder": str(vdir), "video": str(video), "crop": {"x0": crop.x0, "y0": crop.y0, "side": crop.side,
+    crop = view.crop
+    return {"folder": str(vdir), "video": str(view.video), "crop": {"x0": crop.x0, "y0": crop.y0, "side": crop.side,
             "size": crop.size}, "held_out": held_out, "train_frames": len(split["train"]),
             "test_frames": len(split["test"]),
             "median_reprojection_px": None if not np.isfinite(rep).any() else round(float(np.nanmedian(rep)), 2)}
@@ -218,7 +303,7 @@ def estimate_background(frames: np.ndarray, masks: np.ndarray, dilate_px: int = 
     return bg
 
 
-def _overlay_video(vdir: Path, frames: list[np.ndarray], legend: dict, fps: float) -> None:
+def _overlay_video(view: _View, legend: dict, fps: float) -> None:
     """The fitted body (part colours, half transparent) and skeleton over the real frames."""
     import cv2
 
@@ -226,18 +311,21 @@ def _overlay_video(vdir: Path, frames: list[np.ndarray], legend: dict, fps: floa
     from neural_render.passes.spec import frame_filename, parts_colors
 
     colours = parts_colors("default")
-    out = []
-    for t, f in enumerate(frames):
-        name = frame_filename(t)
-        parts = cv2.imread(str(vdir / "parts" / name), cv2.IMREAD_UNCHANGED)
-        img = f.astype(np.float32)
-        if parts is not None:
-            fg = parts > 0
-            img[fg] = 0.5 * img[fg] + 0.5 * colours[parts[fg]]
-        skel = cv2.imread(str(vdir / "skeleton" / name), cv2.IMREAD_COLOR)
-        if skel is not None:
-            s = skel[..., ::-1]
-            on = s.max(-1) > 0
-            img[on] = s[on]
-        out.append(img.clip(0, 255).astype(np.uint8))
-    write_video(vdir / "overlay.mp4", out, fps=fps)
+    vdir = view.folder
+
+    def frames():
+        for t in range(view.frames):
+            name = frame_filename(t)
+            img = view.read_frame(t).astype(np.float32)
+            parts = cv2.imread(str(vdir / "parts" / name), cv2.IMREAD_UNCHANGED)
+            if parts is not None:
+                fg = parts > 0
+                img[fg] = 0.5 * img[fg] + 0.5 * colours[parts[fg]]
+            skel = cv2.imread(str(vdir / "skeleton" / name), cv2.IMREAD_COLOR)
+            if skel is not None:
+                s = skel[..., ::-1]
+                on = s.max(-1) > 0
+                img[on] = s[on]
+            yield img.clip(0, 255).astype(np.uint8)
+
+    write_video(vdir / "overlay.mp4", frames(), fps=fps)

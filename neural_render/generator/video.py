@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from neural_render.fileio import atomic_path
 
 
-def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 30.0, quality: int = 8) -> None:
-    """Encode (H, W, 3) uint8 RGB frames; H and W are padded to even sizes for yuv420p."""
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0, quality: int = 8) -> None:
+    """Encode (H, W, 3) uint8 RGB frames (a list or a generator, streamed); H and W are padded to
+    even sizes for yuv420p."""
+    import itertools
+
     import imageio_ffmpeg
 
-    if not frames:
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
         raise ValueError("no frames to write")
-    h, w = frames[0].shape[:2]
+    frames = itertools.chain([first], it)
+    h, w = first.shape[:2]
     ph, pw = h + h % 2, w + w % 2
     with atomic_path(path) as tmp:
         writer = imageio_ffmpeg.write_frames(str(tmp), (pw, ph), fps=float(fps), quality=quality,

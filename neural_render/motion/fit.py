@@ -177,7 +177,10 @@ class KeypointBody:
 
         return self.J_t + torch.einsum("jcb,nb->njc", self.J_sd, betas[:, :self.num_betas])
 
-    def forward(self, poses, betas, trans):
+    def transforms(self, poses, betas):
+        """Per-joint skinning transforms: (G_rot (N, J, 3, 3), G_pos (N, J, 3), offset (N, J, 3),
+        local rotations (N, J, 3, 3)) so that a rest point x skinned to joint j goes to
+        G_rot_j x + offset_j (before the translation)."""
         import torch
 
         N = poses.shape[0]
@@ -195,6 +198,14 @@ class KeypointBody:
         G_rot = g_rot[:, self.inv_order]
         G_pos = g_pos[:, self.inv_order]
         offset = G_pos - (G_rot * rest_j[:, :, None, :]).sum(-1)
+        return G_rot, G_pos, offset, rot
+
+    def forward(self, poses, betas, trans):
+        import torch
+
+        N = poses.shape[0]
+        J = len(self.parents)
+        G_rot, G_pos, offset, rot = self.transforms(poses, betas)
         if self.pd_sub is None:
             M = self.M0 + torch.einsum("kjcb,nb->nkjc", self.MSD, betas[:, :self.num_betas])  # (1|N, K, J, 3)
             kp = torch.einsum("njab,nkjb->nka", G_rot, M.expand(N, -1, -1, -1)) \
