@@ -211,3 +211,30 @@ def test_motion_on_another_shape_matches_importing_with_that_shape(body, shared_
     assert err.mean() < 0.005            # measured 0.19 cm (rest alignment of the other shape)
     same = motion_on_shape(mb, body, np.zeros(10))
     np.testing.assert_array_equal(same.trans, mb.trans)
+
+
+def test_dataset_proportions_std(tmp_path):
+    """bodies.proportions_std draws the default body's proportion components from their own
+    stream (nothing else in the scene changes); off by default; the posed default body uses them."""
+    from test_dataset_helpers import small_config, write_test_assets
+
+    from neural_render.dataset.config import validate
+    from neural_render.dataset.sampling import pose_scene, sample_scene
+    from neural_render.errors import InputError
+
+    _, motion = write_test_assets(tmp_path)
+    base = small_config("default", motion)
+    base["bodies"] = {"models": ["default"]}
+    off = validate(base)
+    on = validate({**base, "bodies": {"models": ["default"], "proportions_std": 1.0}})
+    for i in range(3):
+        a, b = sample_scene(off, i), sample_scene(on, i)
+        assert [len(p.betas) for p in a.people] == [10] * len(a.people)
+        assert [len(p.betas) for p in b.people] == [26] * len(b.people)
+        for pa, pb in zip(a.people, b.people):
+            assert pb.betas[:10] == pa.betas and pb.motion == pa.motion and pb.clothing == pa.clothing
+            assert np.std(pb.betas[10:]) > 0.2
+    posed = pose_scene(sample_scene(on, 0), on)
+    np.testing.assert_allclose(posed.people[0].betas, sample_scene(on, 0).people[0].betas, atol=1e-6)
+    with pytest.raises(InputError, match="proportions_std"):
+        validate({**base, "bodies": {"models": ["default"], "proportions_std": 1.0, "num_betas": 20}})

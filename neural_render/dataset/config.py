@@ -18,6 +18,8 @@ Schema (all keys optional except `samples`; defaults in DEFAULTS):
       models: [default | PATH]    body model per person, chosen uniformly ("default" = free body)
       betas_std: float            shape components ~ N(0, betas_std^2) ...
       num_betas: int              ... for the first num_betas components (rest 0)
+      proportions_std: float      default body only: its proportion components (one per segment,
+                                  1 = 5 cm) ~ N(0, proportions_std^2); 0 = off (needs num_betas <= 10)
     motions:
       sources: [PATH]             motion files or folders (.npz canonical/AMASS, .bvh, .fbx, .pkl)
       fps: float                  motions are resampled to this rate before sub-clip sampling
@@ -78,7 +80,7 @@ DEFAULTS: dict = {
     "frame_step": 5,
     "resolution": 256,
     "people": {"min": 1, "max": 1},
-    "bodies": {"models": ["default"], "betas_std": 1.0, "num_betas": 10},
+    "bodies": {"models": ["default"], "betas_std": 1.0, "num_betas": 10, "proportions_std": 0.0},
     "motions": {"sources": [SAMPLE_MOTION], "fps": 30.0, "random_yaw": True},
     "camera": {"distance": [4.0, 6.0], "elevation_deg": [0.0, 20.0], "azimuth_deg": [-180.0, 180.0],
                "focal_mm": [35.0, 50.0], "sensor_mm": 36.0, "look_at_height": [0.8, 1.1]},
@@ -262,6 +264,10 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
     b["models"] = resolved
     b["betas_std"] = v.number("bodies.betas_std", b["betas_std"], 0.0, 5.0)
     b["num_betas"] = v.integer("bodies.num_betas", b["num_betas"], 0, 300)
+    b["proportions_std"] = v.number("bodies.proportions_std", b["proportions_std"], 0.0, 3.0)
+    if b["proportions_std"] > 0 and b["num_betas"] > 10:
+        v.fail("bodies.proportions_std", "proportion components follow the first 10 shape components",
+               "use bodies.num_betas <= 10 with proportions_std, or proportions_std: 0")
 
     m = c["motions"]
     files = []

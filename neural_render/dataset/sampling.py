@@ -94,9 +94,16 @@ def sample_scene(cfg: dict, index: int) -> SceneSpec:
     people = []
     # People stand on a ring around the group centre so they rarely intersect; the first at the origin.
     ring_angle = rng.uniform(0, 2 * np.pi)
+    # Proportions (bodies.proportions_std) come from their own stream: turning them on changes
+    # nothing else in the scene.
+    prop_std = float(cfg["bodies"].get("proportions_std", 0.0))
+    prop_rng = np.random.default_rng(np.random.SeedSequence([int(cfg["seed"]), int(index), 1]))
     for p in range(n):
         model = cfg["bodies"]["models"][int(rng.integers(len(cfg["bodies"]["models"])))]
         betas = (rng.normal(0, 1, cfg["bodies"]["num_betas"]) * cfg["bodies"]["betas_std"]).tolist()
+        if prop_std > 0:  # after the 10 phenotype components, as in the default body's shape space
+            from neural_render.body.proportions import PROPORTION_NAMES
+            betas = (betas + [0.0] * 10)[:10] + (prop_rng.normal(0, 1, len(PROPORTION_NAMES)) * prop_std).tolist()
         motion = cfg["motions"]["sources"][int(rng.integers(len(cfg["motions"]["sources"])))]
         duration = motion_duration(motion, cfg["motions"]["fps"])
         start = float(rng.uniform(0, max(duration - clip_len, 0.0)))
@@ -283,6 +290,9 @@ def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
         trans = m["trans"][idx].copy()
         betas = np.zeros(body.num_betas)
         nb = min(len(ps.betas), body.num_betas)
+        if cfg["bodies"].get("proportions_std", 0.0) > 0 and nb > 10 and \
+                not any(n.startswith("proportion_") for n in body.shape_names[10:]):
+            nb = 10  # proportion draws mean nothing to a body without them (an SMPL file)
         betas[:nb] = ps.betas[:nb]
         # Re-place the clip: start over the origin, turn by yaw about +z, shift by offset.
         # Turning the posed body by R about the origin: root' = R root, trans' = R (J0 + trans) - J0.
