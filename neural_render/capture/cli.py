@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="fitting device: cpu or cuda")
     p.add_argument("--no-refine", action="store_true",
                    help="skip refining the fit against the person's silhouettes (background subtraction)")
+    p.add_argument("--min-silhouette-iou", type=float, default=0.5,
+                   help="exclude a camera's frames whose refined body overlaps the person's silhouette less (IoU)")
     p.add_argument("--refine-iterations", type=int, default=None, help="silhouette refinement steps per chunk")
     p.set_defaults(func=_run)
 
@@ -43,7 +45,7 @@ def _run(args) -> int:
     opts = PrepareOptions(size=args.size, frames=frames, test_tail=args.test_tail, holdout_view=args.holdout_view,
                           renderer=args.renderer, device=args.device, max_error_px=args.max_error_px, fmt=args.fmt,
                           views=args.views.split(",") if args.views else None, calibration=args.calibration,
-                          refine=not args.no_refine,
+                          refine=not args.no_refine, min_silhouette_iou=args.min_silhouette_iou,
                           refine_options={} if args.refine_iterations is None else {"iterations": args.refine_iterations})
     rep = prepare(args.video, args.keypoints, args.out, opts)
     print(json.dumps({"out": args.out, "frames": rep["frames"], "median_reprojection_px": rep["median_reprojection_px"],

@@ -43,6 +43,7 @@ class PrepareOptions:
     fit_options: dict = field(default_factory=dict)
     refine: bool = True                # refine the fit against the person's silhouettes (see silhouette.py)
     refine_options: dict = field(default_factory=dict)
+    min_silhouette_iou: float = 0.5    # after refinement, view-frames below this are excluded (see _silhouette_exclusions)
 
 
 def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, opts: PrepareOptions | None = None) -> dict:
@@ -86,10 +87,12 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
         t1 = time.perf_counter()
         motion, refine_report = _refine(views, fit, body, opts)
         refine_report["seconds"] = round(time.perf_counter() - t1, 2)
+    per_view_excluded = _silhouette_exclusions(refine_report, opts.min_silhouette_iou, reasons)
     view_reports = {}
     for v in views:
         held_out = opts.holdout_view is not None and opts.holdout_view in (v.cam.name, v.video.stem)
-        view_reports[v.cam.name] = _write_view(v, motion, fit, body, excluded, cut, held_out, opts)
+        view_excluded = excluded | per_view_excluded.get(v.cam.name, set())
+        view_reports[v.cam.name] = _write_view(v, motion, fit, body, view_excluded, cut, held_out, opts)
     if opts.holdout_view and not any(r["held_out"] for r in view_reports.values()):
         raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
                          fix=f"choose one of {[c.name for c, _, _ in pairs]}")
@@ -234,6 +237,25 @@ def _refine(views: list[_View], fit, body, opts: PrepareOptions):
 
     ro = sil.RefineOptions(device=opts.device, **opts.refine_options)
     return sil.refine(body, m0, cams, load, fit.keypoints3d, skip=fit.flagged, opts=ro, progress=opts.progress)
+
+
+def _silhouette_exclusions(refine_report: dict | None, min_iou: float, reasons: dict) -> dict[str, set]:
+    """Per view, the frames whose refined body still disagrees with the person's silhouette (IoU
+    below `min_iou`): a limb the fit could not place, or an occluder. Views whose silhouettes are
+    unreliable as a whole (median IoU under 0.6: a moving camera or background, a bad plate) exclude
+    nothing, since there the silhouette is what is wrong."""
+    out: dict[str, set] = {}
+    if not refine_report:
+        return out
+    for name, v in refine_report["views"].items():
+        ious = np.array([np.nan if x is None else x for x in v["per_frame_iou_after"]], np.float64)
+        if not np.isfinite(ious).any() or np.nanmedian(ious) < 0.6:
+            continue
+        bad = set(np.flatnonzero(np.nan_to_num(ious, nan=1.0) < min_iou).tolist())
+        if bad:
+            out[name] = bad
+            reasons[f"low_silhouette_iou:{name}"] = sorted(bad)
+    return out
 
 
 def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_out: bool, opts: PrepareOptions) -> dict:

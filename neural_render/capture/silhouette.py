@@ -18,7 +18,8 @@ background (estimated per view by `prepare`), the pixels that differ are the per
 3. measures the silhouette IoU before and after, per view.
 
 A view-frame whose silhouette disagrees with the fit too much (IoU below `min_iou`: the background
-estimate failed, the camera moved, someone walked through) is left out of the refinement.
+estimate failed, the camera moved, someone walked through) is left out of the refinement, and a
+frame whose refinement does not raise the IoU summed over its views keeps the keypoint fit.
 
 Shapes: T frames, V vertices, views C. Pixels are the crop camera's (OpenCV, centre of pixel (i, j)
 at (i, j)).
@@ -140,28 +141,42 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
     C = len(cameras)
     before, after = np.full((T, C), np.nan), np.full((T, C), np.nan)
     usable = np.zeros((T, C), bool)
-    chunks = range(0, T, opts.chunk)
+    reverted = 0
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        chunks = tqdm(chunks, desc="silhouette refine", unit="chunk")
-    for t0 in chunks:
+        bar = tqdm(total=-(-T // opts.chunk) * opts.iterations, desc="silhouette refine", unit="step")
+    for t0 in range(0, T, opts.chunk):
         t1 = min(T, t0 + opts.chunk)
         sils = [np.asarray(load(c, t0, t1), bool) for c in range(C)]
         before[t0:t1] = _ious(body, poses[t0:t1], trans[t0:t1], motion.betas, cameras, sils)
         usable[t0:t1] = (before[t0:t1] >= opts.min_iou) & ~skip[t0:t1, None]
         if usable[t0:t1].any():
             p, tr = _refine_chunk(skin, kp_model, betas, poses[t0:t1], trans[t0:t1], cameras, sils,
-                                  keypoints3d[t0:t1], usable[t0:t1], opts, dev)
-            moved = usable[t0:t1].any(1)
-            poses[t0:t1][moved], trans[t0:t1][moved] = p[moved], tr[moved]
+                                  keypoints3d[t0:t1], usable[t0:t1], opts, dev, bar)
+            new = _ious(body, p, tr, motion.betas, cameras, sils)
+            # Keep a frame's refinement only where the views it used agree better with the body
+            # (poor silhouettes can pull a limb the wrong way; then the keypoint fit stands).
+            u = usable[t0:t1]
+            gain = np.where(u, new - before[t0:t1], 0.0).sum(1)
+            take = u.any(1) & (gain > 0)
+            reverted += int((u.any(1) & ~take).sum())
+            poses[t0:t1][take], trans[t0:t1][take] = p[take], tr[take]
         after[t0:t1] = _ious(body, poses[t0:t1], trans[t0:t1], motion.betas, cameras, sils)
-    report = {"refined_frames": int(usable.any(1).sum()), "min_iou": opts.min_iou, "views": {}}
+        if bar is not None:
+            bar.n = min(bar.total, (t0 // opts.chunk + 1) * opts.iterations)
+            bar.refresh()
+    if bar is not None:
+        bar.close()
+    report = {"refined_frames": int(usable.any(1).sum()) - reverted, "kept_fit_frames": reverted,
+              "min_iou": opts.min_iou, "views": {}}
     for c, cam in enumerate(cameras):
         ok = usable[:, c]
         report["views"][getattr(cam, "name", str(c))] = {
             "silhouette_iou_before": _median(before[ok, c]), "silhouette_iou_after": _median(after[ok, c]),
-            "frames_used": int(ok.sum())}
+            "frames_used": int(ok.sum()),
+            "per_frame_iou_after": [None if not np.isfinite(x) else round(float(x), 3) for x in after[:, c]]}
     return motion.copy(poses=poses, trans=trans), report
 
 
@@ -205,7 +220,7 @@ class _SubsetSkin:
         return (Tv[..., :9].reshape(N, -1, 3, 3) * v[:, :, None, :]).sum(-1) + Tv[..., 9:] + trans[:, None]
 
 
-def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usable, opts, dev):
+def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usable, opts, dev, bar=None):
     import cv2
     import torch
     import torch.nn.functional as F
@@ -265,5 +280,7 @@ def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usab
             loss = loss + opts.w_smooth * (acc ** 2).sum(-1).mean()
         loss.backward()
         opt.step()
+        if bar is not None:
+            bar.update(1)
     with torch.no_grad():
         return (p0 + dpose).cpu().numpy(), (tr0 + dtrans).cpu().numpy()
