@@ -58,6 +58,7 @@ def test_prepare_real_clip_short(shared_data, tmp_path):
     split = json.loads((out / "split.json").read_text())
     assert split["test"] and min(split["test"]) > max(split["train"])  # a contiguous tail
     assert (out / "background.png").is_file() and (out / "overlay.mp4").stat().st_size > 0
+    assert (out / "fit_overlay.png").is_file()
     saved = json.loads((out / "fit_report.json").read_text())
     assert len(saved["per_frame_reprojection_px"]) == 10
     from neural_render.motion import Motion

@@ -6,7 +6,8 @@ subject, resized to --size), the passes rendered at that same camera, legend.jso
 (a contiguous tail held out; poorly fitted frames excluded), background.png (temporal median
 outside the body mask) and overlay.mp4 (the fitted body over the real frames). One view: DIR
 itself; several: DIR/views/<camera>/. DIR/fit_report.json holds the per-frame reprojection error,
-the flagged frames and the reasons; DIR/motion.npz the fitted motion (drive the add-on with it).
+the flagged frames and the reasons; DIR/motion.npz the fitted motion (drive the add-on with it);
+DIR/fit_overlay.png a contact sheet of the overlay, a row per camera.
 
 Order of work: fit the keypoints; per view, decode, undistort and crop the frames to disk; refine
 the fit against the person's silhouettes in every view (background subtraction, silhouette.py);
@@ -88,15 +89,17 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
         motion, refine_report = _refine(views, fit, body, opts)
         refine_report["seconds"] = round(time.perf_counter() - t1, 2)
     per_view_excluded = _silhouette_exclusions(refine_report, opts.min_silhouette_iou, reasons)
-    view_reports = {}
+    view_reports, sheet_rows = {}, {}
     for v in views:
         held_out = opts.holdout_view is not None and opts.holdout_view in (v.cam.name, v.video.stem)
         view_excluded = excluded | per_view_excluded.get(v.cam.name, set())
-        view_reports[v.cam.name] = _write_view(v, motion, fit, body, view_excluded, cut, held_out, opts)
+        sheet_rows[v.cam.name], view_reports[v.cam.name] = _write_view(v, motion, fit, body, view_excluded, cut,
+                                                                       held_out, opts)
     if opts.holdout_view and not any(r["held_out"] for r in view_reports.values()):
         raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
                          fix=f"choose one of {[c.name for c, _, _ in pairs]}")
     motion.save(out / "motion.npz")
+    _write_overlay_sheet(out / "fit_overlay.png", sheet_rows)
 
     report = fit.report()
     report.update({
@@ -258,8 +261,10 @@ def _silhouette_exclusions(refine_report: dict | None, min_iou: float, reasons: 
     return out
 
 
-def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_out: bool, opts: PrepareOptions) -> dict:
-    """Render the passes of `motion` at the view's crop camera, then background, overlay, split."""
+def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_out: bool,
+                opts: PrepareOptions) -> tuple[list[np.ndarray], dict]:
+    """Render the passes of `motion` at the view's crop camera, then background, overlay, split.
+    Returns a few overlay frames (for fit_overlay.png) and the view's report."""
     from neural_render.passes.render import render_passes
     from neural_render.passes.scene import BodyInstance
     from neural_render.passes.spec import frame_filename
@@ -272,7 +277,7 @@ def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_ou
     masks = np.stack([_read_mask(vdir / "mask" / frame_filename(t)) for t in idx])
     bg = estimate_background(np.stack([view.read_frame(t) for t in idx]), masks)
     write_image(vdir / "background.png", bg)
-    _overlay_video(view, legend, motion.fps)
+    sheet_frames = _overlay_video(view, legend, motion.fps)
 
     good = [t for t in range(T) if t not in excluded]
     number = lambda t: t + 1  # noqa: E731  frame files are motion index + 1
@@ -286,10 +291,24 @@ def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_ou
     write_json(vdir / "split.json", split)
     rep = fit.reprojection_px[:, [c.name for c in fit.cameras].index(cam.name)]
     crop = view.crop
-    return {"folder": str(vdir), "video": str(view.video), "crop": {"x0": crop.x0, "y0": crop.y0, "side": crop.side,
+    return sheet_frames, {"folder": str(vdir), "video": str(view.video), "crop": {"x0": crop.x0, "y0": crop.y0, "side": crop.side,
             "size": crop.size}, "held_out": held_out, "train_frames": len(split["train"]),
             "test_frames": len(split["test"]),
             "median_reprojection_px": None if not np.isfinite(rep).any() else round(float(np.nanmedian(rep)), 2)}
+
+
+def _write_overlay_sheet(path: Path, rows: dict[str, list[np.ndarray]]) -> None:
+    """One row per camera of evenly spaced overlay frames (the fitted body over the video), labelled."""
+    import cv2
+
+    lines = []
+    for name, frames in rows.items():
+        row = np.concatenate(frames, 1).copy()
+        cv2.putText(row, name, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        lines.append(row)
+    width = max(r.shape[1] for r in lines)
+    lines = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in lines]
+    write_image(path, np.concatenate(lines, 0))
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -325,8 +344,9 @@ def estimate_background(frames: np.ndarray, masks: np.ndarray, dilate_px: int = 
     return bg
 
 
-def _overlay_video(view: _View, legend: dict, fps: float) -> None:
-    """The fitted body (part colours, half transparent) and skeleton over the real frames."""
+def _overlay_video(view: _View, legend: dict, fps: float, keep: int = 5) -> list[np.ndarray]:
+    """The fitted body (part colours, half transparent) and skeleton over the real frames, as
+    overlay.mp4; returns `keep` evenly spaced overlay frames (for the contact sheet)."""
     import cv2
 
     from neural_render.generator.video import write_video
@@ -334,6 +354,9 @@ def _overlay_video(view: _View, legend: dict, fps: float) -> None:
 
     colours = parts_colors("default")
     vdir = view.folder
+
+    picks = set(np.linspace(0, view.frames - 1, min(keep, view.frames)).round().astype(int).tolist())
+    kept: list[np.ndarray] = []
 
     def frames():
         for t in range(view.frames):
@@ -348,6 +371,10 @@ def _overlay_video(view: _View, legend: dict, fps: float) -> None:
                 s = skel[..., ::-1]
                 on = s.max(-1) > 0
                 img[on] = s[on]
-            yield img.clip(0, 255).astype(np.uint8)
+            out = img.clip(0, 255).astype(np.uint8)
+            if t in picks:
+                kept.append(out)
+            yield out
 
     write_video(vdir / "overlay.mp4", frames(), fps=fps)
+    return kept
