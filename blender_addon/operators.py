@@ -173,6 +173,8 @@ class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
     smooth: bpy.props.FloatProperty(name="Smooth (s)", default=0.0, min=0.0, max=2.0)
     frame_start: bpy.props.IntProperty(name="Start frame", default=-1, description="-1: the scene's start")
     apply_shape: bpy.props.BoolProperty(name="Use motion's shape", default=True)
+    match_proportions: bpy.props.BoolProperty(name="Match source proportions", default=False,
+                                              description=properties.MATCH_PROPORTIONS_HELP)
     set_scene_range: bpy.props.BoolProperty(name="Set frame range", default=True)
 
     def invoke(self, context, event):
@@ -193,7 +195,7 @@ class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
             self._mjob = api.MotionJob(path, fmt, fps, _setting(self, "bone_map", s) or None,
                                        self._arm.get("nr_body_path", "default"), preferences.python_path(context),
                                        _setting(self, "unit", s) or None, _setting(self, "ground", s),
-                                       _setting(self, "smooth", s))
+                                       _setting(self, "smooth", s), _setting(self, "match_proportions", s))
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -231,7 +233,7 @@ class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
                     apply_shape=_setting(self, "apply_shape", s), set_scene_range=_setting(self, "set_scene_range", s),
                     python=preferences.python_path(context), progress=progress,
                     unit=_setting(self, "unit", s) or None, ground=_setting(self, "ground", s),
-                    smooth=_setting(self, "smooth", s))
+                    smooth=_setting(self, "smooth", s), match_proportions=_setting(self, "match_proportions", s))
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

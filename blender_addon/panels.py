@@ -54,6 +54,7 @@ class NEURALRENDER_PT_motion(_Panel, bpy.types.Panel):
         col.prop(s, "ground")
         col.prop(s, "smooth")
         col.prop(s, "apply_shape")
+        col.prop(s, "match_proportions")
         col.prop(s, "set_scene_range")
         op = col.operator("neural_render.import_motion", icon="IMPORT")
         op.filepath = s.motion_file

@@ -15,6 +15,8 @@ GENDERS = [("neutral", "Neutral", ""), ("female", "Female", ""), ("male", "Male"
 FORMAT_ITEMS = [(f, f.upper() if f != "auto" else "Auto", "") for f in MOTION_FORMATS]
 GROUND_ITEMS = [("auto", "Auto", "Put clips without a known floor on the floor"),
                 ("on", "On", "Lowest joint over the clip touches the floor"), ("off", "Off", "Keep as recorded")]
+MATCH_PROPORTIONS_HELP = ("BVH/FBX: the body takes the source skeleton's bone lengths so its joints follow the "
+                          "source exactly (with \"Use motion's shape\"); off keeps the body's own proportions")
 NUM_SLIDERS = 10
 
 _syncing = False  # set while the UI mirror of the shape is written, so the update does not recurse
@@ -75,6 +77,8 @@ class NeuralRenderSceneSettings(bpy.types.PropertyGroup):
     smooth: bpy.props.FloatProperty(name="Smooth (s)", default=0.0, min=0.0, max=2.0,
                                     description="Savitzky-Golay window in seconds (0: off)")
     apply_shape: bpy.props.BoolProperty(name="Use motion's shape", default=True)
+    match_proportions: bpy.props.BoolProperty(name="Match source proportions", default=False,
+                                              description=MATCH_PROPORTIONS_HELP)
     set_scene_range: bpy.props.BoolProperty(name="Set frame range", default=True)
     # Passes
     passes: bpy.props.EnumProperty(name="Passes", items=PASS_ITEMS, options={"ENUM_FLAG"},

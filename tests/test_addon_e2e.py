@@ -182,7 +182,9 @@ def e2e(tmp_path_factory, shared_data):
 
     zip_path = build_extension(tmp / "dist")
     motion = tmp / "walk.npz"
-    assert main(["motion", "import", str(bvh), "--out", str(motion), "--fps", "30", "--no-preview"]) == 0
+    # The add-on's import keeps the body's own proportions by default ("Match source proportions" off).
+    assert main(["motion", "import", str(bvh), "--out", str(motion), "--fps", "30", "--no-preview",
+                 "--shape", "body"]) == 0
     cli = tmp / "cli"
     try:  # the reference; its error is reported by the comparison tests, the rig tests still run
         cli_error = None

@@ -152,13 +152,17 @@ def body_measurements(arm_obj) -> tuple[float, float]:
 
 def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone_map: str | None = None,
                 body_path: str | None = None, python: str | None = None, progress=None,
-                unit: str | None = None, ground: str = "auto", smooth: float = 0.0):
+                unit: str | None = None, ground: str = "auto", smooth: float = 0.0,
+                match_proportions: bool = False):
     """Read any supported motion source into a `Motion` (resampled to `fps` when given).
 
     Formats that need torch (keypoint fitting) run `neural-render motion import` as a heavy.py
     job: in a thread when this Python imports torch, else in the configured interpreter. unit
     (BVH/FBX length unit, None = detected), ground ("auto"/"on"/"off") and smooth (seconds) are
-    the importer's options.
+    the importer's options. match_proportions (BVH/FBX only): the motion's betas fit the source
+    skeleton's bone lengths (importer shape="source") so the body's joints follow the source
+    exactly; off (the add-on's default) keeps the body's own proportions (shape="body"), which keeps
+    its mesh as built (a CMU skeleton's short torso would otherwise crease the waist).
     """
     from neural_render.motion import importers
 
@@ -167,17 +171,24 @@ def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone
         raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
     kind = importers.detect_format(path) if fmt == "auto" else fmt
     if kind in KEYPOINT_FORMATS:  # minutes of torch fitting: a heavy job (thread or subprocess)
-        return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress, unit, ground, smooth)
+        return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress, unit, ground, smooth,
+                               match_proportions)
     motion, _report = importers.import_motion(path, fmt=kind, fps=fps or None, body=body_path or None,
                                               bone_map=bone_map or None, unit=unit or None, ground=ground,
-                                              smooth=smooth)
+                                              smooth=smooth, shape=motion_shape_mode(match_proportions))
     return motion
 
 
-def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress, unit=None, ground="auto", smooth=0.0):
+def motion_shape_mode(match_proportions: bool) -> str:
+    """The importer's `shape` for the add-on's "Match source proportions" option."""
+    return "source" if match_proportions else "body"
+
+
+def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress, unit=None, ground="auto", smooth=0.0,
+                    match_proportions=False):
     import time
 
-    job = MotionJob(path, fmt, fps, bone_map, body_path, python, unit, ground, smooth)
+    job = MotionJob(path, fmt, fps, bone_map, body_path, python, unit, ground, smooth, match_proportions)
     last = None
     while job.job.poll():
         time.sleep(0.1)
@@ -196,7 +207,7 @@ class MotionJob:
     `.job` (a heavy.HeavyJob) from a modal operator; `finish()` returns the Motion."""
 
     def __init__(self, path, fmt, fps=None, bone_map=None, body_path=None, python=None, unit=None,
-                 ground="auto", smooth=0.0):
+                 ground="auto", smooth=0.0, match_proportions=False):
         from neural_render.blender import heavy
 
         self.path = Path(path)
@@ -212,6 +223,8 @@ class MotionJob:
         if unit:
             args += ["--unit", unit]
         args += ["--ground", ground, "--smooth", f"{smooth:g}"]
+        if fmt in ("bvh", "fbx"):  # keypoint fits have no source skeleton: the option does not apply
+            args += ["--shape", motion_shape_mode(match_proportions)]
         try:
             self.job = heavy.HeavyJob(args, python=python, needs_torch=True).start()
         except BaseException:
@@ -261,24 +274,62 @@ def import_fps(scene, fps: float | None, set_scene_range: bool = True) -> float:
 
 def apply_motion(arm_obj, motion, name: str, frame_start: int | None = None, apply_shape: bool = True,
                  set_scene_range: bool = True):
-    """Keyframe a loaded Motion onto the body as a new Action named `name` (from the scene start)."""
+    """Keyframe a loaded Motion onto the body as a new Action named `name` (from the scene start).
+
+    When the body keeps its own shape (apply_shape off, or a motion without a shape) and that shape
+    is not the motion's, the motion is first put on the body's shape (`retarget.motion_on_shape`:
+    same rotations, root path scaled by leg length), so the feet stay on the floor.
+    """
     import bpy
 
+    if not takes_motion_shape(motion, apply_shape):
+        motion = motion_on_body_shape(arm_obj, motion)
     start = bpy.context.scene.frame_start if frame_start is None else int(frame_start)
     return rig.keyframe_motion(arm_obj, motion, frame_start=start, name=name, apply_shape=apply_shape,
                                set_scene_range=set_scene_range)
 
 
+def takes_motion_shape(motion, apply_shape: bool) -> bool:
+    """Whether keyframing sets the body's shape to the motion's (rig.keyframe_motion's rule)."""
+    betas = getattr(motion, "betas", None)
+    return bool(apply_shape and betas is not None and np.any(np.asarray(betas) != 0))
+
+
+class _RigRestJoints:
+    """A body in the scene as the rest-joint model `retarget.motion_on_shape` needs (its stored
+    joint basis: model space, Y-up, metres), so no model file is read again."""
+
+    def __init__(self, arm_obj):
+        self.J_t, self.J_dirs = rig.joint_arrays(arm_obj)
+        self.num_betas = int(self.J_dirs.shape[-1])
+
+    def rest_joints(self, betas) -> np.ndarray:
+        return rig.joints_for_betas(self.J_t, self.J_dirs, betas)
+
+
+def motion_on_body_shape(arm_obj, motion):
+    """The motion on the body's current shape (unchanged when the rest joints already agree)."""
+    from neural_render.motion.retarget import motion_on_shape
+
+    return motion_on_shape(motion, _RigRestJoints(arm_obj), rig.get_betas(arm_obj))
+
+
 def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None = None,
                   bone_map: str | None = None, frame_start: int | None = None, apply_shape: bool = True,
                   set_scene_range: bool = True, python: str | None = None, progress=None,
-                  unit: str | None = None, ground: str = "auto", smooth: float = 0.0):
-    """Import a motion file onto a body as a new Action; fps None = the scene's fps."""
+                  unit: str | None = None, ground: str = "auto", smooth: float = 0.0,
+                  match_proportions: bool = False):
+    """Import a motion file onto a body as a new Action; fps None = the scene's fps.
+
+    match_proportions (BVH/FBX): the body takes the source skeleton's bone lengths (with
+    apply_shape) so its joints follow the source exactly; off keeps the body's own proportions.
+    """
     import bpy
 
     fps = import_fps(bpy.context.scene, fps, set_scene_range)
     body_path = arm_obj.get("nr_body_path", "default")
-    motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress, unit, ground, smooth)
+    motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress, unit, ground, smooth,
+                         match_proportions)
     return apply_motion(arm_obj, motion, Path(filepath).stem, frame_start, apply_shape, set_scene_range)
 
 
