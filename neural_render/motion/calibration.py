@@ -97,7 +97,7 @@ class Camera:
             cam = cls(name=str(d.get("name", where or "camera")), K=d["K"],
                       world_to_camera=d["world_to_camera"], width=d["width"], height=d["height"],
                       dist=d.get("dist", np.zeros(5)))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise InputError(f"bad camera entry ({type(e).__name__}: {e})", path=path, where=where,
                              fix="each camera needs K (3x3), world_to_camera (4x4), width, height, optional dist") from None
         _check_camera(cam, path, where)
@@ -229,7 +229,7 @@ def _read_qualisys(path: Path) -> list[Camera]:
                                                     "radialDistortion3")]
             R = np.array([[float(tr.get(f"r{a}{b}")) for b in "123"] for a in "123"])
             c = np.array([float(tr.get(k)) for k in "xyz"]) / 1000.0  # mm -> m
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:  # OverflowError: an infinite window size
             raise InputError(f"bad or missing attribute ({type(e).__name__}: {e})", path=path, where=where) from None
         w2c = np.eye(4)
         w2c[:3, :3] = _QUALISYS_TO_OPENCV @ R
@@ -263,7 +263,7 @@ def _read_toml(path: Path) -> list[Camera]:
             w2c[:3, 3] = np.asarray(d["translation"], np.float64).reshape(3)
             w, h = d["size"]
             cam = Camera(str(d.get("name", key)), d["matrix"], w2c, int(w), int(h), d.get("distortions", [0, 0, 0, 0]))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise InputError(f"bad camera ({type(e).__name__}: {e})", path=path, where=f"[{key}]") from None
         _check_camera(cam, path, f"[{key}]")
         cams.append(cam)
@@ -306,7 +306,10 @@ def _read_npz(path: Path) -> list[Camera]:
     wh = np.broadcast_to(d["width"], (C,)), np.broadcast_to(d["height"], (C,))
     cams = []
     for i in range(C):
-        cam = Camera(names[i], K[i], w2c[i], int(wh[0][i]), int(wh[1][i]), dist[i])
+        try:
+            cam = Camera(names[i], K[i], w2c[i], int(wh[0][i]), int(wh[1][i]), dist[i])
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InputError(f"bad camera ({type(e).__name__}: {e})", path=path, where=f"camera {i}") from None
         _check_camera(cam, path, f"camera {i}")
         cams.append(cam)
     return cams
