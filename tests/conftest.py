@@ -5,6 +5,17 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Fuzz tests draw the same examples on every run ("ci", the default), so a red CI is reproducible
+# and never a roll of the dice; HYPOTHESIS_PROFILE=explore draws new ones (and more of them).
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, database=None)
+    _hyp_settings.register_profile("explore", max_examples=500)
+    _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis is a dev extra
+    pass
 SHARED_DATA = Path(os.environ.get("NEURAL_RENDER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
