@@ -87,11 +87,10 @@ def test_kill_9_and_resume_matches_uninterrupted_run(setup, tmp_path):
     kills = 0
     for attempt in range(3):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if attempt == 0:  # kill once some samples are finished ...
+        if attempt == 0:  # kill as soon as a sample is finished (the others are under way) ...
             deadline = time.time() + 120
-            while time.time() < deadline and proc.poll() is None and len(list((out / "labels").glob("*.json"))) < 2:
-                time.sleep(0.05)
-            time.sleep(rng.uniform(0.0, 0.6))
+            while time.time() < deadline and proc.poll() is None and not list((out / "labels").glob("*.json")):
+                time.sleep(0.02)
         else:  # ... and at arbitrary moments after a restart (start-up, rendering, assembly)
             time.sleep(rng.uniform(0.3, 4.0))
         if proc.poll() is None:
