@@ -124,3 +124,29 @@ def test_multiview_sets_merge_and_skip_held_out_views(tmp_path):
     assert float(ds.item(4)["target"].mean()) == pytest.approx(200 / 127.5 - 1, abs=1e-6)
     test = open_paired(tmp_path, size=16, split="test")
     assert len(test) == 3
+
+
+def test_prepare_never_leaves_a_half_written_folder(tmp_path):
+    from neural_render.capture.prepare import staged_folder
+    from neural_render.errors import InputError
+
+    out = tmp_path / "p"
+    with pytest.raises(RuntimeError):
+        with staged_folder(out) as work:
+            (work / "frames").mkdir()
+            raise RuntimeError("killed half-way")
+    assert list(tmp_path.iterdir()) == []                     # neither DIR nor its staging folder
+    with staged_folder(out) as work:
+        (work / "fit_report.json").write_text("{}")
+    assert (out / "fit_report.json").is_file()
+    with staged_folder(out) as work:                         # a previous output is replaced whole
+        (work / "fit_report.json").write_text("{}")
+        (work / "motion.npz").write_bytes(b"")
+    assert sorted(p.name for p in out.iterdir()) == ["fit_report.json", "motion.npz"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("x")
+    with pytest.raises(InputError):
+        with staged_folder(foreign):
+            pass
+    assert (foreign / "keep.txt").read_text() == "x"

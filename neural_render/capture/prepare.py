@@ -17,6 +17,8 @@ several minutes does not have to fit in memory.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,7 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
 
     opts = opts or PrepareOptions()
     out = Path(out)
+    check_output_folder(out)
     if opts.size % 8:
         raise InputError(f"size {opts.size} is not a multiple of 8", where="--size", fix="use e.g. 256 or 512")
     if not 0 <= opts.test_tail < 1:
@@ -78,10 +81,50 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
             raise InputError(f"video has {info['frames']} frames but the keypoints {start + T}", path=vpath,
                              fix="pass --frames A:B inside both")
 
+    if opts.holdout_view and not any(opts.holdout_view in (c.name, v.stem) for c, v, _ in pairs):
+        raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
+                         fix=f"choose one of {[c.name for c, _, _ in pairs]}")
+    with staged_folder(out) as work:
+        return _write_all(work, out, fit, fit_s, pairs, body, start, opts)
+
+
+def check_output_folder(out: Path) -> None:
+    """`out` must be new, empty, or a previous prepare output (which is replaced)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "fit_report.json").is_file())):
+        raise InputError("output exists and is not a `prepare` output", path=out,
+                         fix="choose a new or empty folder (a previous prepare output is replaced)")
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path):
+    """Yield a fresh sibling folder to write into; on success it replaces `out` (a previous
+    prepare output, or nothing), on any error it is removed: no half-written DIR is ever left."""
+    import shutil
+    import tempfile
+
+    from neural_render.fileio import _UMASK
+
+    check_output_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        os.chmod(work, 0o777 & ~_UMASK)
+        yield work
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _write_all(work: Path, out: Path, fit, fit_s: float, pairs, body, start: int, opts: PrepareOptions) -> dict:
+    """Everything after the fit, written under `work` (renamed to `out` afterwards)."""
+    T = fit.motion.num_frames
     excluded, reasons = _excluded_frames(fit, opts.max_error_px)
     cut = int(round(T * (1 - opts.test_tail)))
     multi = len(pairs) > 1
-    views = [_extract_view(out / "views" / cam.name if multi else out, cam, vpath, fit, start, opts)
+    views = [_extract_view(work / "views" / cam.name if multi else work, cam, vpath, fit, start, opts)
              for cam, vpath, _ in pairs]
     motion, refine_report = fit.motion, None
     if opts.refine:
@@ -95,11 +138,10 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
         view_excluded = excluded | per_view_excluded.get(v.cam.name, set())
         sheet_rows[v.cam.name], view_reports[v.cam.name] = _write_view(v, motion, fit, body, view_excluded, cut,
                                                                        held_out, opts)
-    if opts.holdout_view and not any(r["held_out"] for r in view_reports.values()):
-        raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
-                         fix=f"choose one of {[c.name for c, _, _ in pairs]}")
-    motion.save(out / "motion.npz")
-    _write_overlay_sheet(out / "fit_overlay.png", sheet_rows)
+    for r in view_reports.values():  # report where the folders will be, not the staging folder
+        r["folder"] = str(out / Path(r["folder"]).relative_to(work))
+    motion.save(work / "motion.npz")
+    _write_overlay_sheet(work / "fit_overlay.png", sheet_rows)
 
     report = fit.report()
     report.update({
@@ -110,7 +152,7 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
         "silhouette_refinement": refine_report, "motion": str(out / "motion.npz"),
         "views": view_reports, "layout": "views/<camera>/" if multi else ".",
     })
-    write_json(out / "fit_report.json", report)
+    write_json(work / "fit_report.json", report)
     return report
 
 
