@@ -49,7 +49,9 @@ def _run(args) -> int:
                           refine_options={} if args.refine_iterations is None else {"iterations": args.refine_iterations})
     rep = prepare(args.video, args.keypoints, args.out, opts)
     print(json.dumps({"out": args.out, "frames": rep["frames"], "median_reprojection_px": rep["median_reprojection_px"],
-                      "silhouette_refinement": rep["silhouette_refinement"],
+                      "silhouette_iou": None if not rep["silhouette_refinement"] else {
+                          k: {"before": v["silhouette_iou_before"], "after": v["silhouette_iou_after"]}
+                          for k, v in rep["silhouette_refinement"]["views"].items()},
                       "excluded_frames": rep["excluded_frames"], "views": {k: {kk: v[kk] for kk in ("folder", "train_frames", "test_frames")}
                                                                            for k, v in rep["views"].items()}}, indent=2))
     return 0
