@@ -199,19 +199,25 @@ def converted_motion_path(path: Path) -> Path:
     import hashlib
     import os
 
+    from neural_render.motion.retarget import RETARGET_VERSION
+
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
     base = Path(os.environ.get("NEURAL_RENDER_CACHE", Path.home() / ".cache" / "neural_render"))
-    return base / "motions" / f"{Path(path).stem}.{digest}.npz"
+    # The retargeter's version is part of the key: a changed retargeting must not reuse old files.
+    return base / "motions" / f"{Path(path).stem}.{digest}.r{RETARGET_VERSION}.npz"
 
 
 def convert_motion(path: Path, cached: Path) -> None:
-    """Import a motion source (retargeted to the default body) and save it as canonical .npz.
+    """Import a motion source (retargeted to the default body, its own proportions) and save it
+    as canonical .npz.
 
     FBX import runs Blender's importer in this process, so the batch driver converts every source
     before any worker builds a scene (`prepare_motions`)."""
     from neural_render.motion.importers import import_motion
 
-    motion, _report = import_motion(path, body=get_body("default"))
+    # shape="body": the motion is made for the default body's proportions; every person of a
+    # scene then takes its own sampled shape (source-matched proportions would distort the mesh).
+    motion, _report = import_motion(path, body=get_body("default"), shape="body")
     motion.save(cached)
 
 
