@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from neural_render.errors import InputError
+
 from neural_render.capture.prepare import PrepareOptions, estimate_background, prepare
 from neural_render.capture.video import square_crop_around
 
@@ -150,3 +152,26 @@ def test_prepare_never_leaves_a_half_written_folder(tmp_path):
         with staged_folder(foreign):
             pass
     assert (foreign / "keep.txt").read_text() == "x"
+
+
+def test_a_folder_of_frames_is_a_video(tmp_path):
+    import cv2
+
+    from neural_render.capture.video import frame_info, iter_frames, list_videos, read_frames
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(12):  # natural order: frame_2 before frame_10
+        img = np.zeros((24, 32, 3), np.uint8)
+        img[..., 2] = i * 10  # BGR on disk: red channel = index
+        cv2.imwrite(str(folder / f"frame_{i}.png"), img)
+    assert list_videos([folder]) == [folder]
+    assert frame_info(folder) == {"width": 32, "height": 24, "fps": None, "frames": 12}
+    reds = [int(f[0, 0, 0]) for f in iter_frames(folder, 2, 11)]
+    assert reds == [i * 10 for i in range(2, 11)]
+    got = read_frames(folder, [10, 3, 99])
+    assert sorted(got) == [3, 10] and got[10][0, 0, 0] == 100
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError):
+        frame_info(empty)

@@ -36,38 +36,20 @@ CALIBRATION_PATTERNS = ("*.qca.txt", "*calib*.toml", "*Calib*.toml", "calibratio
 
 
 def video_info(path: str | Path) -> dict:
-    """width, height, fps, frames of a video (OpenCV)."""
-    import cv2
+    """width, height, fps, frames of a video file or a folder of frames (OpenCV)."""
+    from neural_render.capture.video import frame_info
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("video not found", path=path)
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputError("cannot open video", path=path, fix="use a video OpenCV/FFmpeg can read (mp4, avi, mov)")
-        info = {"width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-                "fps": float(cap.get(cv2.CAP_PROP_FPS) or 0) or None, "frames": int(cap.get(cv2.CAP_PROP_FRAME_COUNT))}
-    finally:
-        cap.release()
-    if info["width"] <= 0 or info["height"] <= 0:
-        raise InputError("video has no readable frames", path=path)
-    return info
+    return frame_info(path)
 
 
 def read_video_frame(path: str | Path, index: int) -> np.ndarray:
-    """One frame (H, W, 3) RGB uint8."""
-    import cv2
+    """One frame (H, W, 3) RGB uint8 of a video file or a folder of frames."""
+    from neural_render.capture.video import read_frames
 
-    cap = cv2.VideoCapture(str(path))
-    try:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, img = cap.read()
-    finally:
-        cap.release()
-    if not ok:
+    got = read_frames(path, [index])
+    if index not in got:
         raise InputError(f"cannot read frame {index}", path=path)
-    return img[..., ::-1].copy()
+    return got[index]
 
 
 def guess_image_size(points: np.ndarray) -> tuple[int, int]:

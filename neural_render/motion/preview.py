@@ -107,20 +107,10 @@ def _project(points: np.ndarray, cam: dict) -> np.ndarray:
 
 
 def read_video_frames(video: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
-    """RGB frames at the given indices (missing ones are left out)."""
-    import cv2
+    """RGB frames at the given indices of a video or a folder of frames (missing ones left out)."""
+    from neural_render.capture.video import read_frames
 
-    cap = cv2.VideoCapture(str(video))
-    out = {}
-    try:
-        for i in sorted(set(indices)):
-            cap.set(cv2.CAP_PROP_POS_FRAMES, i)
-            ok, frame = cap.read()
-            if ok:
-                out[i] = frame[..., ::-1].copy()
-    finally:
-        cap.release()
-    return out
+    return read_frames(video, indices)
 
 
 def render_video_preview(joints: np.ndarray, fps: float, camera: dict, video: str | Path, panels: int = 4,
