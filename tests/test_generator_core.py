@@ -271,3 +271,22 @@ def test_train_bad_input_exit_2_and_no_output(tmp_path):
     assert not out.exists()
     assert main(["train", "--data", str(tmp_path), "--out", str(out), "--passes", "skeleton,albedo"]) == 2
     assert not out.exists()
+
+
+def test_extending_a_finished_run_keeps_the_learning_rate_continuous(syn, tmp_path):
+    """A run trained to its end (lr decayed to 10 %) and resumed with more --steps goes on from
+    10 %, never back to the full rate (which blew a real run's L1 up a thousandfold)."""
+    from neural_render.generator.train import TrainOptions, _lr_factor
+
+    run = tmp_path / "r"
+    train(_opts(syn, run, steps=4))
+    train(_opts(syn, run, steps=8))
+    saved = json.loads((run / "options.json").read_text())
+    assert saved["steps"] == 8 and saved["lr_extend_from"][0] == 4
+    o = TrainOptions(**saved)
+    old = TrainOptions(**{**saved, "steps": 4, "lr_extend_from": None})
+    assert abs(_lr_factor(4, old) - _lr_factor(5, o)) < 0.1 * 0.3      # no jump at the resume
+    assert all(_lr_factor(s + 1, o) <= _lr_factor(s, o) + 1e-12 for s in range(4, 8))
+    assert abs(_lr_factor(8, o) - 0.1) < 1e-9
+    log = [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()]
+    assert log == list(range(1, 9))

@@ -52,6 +52,7 @@ class TrainOptions:
     texture_lr: float = 2e-3
     plate_lr: float = 0.0
     lr_decay_start: float = 0.6       # fraction of steps after which the lr decays linearly to 10 %
+    lr_extend_from: list | None = None  # [step, factor]: a run resumed with other --steps decays from here
     passes: list[str] = field(default_factory=lambda: ["skeleton", "parts", "normal", "uv"])
     ngf: int = 32
     n_down: int = 2
@@ -151,6 +152,12 @@ class _Ddp:
 
 
 def _lr_factor(step: int, o: TrainOptions) -> float:
+    """Learning-rate multiplier at `step`: 1 until `lr_decay_start` of the run, then linear to 0.1.
+    A run resumed with a different --steps (extended) goes on from the factor it had reached, down
+    to 0.1 at its new end: jumping back to the full rate would throw away the converged weights."""
+    if o.lr_extend_from and step > o.lr_extend_from[0]:
+        s0, f0 = o.lr_extend_from
+        return f0 + (0.1 - f0) * min(1.0, (step - s0) / max(1, o.steps - s0))
     start = int(o.steps * o.lr_decay_start)
     if step <= start or o.steps <= start:
         return 1.0
@@ -230,6 +237,10 @@ def train(o: TrainOptions) -> dict:
     if resuming:
         meta = ckpt.restore(ck_path, modules, optims, device=device)
         start = meta["step"]
+        if o.steps != saved["steps"]:  # extended (or shortened): keep the lr continuous
+            o.lr_extend_from = [start, _lr_factor(start, TrainOptions(**saved))]
+            if ddp.main:
+                write_json(out / "options.json", asdict(o))
     elif ddp.main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "options.json", asdict(o))
