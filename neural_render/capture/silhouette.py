@@ -7,8 +7,9 @@ background (estimated per view by `prepare`), the pixels that differ are the per
 1. segments the person: colour distance to the background in CIELAB above a threshold, cleaned by
    morphology, holes filled, and only the blobs that touch the fitted body kept (other people,
    shadows far away and noise drop out);
-2. refines the poses and translation per frame (shape fixed) against two differentiable terms that
-   need no renderer:
+2. with two or more views, refines the clip's shape (the first 10 betas) on frames spread over
+   the clip, kept only if those frames' IoU rises; then refines the poses and translation per
+   frame (shape fixed) against two differentiable terms that need no renderer:
    - inside: every projected body vertex must lie inside the silhouette (true for occluded ones
      too: the silhouette is the projection of the whole body), robust distance read from the
      silhouette's distance transform;
@@ -48,6 +49,9 @@ class RefineOptions:
     w_pose: float = 0.5
     w_smooth: float = 20.0
     chunk: int = 100                 # frames optimised together (bounds memory on long clips)
+    fit_shape: bool = True           # with 2+ views, first refine the clip's shape (betas) on frames spread over it
+    shape_frames: int = 24
+    w_shape: float = 0.03            # ridge on the betas (unit-variance components)
     device: str = "cpu"
 
 
@@ -139,6 +143,11 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
     poses = motion.poses.astype(np.float32).copy()
     trans = motion.trans.astype(np.float32).copy()
     C = len(cameras)
+    shape_report = None
+    if opts.fit_shape and C >= 2:  # one view cannot tell a bigger body from a nearer one
+        betas, shape_report = _refine_shape(skin, kp_model, betas, poses, trans, cameras, load, keypoints3d,
+                                            skip, body, motion.betas, opts, dev)
+    betas_np = betas[0].cpu().numpy()
     before, after = np.full((T, C), np.nan), np.full((T, C), np.nan)
     usable = np.zeros((T, C), bool)
     reverted = 0
@@ -153,9 +162,9 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
         before[t0:t1] = _ious(body, poses[t0:t1], trans[t0:t1], motion.betas, cameras, sils)
         usable[t0:t1] = (before[t0:t1] >= opts.min_iou) & ~skip[t0:t1, None]
         if usable[t0:t1].any():
-            p, tr = _refine_chunk(skin, kp_model, betas, poses[t0:t1], trans[t0:t1], cameras, sils,
-                                  keypoints3d[t0:t1], usable[t0:t1], opts, dev, bar)
-            new = _ious(body, p, tr, motion.betas, cameras, sils)
+            p, tr, _ = _refine_chunk(skin, kp_model, betas, poses[t0:t1], trans[t0:t1], cameras, sils,
+                                     keypoints3d[t0:t1], usable[t0:t1], opts, dev, bar)
+            new = _ious(body, p, tr, betas_np, cameras, sils)
             # Keep a frame's refinement only where the views it used agree better with the body
             # (poor silhouettes can pull a limb the wrong way; then the keypoint fit stands).
             u = usable[t0:t1]
@@ -163,21 +172,48 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
             take = u.any(1) & (gain > 0)
             reverted += int((u.any(1) & ~take).sum())
             poses[t0:t1][take], trans[t0:t1][take] = p[take], tr[take]
-        after[t0:t1] = _ious(body, poses[t0:t1], trans[t0:t1], motion.betas, cameras, sils)
+        after[t0:t1] = _ious(body, poses[t0:t1], trans[t0:t1], betas_np, cameras, sils)
         if bar is not None:
             bar.n = min(bar.total, (t0 // opts.chunk + 1) * opts.iterations)
             bar.refresh()
     if bar is not None:
         bar.close()
     report = {"refined_frames": int(usable.any(1).sum()) - reverted, "kept_fit_frames": reverted,
-              "min_iou": opts.min_iou, "views": {}}
+              "min_iou": opts.min_iou, "shape": shape_report, "views": {}}
     for c, cam in enumerate(cameras):
         ok = usable[:, c]
         report["views"][getattr(cam, "name", str(c))] = {
             "silhouette_iou_before": _median(before[ok, c]), "silhouette_iou_after": _median(after[ok, c]),
             "frames_used": int(ok.sum()),
             "per_frame_iou_after": [None if not np.isfinite(x) else round(float(x), 3) for x in after[:, c]]}
-    return motion.copy(poses=poses, trans=trans), report
+    return motion.copy(poses=poses, trans=trans, betas=betas_np.astype(np.float32)), report
+
+
+def _refine_shape(skin, kp_model, betas, poses, trans, cameras, load, keypoints3d, skip, body, betas0, opts, dev):
+    """The clip's shared betas refined (with those frames' poses) on up to `shape_frames` frames
+    spread over the clip whose silhouettes are usable; kept only if their IoU rises."""
+    import torch
+
+    T, C = len(poses), len(cameras)
+    cand = np.flatnonzero(~skip)
+    idx = cand[np.linspace(0, len(cand) - 1, min(opts.shape_frames, len(cand))).round().astype(int)] if len(cand) else cand
+    if len(idx) == 0:
+        return betas, None
+    sils = [np.concatenate([np.asarray(load(c, int(t), int(t) + 1), bool) for t in idx]) for c in range(C)]
+    before = _ious(body, poses[idx], trans[idx], betas0, cameras, sils)
+    usable = before >= opts.min_iou
+    if not usable.any():
+        return betas, None
+    _, _, new_betas = _refine_chunk(skin, kp_model, betas, poses[idx], trans[idx], cameras, sils,
+                                    keypoints3d[idx], usable, opts, dev, fit_shape=True)
+    p, tr, _ = _refine_chunk(skin, kp_model, new_betas, poses[idx], trans[idx], cameras, sils,
+                             keypoints3d[idx], usable, opts, dev)
+    after = _ious(body, p, tr, new_betas[0].cpu().numpy(), cameras, sils)
+    b_iou, a_iou = float(np.mean(before[usable])), float(np.mean(after[usable]))
+    keep = a_iou > b_iou
+    report = {"frames": int(len(idx)), "iou_before": round(b_iou, 4), "iou_after": round(a_iou, 4), "kept": keep,
+              "betas": [round(float(x), 4) for x in new_betas[0].cpu().numpy()]}
+    return (new_betas if keep else betas), report
 
 
 def _median(a) -> float | None:
@@ -220,7 +256,10 @@ class _SubsetSkin:
         return (Tv[..., :9].reshape(N, -1, 3, 3) * v[:, :, None, :]).sum(-1) + Tv[..., 9:] + trans[:, None]
 
 
-def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usable, opts, dev, bar=None):
+def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usable, opts, dev, bar=None,
+                  fit_shape: bool = False):
+    """Adam on per-frame pose and translation offsets (and, with fit_shape, on the shared betas'
+    first 10 components). Returns (poses, trans) as numpy and the betas (1, B) tensor."""
     import cv2
     import torch
     import torch.nn.functional as F
@@ -253,13 +292,18 @@ def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usab
     target_kp = torch.as_tensor(np.asarray(kp3d, np.float32), device=dev)
     dpose = torch.zeros_like(p0, requires_grad=True)
     dtrans = torch.zeros_like(tr0, requires_grad=True)
-    opt = torch.optim.Adam([dpose, dtrans], lr=opts.lr)
+    dbeta = torch.zeros_like(betas, requires_grad=True)
+    shape_mask = torch.zeros_like(betas)
+    shape_mask[:, :10] = 1.0  # height + phenotype PCA; proportion components stay as fitted
+    params = [dpose, dtrans] + ([dbeta] if fit_shape else [])
+    opt = torch.optim.Adam(params, lr=opts.lr)
     s2 = opts.sigma_px ** 2
     gm = lambda sq, s2: sq / (sq + s2)  # noqa: E731  Geman-McClure of a squared distance
     for _ in range(opts.iterations):
         opt.zero_grad()
         pose, tr = p0 + dpose, tr0 + dtrans
-        v = skin(pose, betas, tr)                                          # (n, Vs, 3)
+        b = betas + dbeta * shape_mask
+        v = skin(pose, b, tr)                                              # (n, Vs, 3)
         loss = 0.0
         for c in range(len(cameras)):
             cam_pts = v @ W2C[c][:3, :3].T + W2C[c][:3, 3]
@@ -272,9 +316,11 @@ def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usab
             nearest = torch.cdist(bounds[c], uv).min(-1).values                # (n, P)
             cover = (gm(nearest ** 2, s2) * bvalid[c]).sum(1) / bvalid[c].sum(1).clamp(min=1)
             loss = loss + ((opts.w_inside * inside + opts.w_cover * cover) * use[:, c]).sum() / n
-        kp, _ = kp_model.forward(pose, betas, tr)
+        kp, _ = kp_model.forward(pose, b, tr)
         loss = loss + opts.w_tether * gm(((kp - target_kp) ** 2).sum(-1), opts.tether_m ** 2).mean()
         loss = loss + opts.w_pose * (dpose[:, 3:] ** 2).mean()
+        if fit_shape:
+            loss = loss + opts.w_shape * (b[:, :10] ** 2).sum()
         if n > 2:
             acc = kp[2:] - 2 * kp[1:-1] + kp[:-2]
             loss = loss + opts.w_smooth * (acc ** 2).sum(-1).mean()
@@ -283,4 +329,4 @@ def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usab
         if bar is not None:
             bar.update(1)
     with torch.no_grad():
-        return (p0 + dpose).cpu().numpy(), (tr0 + dtrans).cpu().numpy()
+        return (p0 + dpose).cpu().numpy(), (tr0 + dtrans).cpu().numpy(), (betas + dbeta * shape_mask).detach()
