@@ -8,7 +8,7 @@ import json
 def register(sub) -> None:
     p = sub.add_parser("prepare", help="real video + keypoints -> paired training set (+ fit_report.json)")
     p.add_argument("--video", action="append", required=True,
-                   help="video file, or a folder of them; repeat for several calibrated views")
+                   help="video file, a folder of videos, or a folder of frames (png/jpg); repeat for several calibrated views")
     p.add_argument("--keypoints", required=True,
                    help="OpenPose JSON folder, COCO/MediaPipe file, or (multi-view) a folder of per-camera JSON folders")
     p.add_argument("--out", required=True)
