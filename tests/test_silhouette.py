@@ -61,7 +61,7 @@ def test_refine_moves_a_misplaced_arm_onto_the_silhouettes():
     fit = Motion(fit_p, trans, np.zeros(10, np.float32), 30.0, up="z")
     out_t = body.forward(truth.poses, truth.betas, truth.trans)
     cams = _cameras(out_t.joints, 128)
-    sils = [np.stack([sil.splat_mask(sil.project(v, c.K, c.world_to_camera), 128, 128) for v in out_t.vertices])
+    sils = [np.stack([sil.splat_mask(c.project(v)[0], 128, 128) for v in out_t.vertices])
             for c in cams]
     kp_fit = body.forward(fit.poses, fit.betas, fit.trans).body25
     opts = sil.RefineOptions(iterations=60, lr=0.02, w_tether=0.1)
@@ -117,7 +117,7 @@ def test_refine_fits_the_shape_seen_by_several_views():
     fit = truth.copy(betas=np.zeros(10, np.float32))
     out_t = body.forward(truth.poses, truth.betas, truth.trans)
     cams = _cameras(out_t.joints, 128)
-    sils = [np.stack([sil.splat_mask(sil.project(v, c.K, c.world_to_camera), 128, 128) for v in out_t.vertices])
+    sils = [np.stack([sil.splat_mask(c.project(v)[0], 128, 128) for v in out_t.vertices])
             for c in cams]
     kp = body.forward(fit.poses, fit.betas, fit.trans).body25
     opts = sil.RefineOptions(iterations=80, lr=0.03, w_tether=0.05, shape_frames=3)

@@ -18,7 +18,6 @@ several minutes does not have to fit in memory.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,23 +98,11 @@ def check_output_folder(out: Path) -> None:
 def staged_folder(out: Path):
     """Yield a fresh sibling folder to write into; on success it replaces `out` (a previous
     prepare output, or nothing), on any error it is removed: no half-written DIR is ever left."""
-    import shutil
-    import tempfile
-
-    from neural_render.fileio import _UMASK
+    from neural_render.fileio import atomic_dir
 
     check_output_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        os.chmod(work, 0o777 & ~_UMASK)
+    with atomic_dir(out) as work:
         yield work
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
 
 
 def _write_all(work: Path, out: Path, fit, fit_s: float, pairs, body, start: int, opts: PrepareOptions) -> dict:
@@ -197,7 +184,6 @@ class _View:
     video: Path
     crop: object                      # capture.video.SquareCrop
     pcam: object                      # passes.camera.Camera of the crop (square pixels)
-    start: int
     frames: int
 
     def frame_path(self, t: int) -> Path:
@@ -209,12 +195,12 @@ class _View:
         """(H, W, 3) uint8 RGB of motion frame t, optionally resized to size x size."""
         import cv2
 
-        img = cv2.imread(str(self.frame_path(t)), cv2.IMREAD_COLOR)
-        if img is None:
-            raise RuntimeError(f"frame not written: {self.frame_path(t)}")
+        from neural_render.capture.video import read_image
+
+        img = read_image(self.frame_path(t))
         if size and size != img.shape[0]:
             img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(img[..., ::-1])
+        return img
 
 
 def _extract_view(vdir: Path, cam, video: Path, fit, start: int, opts: PrepareOptions) -> _View:
@@ -230,7 +216,7 @@ def _extract_view(vdir: Path, cam, video: Path, fit, start: int, opts: PrepareOp
     # Calibrations give fx and fy a hair apart (here 0.01 %); the passes renderers take square pixels.
     # Averaging moves a point at the crop's edge by |fx - fy| / 2 * (u - cx) / fx: well under 0.1 px.
     K[0, 0] = K[1, 1] = 0.5 * (K[0, 0] + K[1, 1])
-    view = _View(vdir, cam, video, crop, PassCamera(K, cam.world_to_camera, opts.size, opts.size), start, T)
+    view = _View(vdir, cam, video, crop, PassCamera(K, cam.world_to_camera, opts.size, opts.size), T)
     undistort = undistorter(cam.K, cam.dist, cam.width, cam.height)
     it = iter_frames(video, start, start + T)
     if opts.progress:
@@ -265,8 +251,7 @@ def _refine(views: list[_View], fit, body, opts: PrepareOptions):
 
     def body_masks(c: int, ts) -> np.ndarray:
         verts = body.forward(m0.poses[ts], m0.betas, m0.trans[ts]).vertices
-        uv = sil.project(verts, cams[c].K, cams[c].world_to_camera)
-        return np.stack([sil.splat_mask(p, work, work) for p in uv])
+        return np.stack([sil.splat_mask(p, work, work) for p in cams[c].project(verts)[0]])
 
     # Background per view from the initial fit's masks (a subsample of frames is enough).
     backgrounds = []
@@ -274,13 +259,13 @@ def _refine(views: list[_View], fit, body, opts: PrepareOptions):
         idx = np.linspace(0, v.frames - 1, min(120, v.frames)).round().astype(int)
         backgrounds.append(estimate_background(np.stack([v.read_frame(t, work) for t in idx]), body_masks(c, idx)))
 
+    ro = sil.RefineOptions(device=opts.device, **opts.refine_options)
+
     def load(c: int, t0: int, t1: int) -> np.ndarray:
         masks = body_masks(c, np.arange(t0, t1))
-        thr = opts.refine_options.get("threshold", sil.RefineOptions.threshold)
-        return np.stack([sil.person_silhouette(views[c].read_frame(t, work), backgrounds[c], masks[t - t0], thr)
-                         for t in range(t0, t1)])
+        return np.stack([sil.person_silhouette(views[c].read_frame(t, work), backgrounds[c], masks[t - t0],
+                                               ro.threshold) for t in range(t0, t1)])
 
-    ro = sil.RefineOptions(device=opts.device, **opts.refine_options)
     return sil.refine(body, m0, cams, load, fit.keypoints3d, skip=fit.flagged, opts=ro, progress=opts.progress)
 
 

@@ -106,20 +106,13 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else float("nan")
 
 
-def project(points: np.ndarray, K: np.ndarray, world_to_camera: np.ndarray) -> np.ndarray:
-    """(..., 3) world points -> (..., 2) pixels (numpy)."""
-    cam = points @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
-    uv = cam @ K.T
-    return uv[..., :2] / np.maximum(uv[..., 2:], 1e-6)
-
-
 def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
            skip: np.ndarray | None = None, opts: RefineOptions | None = None, progress: bool = False):
     """Refine `motion` (Z-up world, the fit's) against per-view silhouettes.
 
     Args:
-        cameras: per view, an object with K (3, 3), world_to_camera (4, 4), width, height (the
-            camera the silhouettes are seen with) and optionally a name.
+        cameras: per view, the `passes.camera.Camera` the silhouettes are seen with (an extra
+            `name` attribute names the view in the report).
         silhouettes: per view (T, H, W) bool arrays, or a function (view, t0, t1) -> (t1 - t0, H, W)
             bool that loads a chunk (long clips need not fit in memory).
         keypoints3d: (T, K, 3) the keypoint fit's BODY_25 keypoints (the tether), NaN-free.
@@ -192,9 +185,7 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
 def _refine_shape(skin, kp_model, betas, poses, trans, cameras, load, keypoints3d, skip, body, betas0, opts, dev):
     """The clip's shared betas refined (with those frames' poses) on up to `shape_frames` frames
     spread over the clip whose silhouettes are usable; kept only if their IoU rises."""
-    import torch
-
-    T, C = len(poses), len(cameras)
+    C = len(cameras)
     cand = np.flatnonzero(~skip)
     idx = cand[np.linspace(0, len(cand) - 1, min(opts.shape_frames, len(cand))).round().astype(int)] if len(cand) else cand
     if len(idx) == 0:
@@ -227,7 +218,7 @@ def _ious(body, poses, trans, betas, cameras, sils) -> np.ndarray:
     verts = body.forward(poses, betas, trans).vertices
     out = np.zeros((len(poses), len(cameras)))
     for c, (cam, sil) in enumerate(zip(cameras, sils)):
-        uv = project(verts, cam.K, cam.world_to_camera)
+        uv = cam.project(verts)[0]
         out[:, c] = [iou(splat_mask(uv[t], cam.height, cam.width), sil[t]) for t in range(len(poses))]
     return out
 

@@ -78,7 +78,8 @@ def image_sequence(folder: str | Path) -> list[Path]:
     return sorted((q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES), key=lambda q: natural_key(q.name))
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -96,7 +97,7 @@ def frame_info(path: str | Path) -> dict:
         files = image_sequence(path)
         if not files:
             raise InputError("folder has no images", path=path, fix="pass a video file or a folder of png/jpg frames")
-        h, w = _read_image(files[0]).shape[:2]
+        h, w = read_image(files[0]).shape[:2]
         return {"width": w, "height": h, "fps": None, "frames": len(files)}
     if not path.is_file():
         raise InputError("video not found", path=path)
@@ -120,7 +121,7 @@ def read_frames(path: str | Path, indices) -> dict[int, np.ndarray]:
     path = Path(path)
     if path.is_dir():
         files = image_sequence(path)
-        return {i: _read_image(files[i]) for i in sorted(set(indices)) if 0 <= i < len(files)}
+        return {i: read_image(files[i]) for i in sorted(set(indices)) if 0 <= i < len(files)}
     cap = cv2.VideoCapture(str(path))
     out = {}
     try:
@@ -140,7 +141,7 @@ def iter_frames(path: str | Path, start: int = 0, stop: int | None = None) -> It
 
     if Path(path).is_dir():
         for f in image_sequence(path)[start:stop]:
-            yield _read_image(f)
+            yield read_image(f)
         return
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
