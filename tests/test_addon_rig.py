@@ -138,7 +138,7 @@ print(json.dumps({"rot_change": float(np.abs(rot1 - rot0).max()), "err": float(n
 def test_numpy_channel_math_without_blender():
     """motion_to_bone_channels with identity bone frames gives the SMPL locals in the Z-up frame."""
     from neural_render.blender import rig
-    from neural_render.body.lbs import rodrigues
+    from neural_render.motion.rotations import rodrigues
 
     rng = np.random.default_rng(0)
     poses = rng.normal(0, 0.7, (4, 72))

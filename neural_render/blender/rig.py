@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neural_render.body.axes import Y_UP_TO_Z_UP
-from neural_render.body.lbs import rodrigues
+from neural_render.motion import rotations
 from neural_render.body.skeletons import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 
 C = Y_UP_TO_Z_UP  # model (Y-up) -> Blender world (Z-up)
@@ -93,33 +93,6 @@ def bone_tails(joints_model: np.ndarray) -> np.ndarray:
     return tails
 
 
-def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) as (w, x, y, z), w >= 0."""
-    R = np.asarray(R, np.float64)
-    m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
-    # The four candidate magnitudes; take the largest for numerical stability (Shepperd's method).
-    cand = np.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
-    k = np.argmax(cand, -1)
-    s = np.sqrt(np.maximum(np.take_along_axis(cand, k[..., None], -1)[..., 0], 1e-12)) * 2  # 4*|q_k|
-    r = R
-    q0 = np.stack([s / 4, (r[..., 2, 1] - r[..., 1, 2]) / s, (r[..., 0, 2] - r[..., 2, 0]) / s, (r[..., 1, 0] - r[..., 0, 1]) / s], -1)
-    q1 = np.stack([(r[..., 2, 1] - r[..., 1, 2]) / s, s / 4, (r[..., 0, 1] + r[..., 1, 0]) / s, (r[..., 0, 2] + r[..., 2, 0]) / s], -1)
-    q2 = np.stack([(r[..., 0, 2] - r[..., 2, 0]) / s, (r[..., 0, 1] + r[..., 1, 0]) / s, s / 4, (r[..., 1, 2] + r[..., 2, 1]) / s], -1)
-    q3 = np.stack([(r[..., 1, 0] - r[..., 0, 1]) / s, (r[..., 0, 2] + r[..., 2, 0]) / s, (r[..., 1, 2] + r[..., 2, 1]) / s, s / 4], -1)
-    q = np.select([(k == i)[..., None] for i in range(4)], [q0, q1, q2, q3])
-    q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    return q * np.where(q[..., :1] < 0, -1.0, 1.0)
-
-
-def continuous_quaternions(q: np.ndarray) -> np.ndarray:
-    """Flip signs along axis 0 (time) so consecutive quaternions have a positive dot product."""
-    q = q.copy()
-    for t in range(1, q.shape[0]):
-        flip = np.sum(q[t] * q[t - 1], axis=-1) < 0
-        q[t][flip] *= -1
-    return q
-
-
 def motion_to_bone_channels(poses: np.ndarray, trans: np.ndarray, up: str, rest_rot: np.ndarray,
                             rest_pelvis_model: np.ndarray):
     """Convert SMPL parameters to Blender pose-bone channels.
@@ -137,11 +110,11 @@ def motion_to_bone_channels(poses: np.ndarray, trans: np.ndarray, up: str, rest_
     poses = np.asarray(poses, np.float64).reshape(-1, NUM_JOINTS, 3)
     trans = np.asarray(trans, np.float64).reshape(-1, 3)
     U = np.eye(3) if up == "z" else C
-    R = rodrigues(poses)                                     # (T, 24, 3, 3) model-space locals
+    R = rotations.rodrigues(poses)                                     # (T, 24, 3, 3) model-space locals
     Rw = np.einsum("ab,tjbc,dc->tjad", C, R, C)              # C R C^T: locals in the Z-up frame
     Rw[:, 0] = np.einsum("ab,tbc,dc->tad", U, R[:, 0], C)   # root: U R0 C^T (rest data is C-rotated)
     L = np.einsum("jba,tjbc,jcd->tjad", rest_rot, Rw, rest_rot)  # R_b^T R' R_b
-    quats = continuous_quaternions(matrix_to_quaternion(L))
+    quats = rotations.quat_continuous(rotations.matrix_to_quat(L))
     J0 = np.asarray(rest_pelvis_model, np.float64)
     delta = (J0[None] + trans) @ U.T - (C @ J0)[None]       # posed pelvis - rest pelvis (world)
     loc = delta @ rest_rot[0]                                # R_b0^T delta
@@ -150,7 +123,7 @@ def motion_to_bone_channels(poses: np.ndarray, trans: np.ndarray, up: str, rest_
 
 def pose_corrective_values(poses: np.ndarray) -> np.ndarray:
     """(T, 207) SMPL pose-corrective weights (R_j - I for joints 1..23, model space)."""
-    R = rodrigues(np.asarray(poses, np.float64).reshape(-1, NUM_JOINTS, 3))
+    R = rotations.rodrigues(np.asarray(poses, np.float64).reshape(-1, NUM_JOINTS, 3))
     return (R[:, 1:] - np.eye(3)).reshape(R.shape[0], -1)
 
 

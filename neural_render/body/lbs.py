@@ -9,19 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def rodrigues(axis_angle: np.ndarray) -> np.ndarray:
-    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3)."""
-    aa = np.asarray(axis_angle)
-    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
-    axis = aa / np.maximum(angle, 1e-12)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    K = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(aa.shape[:-1] + (3, 3))
-    s = np.sin(angle)[..., None]
-    c = np.cos(angle)[..., None]
-    eye = np.eye(3, dtype=aa.dtype)
-    return eye + s * K + (1 - c) * (K @ K)
+from neural_render.motion.rotations import rodrigues
 
 
 def shaped_rest(v_template, shapedirs, J_regressor, betas):

@@ -5,18 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def rodrigues(aa: torch.Tensor) -> torch.Tensor:
-    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3); gradient-safe at zero angle."""
-    angle = torch.sqrt((aa * aa).sum(-1, keepdim=True) + 1e-16)
-    axis = aa / angle
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(aa.shape[:-1] + (3, 3))
-    s = torch.sin(angle)[..., None]
-    c = torch.cos(angle)[..., None]
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device)
-    return eye + s * K + (1 - c) * (K @ K)
+from neural_render.motion.rotations_torch import rodrigues
 
 
 class TorchLBS(torch.nn.Module):

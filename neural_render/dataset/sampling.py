@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.errors import InputError
+from neural_render.motion import rotations
 
 # Blender camera axes (looks down -z, y up) -> OpenCV camera axes (looks down +z, y down).
 BLENDER_TO_OPENCV_CAM = np.diag([1.0, -1.0, -1.0])
@@ -240,43 +241,6 @@ def prepare_motions(cfg: dict) -> None:
 
 # ----------------------------------------------------------------------------------------------
 
-def _rot_z(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _aa_to_mat(aa: np.ndarray) -> np.ndarray:
-    from neural_render.body.lbs import rodrigues
-
-    return rodrigues(np.asarray(aa, np.float64))
-
-
-def _mat_to_aa(R: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> axis-angle (..., 3), robust near 0 and pi."""
-    R = np.asarray(R, np.float64)
-    tr = np.clip((np.trace(R, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
-    angle = np.arccos(tr)
-    v = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    s = np.sin(angle)
-    out = np.zeros(R.shape[:-2] + (3,))
-    ok = s > 1e-6
-    out[ok] = v[ok] / (2 * s[ok, None]) * angle[ok, None]
-    near_pi = (~ok) & (angle > 1.0)
-    if np.any(near_pi):
-        Rp = R[near_pi]
-        diag = np.clip((np.diagonal(Rp, axis1=-2, axis2=-1) + 1) / 2, 0, None)
-        axis = np.sqrt(diag)
-        k = np.argmax(axis, -1)
-        for i in range(Rp.shape[0]):  # fix signs relative to the largest component
-            kk = k[i]
-            for j in range(3):
-                if j != kk:
-                    axis[i, j] = np.copysign(axis[i, j], Rp[i, kk, j] + Rp[i, j, kk])
-        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
-        out[near_pi] = axis * angle[near_pi, None]
-    return out
-
-
 def frame_times(cfg: dict) -> np.ndarray:
     """Seconds from the sub-clip start of each rendered frame."""
     return np.arange(cfg["frames_per_sample"]) * cfg["frame_step"] / cfg["motions"]["fps"]
@@ -304,8 +268,8 @@ def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
         # Turning the posed body by R about the origin: root' = R root, trans' = R (J0 + trans) - J0.
         J0 = body.rest_joints(betas)[0].astype(np.float64)
         trans[:, :2] -= m["trans"][idx[0], :2]
-        R = _rot_z(ps.yaw)
-        poses[:, :3] = _mat_to_aa(R[None] @ _aa_to_mat(poses[:, :3]))
+        R = rotations.axis_rotation("Z", ps.yaw)
+        poses[:, :3] = rotations.matrix_to_aa(R[None] @ rotations.aa_to_matrix(poses[:, :3]))
         trans = (J0 + trans) @ R.T - J0
         trans[:, 0] += ps.offset[0]
         trans[:, 1] += ps.offset[1]
@@ -351,7 +315,7 @@ def aim_camera(cam: dict, people: list[PosedPerson], W: int, H: int):
     pts = np.concatenate([p.vertices[:, ::7].reshape(-1, 3) for p in people])
     centre = np.array([*(0.5 * (pts[:, :2].min(0) + pts[:, :2].max(0))), cam["look_at_height"]])
     # Heading 0 = in front of the first person (its body faces the pelvis -> root rotation's +z axis).
-    root = _aa_to_mat(people[0].poses[0, :3])
+    root = rotations.aa_to_matrix(people[0].poses[0, :3])
     facing = root @ np.array([0.0, 0.0, 1.0])
     base = np.arctan2(facing[1], facing[0])
     az, el = base + cam["azimuth"], cam["elevation"]

@@ -55,8 +55,7 @@ def synthetic_case(body, frames: int = 60, seed: int = 0, noise_px: float = 3.0,
 
     Returns (gt Motion, gt BodyOutput, camera or list of cameras when views > 1, obs, clean pixels).
     """
-    from neural_render.body.lbs import rodrigues
-    from neural_render.motion.fit import _aa_from_matrix
+    from neural_render.motion.rotations import aa_to_matrix, matrix_to_aa
 
     rng = np.random.default_rng(seed)
     poses = mocap_sequence(frames).copy()
@@ -64,8 +63,8 @@ def synthetic_case(body, frames: int = 60, seed: int = 0, noise_px: float = 3.0,
     # Root: the clip's own orientation, turned Z-up and yawed so the camera sees it from an angle.
     yaw = math.radians(yaw_deg)
     Rz = np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
-    R0 = rodrigues(poses[:, :3])
-    poses[:, :3] = _aa_from_matrix(Rz @ Y_UP_TO_Z_UP @ R0)
+    R0 = aa_to_matrix(poses[:, :3])
+    poses[:, :3] = matrix_to_aa(Rz @ Y_UP_TO_Z_UP @ R0)
     poses[:, 66:] = 0
     betas = np.zeros(body.num_betas)
     betas[:min(10, body.num_betas)] = rng.normal(0, 0.8, min(10, body.num_betas))

@@ -255,9 +255,9 @@ def _read_toml(path: Path) -> list[Camera]:
         if not isinstance(d, dict) or "matrix" not in d:
             continue
         try:
-            from neural_render.body.lbs import rodrigues
+            from neural_render.motion.rotations import aa_to_matrix
 
-            R = rodrigues(np.asarray(d["rotation"], np.float64).reshape(3))
+            R = aa_to_matrix(np.asarray(d["rotation"], np.float64).reshape(3))
             w2c = np.eye(4)
             w2c[:3, :3] = R
             w2c[:3, 3] = np.asarray(d["translation"], np.float64).reshape(3)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neural_render.body.axes import Y_UP_TO_Z_UP
+from neural_render.motion import rotations
 from neural_render.motion.calibration import Camera
 from neural_render.motion.keypoints import to_body25
 
@@ -183,10 +184,12 @@ class KeypointBody:
         G_rot_j x + offset_j (before the translation)."""
         import torch
 
+        from neural_render.motion import rotations_torch
+
         N = poses.shape[0]
         J = len(self.parents)
         rest_j = self.rest_joints(betas).expand(N, -1, -1)
-        rot = fast_rodrigues(poses.reshape(N, J, 3))                   # (N, J, 3, 3)
+        rot = rotations_torch.rodrigues(poses.reshape(N, J, 3))                   # (N, J, 3, 3)
         g_rot = rot[:, :1]
         g_pos = rest_j[:, :1]
         for lv, par_j, par_slot in self.level_idx:
@@ -223,48 +226,7 @@ class KeypointBody:
         return kp + trans[:, None], G_pos + trans[:, None]
 
 
-def fast_rodrigues(aa):
-    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3), elementwise (no small matmuls)."""
-    import torch
-
-    angle = torch.sqrt((aa * aa).sum(-1, keepdim=True) + 1e-16)
-    k = aa / angle
-    s, c = torch.sin(angle), torch.cos(angle)
-    C = 1 - c
-    x, y, z = k.unbind(-1)
-    s, c, C = s[..., 0], c[..., 0], C[..., 0]
-    rows = [C * x * x + c, C * x * y - s * z, C * x * z + s * y,
-            C * x * y + s * z, C * y * y + c, C * y * z - s * x,
-            C * x * z - s * y, C * y * z + s * x, C * z * z + c]
-    return torch.stack(rows, -1).reshape(aa.shape[:-1] + (3, 3))
-
-
 # ------------------------------------------------------------------------------------- utilities
-
-def _aa_from_matrix(R: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> axis-angle (..., 3)."""
-    R = np.asarray(R, np.float64)
-    cos = np.clip((np.trace(R, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
-    angle = np.arccos(cos)
-    v = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    s = np.sin(angle)
-    out = np.where(s[..., None] > 1e-6, v / (2 * np.maximum(s, 1e-12))[..., None] * angle[..., None], v / 2)
-    # Near 180 deg: axis from the symmetric part.
-    near = angle > math.pi - 1e-3
-    if np.any(near):
-        B = (R[near] + np.eye(3)) / 2
-        axis = np.sqrt(np.clip(np.diagonal(B, axis1=-2, axis2=-1), 0, None))
-        sign = np.where(B[:, 0, 1:2] < 0, -1.0, 1.0)
-        axis[:, 1:2] *= sign
-        axis[:, 2:3] *= np.where(B[:, 0, 2:3] < 0, -1.0, 1.0)
-        out[near] = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12) * angle[near][:, None]
-    return out
-
-
-def _rot_z(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
-
 
 def kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Rotation R minimizing sum w |R (src - mean) - (dst - mean)|^2 (weighted means)."""
@@ -413,11 +375,11 @@ def _init_from_3d(prob: _Problem, X: np.ndarray, w: np.ndarray, betas):
         R = kabsch(rest[sel], X[t, sel], wt[sel])
         ww = wt[sel] / wt[sel].sum()
         ms, md = (ww[:, None] * rest[sel]).sum(0), (ww[:, None] * X[t, sel]).sum(0)
-        root[t] = _aa_from_matrix(R)
+        root[t] = rotations.matrix_to_aa(R)
         trans[t] = md - R @ (ms - J0) - J0
         ok[t] = True
     if not ok.any():
-        root[:] = _aa_from_matrix(base)
+        root[:] = rotations.matrix_to_aa(base)
         return root, trans, ok
     _fill_missing(root, ok)
     _fill_missing(trans, ok)
@@ -664,20 +626,6 @@ def _total_loss(prob, root, trans, body_pose, betas, mask, fit):
 LIMBS = ((2, 5, 8), (1, 4, 7), (17, 19, 21), (16, 18, 20))  # (upper, middle, end) SMPL joints
 
 
-def _min_rotation(u: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Rotations (N, 3, 3) turning directions u (N, 3) onto w (N, 3) about their common normal."""
-    u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-9)
-    w = w / np.maximum(np.linalg.norm(w, axis=-1, keepdims=True), 1e-9)
-    axis = np.cross(u, w)
-    s = np.linalg.norm(axis, axis=-1)
-    c = (u * w).sum(-1)
-    ang = np.arctan2(s, c)
-    axis = axis / np.maximum(s, 1e-9)[:, None]
-    from neural_render.body.lbs import rodrigues
-
-    return rodrigues(axis * ang[:, None])
-
-
 def _flip_search(prob: "_Problem", root, trans, body_pose, betas, cam: Camera) -> int:
     """Monocular depth ambiguity of limbs: try each limb's upper and lower segment mirrored in depth
     (reflected about the plane facing the camera), keep per frame whatever lowers data + prior.
@@ -686,7 +634,7 @@ def _flip_search(prob: "_Problem", root, trans, body_pose, betas, cam: Camera) -
     """
     import torch
 
-    from neural_render.body.lbs import global_transforms, rodrigues
+    from neural_render.body.lbs import global_transforms
 
     T = root.shape[0]
     changes = 0
@@ -694,9 +642,9 @@ def _flip_search(prob: "_Problem", root, trans, body_pose, betas, cam: Camera) -
         base_pose = torch.cat([root, body_pose[:, :63], torch.zeros(T, 6, device=prob.dev)], 1)
         for a, b, c in LIMBS:
             poses = base_pose.cpu().numpy().astype(np.float64)
-            rot = rodrigues(poses.reshape(T, 24, 3))
+            R = rotations.aa_to_matrix(poses.reshape(T, 24, 3))
             rest = prob.model.rest_joints(betas).cpu().numpy().astype(np.float64)
-            G, P = global_transforms(rot, np.repeat(rest, T, 0) if rest.shape[0] == 1 else rest, prob.model.parents_np)
+            G, P = global_transforms(R, np.repeat(rest, T, 0) if rest.shape[0] == 1 else rest, prob.model.parents_np)
             P = P + trans.cpu().numpy()[:, None]
             view = P[:, a] - cam.center
             view /= np.linalg.norm(view, axis=-1, keepdims=True)
@@ -708,15 +656,15 @@ def _flip_search(prob: "_Problem", root, trans, body_pose, betas, cam: Camera) -
             for flip_upper, flip_lower in ((True, False), (False, True), (True, True)):
                 Ga, Gb = G[:, a].copy(), G[:, b].copy()
                 if flip_upper:
-                    Q = _min_rotation(P[:, b] - P[:, a], reflect(P[:, b] - P[:, a]))
+                    Q = rotations.rotations_between(P[:, b] - P[:, a], reflect(P[:, b] - P[:, a]))
                     Ga, Gb = Q @ Ga, Q @ Gb
                 if flip_lower:
                     w = (Gb @ np.swapaxes(G[:, b], 1, 2) @ (P[:, c] - P[:, b])[..., None])[..., 0]
-                    Gb = _min_rotation(w, reflect(w)) @ Gb
+                    Gb = rotations.rotations_between(w, reflect(w)) @ Gb
                 p = poses.copy().reshape(T, 24, 3)
                 pa = prob.model.parents_np[a]
-                p[:, a] = _aa_from_matrix(np.swapaxes(G[:, pa], 1, 2) @ Ga)
-                p[:, b] = _aa_from_matrix(np.swapaxes(Ga, 1, 2) @ Gb)
+                p[:, a] = rotations.matrix_to_aa(np.swapaxes(G[:, pa], 1, 2) @ Ga)
+                p[:, b] = rotations.matrix_to_aa(np.swapaxes(Ga, 1, 2) @ Gb)
                 cands.append(p.reshape(T, 72))
             X = torch.as_tensor(np.concatenate(cands), dtype=torch.float32, device=prob.dev)
             H = len(cands)
@@ -804,8 +752,8 @@ def _multi_init_2d(prob: _Problem, cams: list[Camera], betas, opts: FitOptions):
     roots, transs = [], []
     mean_rest = rest[list(TORSO)].mean(0)
     for h in range(H):
-        Rw = _rot_z(yaw0 + 2 * math.pi * h / H) @ Y_UP_TO_Z_UP
-        roots.append(np.repeat(_aa_from_matrix(Rw)[None], T, 0))
+        Rw = rotations.axis_rotation("Z", yaw0 + 2 * math.pi * h / H) @ Y_UP_TO_Z_UP
+        roots.append(np.repeat(rotations.matrix_to_aa(Rw)[None], T, 0))
         transs.append(pw - Rw @ (mean_rest - J0) - J0)
     root = torch.as_tensor(np.concatenate(roots), dtype=torch.float32, device=prob.dev).requires_grad_(True)
     trans = torch.as_tensor(np.concatenate(transs), dtype=torch.float32, device=prob.dev).requires_grad_(True)

@@ -252,9 +252,9 @@ def level_and_ground(res: FitResult, body, level: bool = False, max_tilt_deg: fl
     axis = np.cross(up, z)
     s = np.linalg.norm(axis) if level else 0.0
     ang = min(np.arctan2(s, up @ z), np.radians(max_tilt_deg)) if level else 0.0
-    from neural_render.body.lbs import rodrigues
+    from neural_render.motion.rotations import aa_to_matrix
 
-    R = rodrigues(axis / max(s, 1e-9) * ang) if s > 1e-9 else np.eye(3)
+    R = aa_to_matrix(axis / max(s, 1e-9) * ang) if s > 1e-9 else np.eye(3)
     motion = res.motion.rotate_world(R, body=body)
     kp = res.keypoints3d @ R.T
     J = J @ R.T

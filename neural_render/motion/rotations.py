@@ -2,15 +2,32 @@
 
 Shapes are batched over leading axes: axis-angle (..., 3) radians, matrices (..., 3, 3),
 quaternions (..., 4) scalar first. Only numpy (this runs inside Blender's Python).
+
+This module and its torch twin `rotations_torch` are the only homes of rotation conversions in
+the package (body LBS, fitting, retargeting, the Blender rig and dataset sampling all call them);
+`tests/test_rotations_roundtrip.py` checks every conversion round-trips, near 0 and pi included.
+It imports nothing from the package, so `body/` can use it without an import cycle.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from neural_render.body.lbs import rodrigues
-
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
+
+
+def rodrigues(axis_angle: np.ndarray) -> np.ndarray:
+    """Axis-angle (..., 3) radians -> rotation matrices (..., 3, 3), in the input's float dtype."""
+    aa = np.asarray(axis_angle)
+    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+    axis = aa / np.maximum(angle, 1e-12)
+    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
+    zero = np.zeros_like(x)
+    K = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(aa.shape[:-1] + (3, 3))
+    s = np.sin(angle)[..., None]
+    c = np.cos(angle)[..., None]
+    eye = np.eye(3, dtype=aa.dtype)
+    return eye + s * K + (1 - c) * (K @ K)
 
 
 def aa_to_matrix(aa: np.ndarray) -> np.ndarray:
@@ -86,14 +103,6 @@ def matrix_to_aa(R: np.ndarray) -> np.ndarray:
     return quat_to_aa(matrix_to_quat(R))
 
 
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a * b of quaternions (..., 4)."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a, np.float64), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b, np.float64), -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
-
-
 def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
     """Flip signs along `axis` (time) so consecutive quaternions lie in the same hemisphere."""
     q = np.moveaxis(np.array(q, np.float64), axis, 0)
@@ -159,16 +168,17 @@ def matrix_to_euler(R: np.ndarray, order: str) -> np.ndarray:
         raise ValueError(f"Euler order {order!r} must name three distinct axes")
     # sign of the permutation (i, j, k): +1 for cyclic XYZ, YZX, ZXY.
     sign = 1.0 if (j - i) % 3 == 1 else -1.0
-    # For R = R_i(a) R_j(b) R_k(c): R[i, k] = sign * sin(b).
-    sb = np.clip(sign * R[..., i, k], -1.0, 1.0)
-    b = np.arcsin(sb)
-    gimbal = np.abs(sb) > 1 - 1e-9
+    # For R = R_i(a) R_j(b) R_k(c): R[i, k] = sign * sin(b) and the rest of row i has norm cos(b);
+    # arctan2 of the two stays accurate next to +-90 degrees, where arcsin loses half the digits.
+    b = np.arctan2(sign * R[..., i, k], np.hypot(R[..., i, i], R[..., i, j]))
     a = np.arctan2(-sign * R[..., j, k], R[..., k, k])
-    c = np.arctan2(-sign * R[..., i, j], R[..., i, i])
-    # At gimbal lock put all of the remaining rotation into the first angle.
-    a_lock = np.arctan2(sign * R[..., k, j], R[..., j, j])
-    a = np.where(gimbal, a_lock, a)
-    c = np.where(gimbal, 0.0, c)
+    # At gimbal lock (cos b = 0) only a + c or a - c is defined: put it into a (c comes out 0).
+    gimbal = np.hypot(R[..., j, k], R[..., k, k]) < 1e-12
+    a = np.where(gimbal, np.arctan2(sign * R[..., k, j], R[..., j, j]), a)
+    # c from what is left, R_k(c) = (R_i(a) R_j(b))^T R, so a, b and c always rebuild R.
+    M = np.swapaxes(axis_rotation(order[0], a) @ axis_rotation(order[1], b), -1, -2) @ R
+    p, q = (k + 1) % 3, (k + 2) % 3
+    c = np.arctan2(M[..., q, p], M[..., p, p])
     return np.stack([a, b, c], -1)
 
 

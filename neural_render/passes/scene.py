@@ -116,12 +116,13 @@ class BodyInstance:
             return np.stack([lo, hi], 1)
         # Forward kinematics only (no skinning): cheap even for long clips.
         from neural_render.body import lbs
+        from neural_render.motion.rotations import rodrigues
 
         rest = self.body.rest_joints(self._betas)  # (24, 3) model space
         out = []
         for s in range(0, self.num_frames, chunk):
             idx = np.arange(s, min(self.num_frames, s + chunk))
-            rot = lbs.rodrigues(self._poses[idx].reshape(-1, 24, 3).astype(np.float64))
+            rot = rodrigues(self._poses[idx].reshape(-1, 24, 3).astype(np.float64))
             _, pos = lbs.global_transforms(rot, np.broadcast_to(rest, (len(idx), 24, 3)).astype(np.float64),
                                            self.body.parents)
             out.append(pos + self._trans[idx, None, :])
