@@ -1,0 +1,64 @@
+"""`neural-render animate`: the person in a photo performs a motion (neural_render/generator/animate.py)."""
+
+from __future__ import annotations
+
+from neural_render.errors import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("animate", help="animate the person in a photo with a motion, at the photo's camera")
+    p.add_argument("--image", action="append", required=True,
+                   help="photo of one person, whole body; repeat to fuse several photos of the same person "
+                        "(front, back...): the first one gives the camera, the place and the body shape")
+    p.add_argument("--keypoints", action="append", default=None,
+                   help="keypoints of the photo (OpenPose JSON, COCO JSON, MediaPipe); one per --image, in "
+                        "order; default: the built-in detector")
+    p.add_argument("--motion", required=True,
+                   help="any source `motion import` reads: motion .npz, BVH, FBX, AMASS/SMPL, keypoints, a video")
+    p.add_argument("--out", required=True, help="output folder (frames/, passes/, animate.json, video, contact sheet)")
+    p.add_argument("--video", default=None, help="also write the video here (default: only OUT/animate.mp4)")
+    p.add_argument("--size", type=int, default=None,
+                   help="longer side of the frames in px (default: the photo's, at most 1024); aspect kept")
+    p.add_argument("--part", action="append", default=None, metavar="REGION=PHOTO",
+                   help="take a region's appearance from another photo: upper, lower, head or shoes "
+                        "(e.g. --part upper=B.jpg)")
+    p.add_argument("--checkpoint", default=None,
+                   help="multi-identity generator checkpoint (.safetensors); default: the lifted texture alone")
+    p.add_argument("--frames", default=None, help="motion frames A:B only")
+    p.add_argument("--texture-size", type=int, default=256, help="UV atlas texels per side (default 256)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (body fitting and the generator)")
+    p.set_defaults(func=_run)
+
+
+def _parse_parts(items: list[str] | None) -> dict:
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise InputError(f"'{it}' is not REGION=PHOTO", where="--part", fix="e.g. --part upper=B.jpg")
+        region, photo = it.split("=", 1)
+        out[region.strip()] = (photo, None)
+    return out
+
+
+def _parse_frames(spec: str | None):
+    if not spec:
+        return None
+    try:
+        a, b = spec.split(":")
+        return int(a or 0), (int(b) if b else None)
+    except ValueError:
+        raise InputError(f"'{spec}' is not A:B", where="--frames", fix="e.g. --frames 0:60") from None
+
+
+def _run(args) -> int:
+    from neural_render.generator.animate import AnimateOptions, animate
+
+    if args.texture_size not in (64, 128, 256, 512, 1024):
+        raise InputError(f"texture size {args.texture_size}", where="--texture-size", fix="use 128, 256 or 512")
+    opts = AnimateOptions(size=args.size, device=args.device, texture_size=args.texture_size,
+                          keypoints=args.keypoints or [], parts=_parse_parts(args.part), video=args.video,
+                          checkpoint=args.checkpoint, frames=_parse_frames(args.frames))
+    rep = animate(args.image, args.motion, args.out, opts)
+    print(f"{rep['frames']} frames {rep['size']['width']}x{rep['size']['height']} -> {args.out}/frames "
+          f"({rep['frames_per_s']} frames/s; fit reprojection {rep['fit'][0]['reprojection_px']} px)")
+    return 0
