@@ -1,4 +1,5 @@
-"""`neural-render prepare --video V --keypoints K --out DIR [--calibration FILE --views ...]`."""
+"""`neural-render prepare --video V --keypoints K --out DIR [--calibration FILE --views ...]` and
+`neural-render detect SRC --out DIR` (the built-in detector; see capture/detect_output.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 
 
 def register(sub) -> None:
+    _register_detect(sub)
     p = sub.add_parser("prepare", help="real video + keypoints -> paired training set (+ fit_report.json)")
     p.add_argument("--video", action="append", required=True,
                    help="video file, a folder of videos, or a folder of frames (png/jpg); repeat for several calibrated views")
@@ -29,6 +31,45 @@ def register(sub) -> None:
                    help="exclude a camera's frames whose refined body overlaps the person's silhouette less (IoU)")
     p.add_argument("--refine-iterations", type=int, default=None, help="silhouette refinement steps per chunk")
     p.set_defaults(func=_run)
+
+
+def _register_detect(sub) -> None:
+    p = sub.add_parser("detect", help="video, folder of frames or photo -> DIR/keypoints_coco.json, landmarks.json, masks/")
+    p.add_argument("src", help="a video file, a folder of frames (png/jpg) or one image")
+    p.add_argument("--out", required=True, help="output folder (replaced as a whole when the run succeeds)")
+    p.add_argument("--person", default=None,
+                   help="the subject when several people are visible: a pixel X,Y on them or a box X0,Y0,X1,Y1 "
+                        "in the first frame (default: the person the detector is most sure of, then followed)")
+    p.add_argument("--frames", default=None, help="frame range A:B (default: all)")
+    p.add_argument("--no-hands", action="store_true", help="skip the hand landmarks (faster)")
+    p.add_argument("--no-masks", action="store_true", help="skip person segmentation and masks/")
+    p.set_defaults(func=_run_detect)
+
+
+def _frame_range(text: str | None) -> tuple[int, int] | None:
+    from neural_render.errors import InputError
+
+    if not text:
+        return None
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise InputError(f"bad frame range '{text}'", where="--frames", fix="use A:B") from None
+    if not 0 <= a < b:
+        raise InputError(f"empty frame range '{text}'", where="--frames", fix="use A:B with 0 <= A < B")
+    return a, b
+
+
+def _run_detect(args) -> int:
+    from neural_render.capture.detect_output import run_detect
+
+    summary = run_detect(args.src, args.out, person=args.person, hands=not args.no_hands,
+                         masks=not args.no_masks, frames=_frame_range(args.frames))
+    lost = summary.pop("lost_frames")
+    summary["lost"] = len(lost)
+    summary["lost_frames"] = lost[:20] + (["..."] if len(lost) > 20 else [])
+    print(json.dumps(summary))
+    return 0
 
 
 def _run(args) -> int:
