@@ -364,6 +364,77 @@ class NEURALRENDER_OT_generate_frames(_ModalJob, bpy.types.Operator):
             self.report({"WARNING"}, str(e))
 
 
+class NEURALRENDER_OT_animate_photo(_ModalJob, bpy.types.Operator):
+    """Animate the person in a photo with the Motion panel's file, seen by the photo's camera"""
+
+    bl_idname = "neural_render.animate_photo"
+    bl_label = "Animate Photo"
+    bl_options = OPTIONS
+
+    image: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH", default="")
+    motion: bpy.props.StringProperty(name="Motion", subtype="FILE_PATH", default="")
+    keypoints: bpy.props.StringProperty(name="Keypoints", subtype="FILE_PATH", default="")
+    output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="")
+    device: bpy.props.EnumProperty(name="Device", items=[("prefs", "From preferences", ""),
+                                                        ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
+    size: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
+    preview: bpy.props.BoolProperty(name="Preview", default=True)
+
+    def _args(self, context):
+        s = context.scene.neural_render
+        image = bpy.path.abspath(self.image or s.photo_file)
+        motion = bpy.path.abspath(self.motion or s.motion_file)
+        kp = bpy.path.abspath(self.keypoints or s.photo_keypoints) if (self.keypoints or s.photo_keypoints) else None
+        out = _out_dir(self.output_dir or s.gen_output, "animated")
+        device = _setting(self, "device", s, "gen_device")
+        device = preferences.device(context) if device == "prefs" else device
+        return image, motion, kp, out, device, _setting(self, "size", s, "gen_size")
+
+    def execute(self, context):
+        image, motion, kp, out, device, size = self._args(context)
+        try:
+            with _Progress(context) as progress:
+                frames = _api().animate_photo(image, motion, out, size, device, kp,
+                                              python=preferences.python_path(context), progress=progress)
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self._show(context, frames)
+        self.report({"INFO"}, f"frames written to {frames}")
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        if context.window is None:
+            return self.execute(context)
+        image, motion, kp, out, device, size = self._args(context)
+        api = _api()
+        try:
+            from neural_render.blender import heavy
+
+            api.check_animate_inputs(image, motion, out)
+            self._frames = os.path.join(out, "frames")
+            job = heavy.HeavyJob(api.animate_args(image, motion, out, size, device, kp),
+                                 python=preferences.python_path(context)).start()
+        except InputError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self._what = "Animating"
+        return self._start_modal(context, job)
+
+    def _done(self, context):
+        self._show(context, self._frames)
+        self.report({"INFO"}, f"frames written to {self._frames}")
+
+    def _show(self, context, frames):
+        if not _setting(self, "preview", context.scene.neural_render, "gen_preview"):
+            return
+        try:
+            img = _api().load_image_sequence(str(frames), name="neural_render_animated")
+            _api().show_in_image_editor(context, img)
+        except InputError as e:
+            self.report({"WARNING"}, str(e))
+
+
 class NEURALRENDER_OT_preview_frames(bpy.types.Operator):
     """Load a folder of frames as an image sequence and show it in an Image Editor"""
 
@@ -425,7 +496,7 @@ class NEURALRENDER_OT_start_dataset(bpy.types.Operator):
 
 
 CLASSES = (NEURALRENDER_OT_add_body, NEURALRENDER_OT_set_height_weight, NEURALRENDER_OT_import_motion,
-           NEURALRENDER_OT_render_passes, NEURALRENDER_OT_generate_frames, NEURALRENDER_OT_preview_frames,
+           NEURALRENDER_OT_render_passes, NEURALRENDER_OT_generate_frames, NEURALRENDER_OT_animate_photo, NEURALRENDER_OT_preview_frames,
            NEURALRENDER_OT_add_camera, NEURALRENDER_OT_start_dataset)
 
 

@@ -91,6 +91,12 @@ class NEURALRENDER_PT_generate(_Panel, bpy.types.Panel):
         col.prop(s, "gen_preview")
         col.operator("neural_render.generate_frames", icon="RENDER_RESULT")
         col.operator("neural_render.preview_frames", icon="IMAGE_DATA")
+        box = self.layout.box()
+        box.label(text="From a photo", icon="IMAGE_DATA")
+        box.prop(s, "photo_file")
+        box.prop(s, "photo_keypoints")
+        box.label(text=f"Motion: {bpy.path.basename(s.motion_file) or '(set in the Motion panel)'}")
+        box.operator("neural_render.animate_photo", icon="ARMATURE_DATA")
 
 
 class NEURALRENDER_PT_dataset(_Panel, bpy.types.Panel):

@@ -93,6 +93,10 @@ class NeuralRenderSceneSettings(bpy.types.PropertyGroup):
     gen_output: bpy.props.StringProperty(name="Output", subtype="DIR_PATH")
     gen_size: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
     gen_preview: bpy.props.BoolProperty(name="Preview in Image Editor", default=True)
+    photo_file: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
+                                         description="From a photo: one person, whole body; animated with the Motion panel's file")
+    photo_keypoints: bpy.props.StringProperty(name="Keypoints", subtype="FILE_PATH",
+                                              description="Optional keypoint file of the photo (empty: the built-in detector)")
     # Dataset
     dataset_config: bpy.props.StringProperty(name="Config", subtype="FILE_PATH")
     dataset_output: bpy.props.StringProperty(name="Output", subtype="DIR_PATH")

@@ -198,3 +198,53 @@ def test_animate_end_to_end_with_a_keypoint_file(body, tmp_path):
     m0 = cv2.imread(str(out / "passes" / "mask" / "000001.png"), 0) > 0
     truth = cv2.resize(mask.astype(np.uint8), (150, 200), interpolation=cv2.INTER_NEAREST) > 0
     assert (m0 & truth).sum() / (m0 | truth).sum() > 0.6
+
+
+ADDON_SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, "scripts")
+from addon_screenshot import register_addon
+import bpy
+register_addon()
+image, motion, kp, out = sys.argv[1:5]
+res = {"op": list(bpy.ops.neural_render.animate_photo(image=image, motion=motion, keypoints=kp, output_dir=out,
+                                                       size=96, device="cpu"))}
+img = bpy.data.images.get("neural_render_animated")
+res["preview"] = [img.source, img.get("nr_frames")] if img else None
+try:
+    bpy.ops.neural_render.animate_photo(image=os.path.join(out, "missing.jpg"), motion=motion, output_dir=out + "_bad")
+    res["bad"] = None
+except RuntimeError as e:
+    res["bad"] = str(e)
+print(json.dumps(res), flush=True)
+if bpy.app.version < (5, 0):
+    os._exit(0)
+"""
+
+
+@needs_raster
+@pytest.mark.slow
+def test_addon_animate_photo_operator_headless(body, tmp_path):
+    """The Generate panel's "From a photo": the operator runs `animate` through the job runner in
+    another interpreter (as Blender's own Python without torch does) and previews the frames."""
+    import os
+
+    pytest.importorskip("bpy")
+    from neural_render.motion import Motion
+
+    photo, kp, _ = _synthetic_photo(body, tmp_path)
+    poses = np.zeros((3, 72), np.float32)
+    poses[:, :3] = [np.pi / 2, 0, 0]
+    Motion(poses, np.zeros((3, 3), np.float32), np.zeros(10, np.float32), fps=30, up="z").save(tmp_path / "m.npz")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "NEURAL_RENDER_NO_INPROCESS_TORCH": "1", "NEURAL_RENDER_PYTHON": sys.executable}
+    r = subprocess.run([sys.executable, "-c", ADDON_SCRIPT, str(photo), str(tmp_path / "m.npz"), str(kp),
+                        str(tmp_path / "anim")], capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
+    assert res["op"] == ["FINISHED"]
+    assert sorted(p.name for p in (tmp_path / "anim" / "frames").glob("*.png")) == ["000001.png", "000002.png", "000003.png"]
+    assert res["preview"] == ["SEQUENCE", 3]
+    assert "photo not found" in res["bad"] and not (tmp_path / "anim_bad").exists()

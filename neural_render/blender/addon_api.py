@@ -5,6 +5,7 @@ Everything here also works headless with the bpy module, so scripts get the same
   import_motion(armature, filepath, fmt, fps, ...)      -> the new Action (one per import)
   render_passes(scene, out_dir, passes, size, profile)  -> legend dict (the scene's frame range + camera)
   generate_frames(scene, out_dir, checkpoint, ...)      -> folder of generated frames (torch via heavy.py)
+  animate_photo(image, motion, out_dir, ...)            -> frames of the photo's person doing the motion
   start_dataset(config, out_dir, workers, python)       -> the running `neural-render batch` process
   load_image_sequence(folder)                           -> a bpy image (SEQUENCE) for the Image Editor
   set_height_weight(armature, height_m, weight_kg)      -> betas matching the measurements
@@ -440,6 +441,43 @@ def generate_frames(scene, out_dir: str, checkpoint: str, device: str = "cpu", p
     if job.returncode != 0:
         raise InputError(f"generator failed: {job.error_text()}", path=checkpoint)
     return out / "frames"
+
+
+def animate_args(image: str, motion: str, out_dir: str, size: int = 256, device: str = "cpu",
+                 keypoints: str | None = None, checkpoint: str | None = None) -> list[str]:
+    """`neural-render animate` arguments for the Generate panel's "From a photo"."""
+    args = ["animate", "--image", str(image), "--motion", str(motion), "--out", str(out_dir), "--size", str(int(size))]
+    if keypoints:
+        args += ["--keypoints", str(keypoints)]
+    if checkpoint:
+        args += ["--checkpoint", str(checkpoint)]
+    if device and device != "auto":
+        args += ["--device", device]
+    return args
+
+
+def check_animate_inputs(image: str, motion: str, out_dir: str) -> None:
+    if not image or not Path(image).is_file():
+        raise InputError("photo not found", path=image or "<empty>", fix="pick a photo of one person, whole body")
+    if not motion or not Path(motion).exists():
+        raise InputError("motion not found", path=motion or "<empty>",
+                         fix="set the Motion panel's file (BVH, FBX, motion .npz, ...)")
+    if not out_dir:
+        raise InputError("no output folder given", fix="set the Generate panel's output folder")
+
+
+def animate_photo(image: str, motion: str, out_dir: str, size: int = 256, device: str = "cpu",
+                  keypoints: str | None = None, python: str | None = None, progress=None) -> Path:
+    """Animate the person in `image` with `motion` (the `animate` command, through the job runner);
+    returns the frames folder."""
+    from neural_render.blender import heavy
+
+    check_animate_inputs(image, motion, out_dir)
+    job = heavy.run(animate_args(image, motion, out_dir, size, device, keypoints), python=python,
+                    needs_torch=True, progress=progress)
+    if job.returncode != 0:
+        raise InputError(f"animate failed: {job.error_text()}", path=image)
+    return Path(out_dir) / "frames"
 
 
 def load_image_sequence(folder: str, name: str = "neural_render_frames", frame_start: int = 1):
