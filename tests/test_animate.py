@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,3 +249,21 @@ def test_addon_animate_photo_operator_headless(body, tmp_path):
     assert sorted(p.name for p in (tmp_path / "anim" / "frames").glob("*.png")) == ["000001.png", "000002.png", "000003.png"]
     assert res["preview"] == ["SEQUENCE", 3]
     assert "photo not found" in res["bad"] and not (tmp_path / "anim_bad").exists()
+
+
+@needs_raster
+@pytest.mark.slow
+def test_animate_a_real_photo_with_the_built_in_detector(shared_data, tmp_path):
+    """No keypoint file: the built-in detector finds the person (the shared Pexels photo)."""
+    from neural_render.motion import Motion
+
+    photo = shared_data / "images" / "pexels-anete-lusina-4793258.jpg"
+    walk = Motion.load(Path(__file__).resolve().parents[1] / "smpl_assets" / "motions" / "cmu_131_01_walk.npz")
+    walk.trim(0, 3).save(tmp_path / "walk3.npz")
+    r = _cli("animate", "--image", str(photo), "--motion", str(tmp_path / "walk3.npz"), "--out", str(tmp_path / "a"),
+             "--size", "128")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((tmp_path / "a" / "animate.json").read_text())
+    assert rep["fit"][0]["keypoints"].startswith("built-in detector")
+    assert rep["fit"][0]["reprojection_px"] < 0.01 * 6016       # within 1 % of the photo's height
+    assert len(list((tmp_path / "a" / "frames").glob("*.png"))) == 3

@@ -94,18 +94,17 @@ def photo_keypoints(photo: Path, image: np.ndarray, keypoints: str | Path | None
 
 
 def _detect(photo: Path, image: np.ndarray):
-    """The built-in detector (the `detect` command's); (K, 3), layout, person mask, source."""
-    try:
-        from neural_render.capture import detect as det
-    except ImportError:
-        raise InputError("no keypoint file given and this build has no built-in detector", path=photo,
-                         where="--keypoints", fix="pass --keypoints with OpenPose/COCO/MediaPipe keypoints "
-                         "of the photo") from None
-    res = det.detect_image(image)
-    if res is None or res.keypoints is None:
+    """The built-in detector (the `detect` command's MediaPipe pose + segmentation): its 33
+    landmarks (x px, y px, visibility; feet included), the person mask (probability > 0.5)."""
+    from neural_render.capture import detect as det
+
+    res = det.detect_image(image, segmentation=True, hands=False)
+    if res is None:
         raise InputError("no person detected in the photo", path=photo, where="--image",
                          fix="use a photo showing one person's whole body, or pass --keypoints")
-    return np.asarray(res.keypoints, np.float64), res.layout, res.mask, "built-in detector"
+    pts = np.asarray(res.landmarks, np.float64)[:, [0, 1, 3]]
+    mask = None if res.mask is None else np.asarray(res.mask) > 0.5
+    return pts, "mediapipe33", mask, "built-in detector (MediaPipe pose landmarks + segmentation)"
 
 
 def fit_photo(path: str | Path, keypoints: str | Path | None = None, fmt: str = "auto",

@@ -64,10 +64,16 @@ def render_buffers(vertices: np.ndarray, body, camera, renderer=None) -> dict:
 
     inst = BodyInstance.from_vertices(np.asarray(vertices, np.float32)[None], body.faces, body.parts,
                                       vt=body.vt, ft=body.ft)
-    if renderer is not None:
-        return renderer.render([inst], [vertices], camera)
-    with RasterRenderer(camera.width, camera.height) as r:
-        return r.render([inst], [vertices], camera)
+    if renderer is None:
+        # One renderer per size for the process: making an offscreen GL context costs ~0.1 s.
+        key = (camera.width, camera.height)
+        renderer = _RENDERERS.get(key)
+        if renderer is None:
+            renderer = _RENDERERS[key] = RasterRenderer(*key)
+    return renderer.render([inst], [vertices], camera)
+
+
+_RENDERERS: dict = {}
 
 
 def lift(image: np.ndarray, camera, vertices: np.ndarray, body, size: int = 256, work: int = 768,
