@@ -33,6 +33,10 @@ What it does (anny model space is Z-up, facing -y, the body's left at +x; SMPL's
    segment, 1 beta = 5 cm of segment length) after the 10 phenotype components and names all
    components in `shape_component_names`. `--proportions-only` redoes just this step on an
    existing default_body.npz (same function, same inputs: the same values as a full rebuild).
+8. Adds SMPL-H's 52-joint layout (finger joints at anny's finger bone heads, finger skinning from
+   anny's finger bones, a flat-hand template and the relaxed default hand) and the COCO-WholeBody
+   regressor (hands, 68 face landmarks): smpl_assets/default_body_hands.py. `--hands-only` redoes
+   just this step on an existing default_body.npz (~1 min after anny's cache exists).
 anny is used only here; nothing at run time imports it.
 """
 
@@ -49,6 +53,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "smpl_assets"))
 
 from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, COCO17_FROM_BODY25,  # noqa: E402
                                           COCO17_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS)
@@ -470,7 +475,10 @@ def write_assets(arrays: dict, out: Path) -> None:
     np.savez_compressed(tmp, **arrays)
     tmp.replace(out / "default_body.npz")
     V = arrays["v_template"].shape[0]
-    pkl = {k: v for k, v in arrays.items() if k not in ("metadata", "phenotype_samples", "shape_coefficients")}
+    # The pkl is the SMPL (24-joint) file smplx.SMPL reads; the SMPL-H layout is written by
+    # `neural-render body export --layout smplh`.
+    pkl = {k: v for k, v in arrays.items() if k not in ("metadata", "phenotype_samples", "shape_coefficients")
+           and not k.startswith("smplh_") and k != "kp_wholebody"}
     for k in ("name", "gender", "source", "licence", "bs_type", "bs_style"):
         pkl[k] = str(pkl[k])
     pkl["shape_component_names"] = [str(n) for n in arrays["shape_component_names"]]
@@ -497,6 +505,40 @@ def proportions_only(src: Path, out: Path) -> None:
     write_assets(arrays, out)
 
 
+def hands_step(model, verts: np.ndarray, heads: np.ndarray, shift: np.ndarray, order: np.ndarray,
+               arrays: dict) -> None:
+    """Step 8: SMPL-H's finger joints, weights, flat-hand template and the whole-body regressor
+    (smpl_assets/default_body_hands.py). verts (S, V, 3): SMPL axes, pelvis-aligned, anny order;
+    heads (S, nb, 3): anny axes as posed; shift (S, 3): the pelvis alignment."""
+    from default_body_hands import add_hands
+
+    heads = heads @ ANNY_TO_SMPL.T + shift[:, None]
+    report = add_hands(arrays, verts, heads, list(model.bone_labels), model.vertex_bone_weights.cpu().numpy()
+                       .astype(np.float64), model.vertex_bone_indices.cpu().numpy(),
+                       model.faces.cpu().numpy().astype(np.int64), order, BONE_TO_JOINT, smooth_weights)
+    print("hands:", json.dumps(report)[:400])
+
+
+def hands_only(src: Path, out: Path, samples: int) -> None:
+    """Redo step 8 on an existing default_body.npz: re-pose anny's samples (the same seeded
+    phenotypes), recover the vertex order by matching their mean to v_template, add the hands."""
+    from scipy.spatial import cKDTree
+
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    model = load_anny()
+    verts, heads = tpose_samples(model, sample_phenotypes(samples))
+    joints = smpl_joints_from_heads(model, heads) @ ANNY_TO_SMPL.T
+    verts = verts @ ANNY_TO_SMPL.T
+    shift = PELVIS - joints[:, 0]
+    verts += shift[:, None]
+    dist, order = cKDTree(verts.mean(0)).query(np.asarray(arrays["v_template"], np.float64))
+    if dist.max() > 1e-5 or len(np.unique(order)) != len(order):
+        raise RuntimeError(f"the samples do not reproduce v_template (max {dist.max():.2e} m): rebuild fully")
+    hands_step(model, verts, heads, shift, order, arrays)
+    write_assets(arrays, out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=300, help="phenotype samples for the shape space")
@@ -506,8 +548,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "smpl_assets"), help="output folder")
     ap.add_argument("--proportions-only", action="store_true",
                     help="only (re)append the proportion components to the existing default_body.npz in --out")
+    ap.add_argument("--hands-only", action="store_true",
+                    help="only (re)add the SMPL-H hands and the whole-body regressor to the existing default_body.npz")
     args = ap.parse_args(argv)
     t0 = time.time()
+    if args.hands_only:
+        hands_only(Path(args.out) / "default_body.npz", Path(args.out), args.samples)
+        print(f"added the hands in {time.time() - t0:.1f} s")
+        return 0
     if args.proportions_only:
         proportions_only(Path(args.out) / "default_body.npz", Path(args.out))
         print(f"appended proportion components in {time.time() - t0:.1f} s")
@@ -594,6 +642,7 @@ def main(argv=None) -> int:
         "bs_type": np.array("lrotmin"), "bs_style": np.array("lbs"),
     }
     add_proportion_components(arrays, num_phenotype=args.betas)
+    hands_step(model, verts, heads, shift, order, arrays)
     write_assets(arrays, Path(args.out))
     print(f"wrote {Path(args.out) / 'default_body.npz'} and .pkl in {time.time() - t0:.0f} s")
     return 0

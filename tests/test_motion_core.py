@@ -31,7 +31,8 @@ def test_save_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("bad,msg", [
     (dict(poses=np.zeros((5, 71)), trans=np.zeros((5, 3))), "expected \\(T, 72\\)"),
-    (dict(poses=np.zeros((5, 156)), trans=np.zeros((5, 3))), "156 values"),
+    (dict(poses=np.zeros((5, 100)), trans=np.zeros((5, 3))), "100 values"),
+    (dict(poses=np.full((5, 156), np.nan), trans=np.zeros((5, 3))), "non-finite"),
     (dict(poses=np.zeros((5, 72)), trans=np.zeros((4, 3))), "trans has shape"),
     (dict(poses=np.full((5, 72), np.nan), trans=np.zeros((5, 3))), "non-finite"),
     (dict(trans=np.zeros((5, 3))), "no 'poses'"),

@@ -6,7 +6,7 @@ import json
 
 
 def register(sub) -> None:
-    body = sub.add_parser("body", help="body models: info, preview")
+    body = sub.add_parser("body", help="body models: info, preview, export")
     bsub = body.add_subparsers(dest="body_command", metavar="ACTION", required=True)
     info = bsub.add_parser("info", help="describe a body model")
     info.add_argument("--model", default=None, help="SMPL .pkl/.npz file or folder (default: the free default body)")
@@ -24,6 +24,13 @@ def register(sub) -> None:
     prev.add_argument("--size", type=int, default=384, help="tile size in pixels")
     prev.add_argument("--betas", default=None, help="comma-separated shape coefficients")
     prev.set_defaults(func=_preview)
+    exp = bsub.add_parser("export", help="write the body as a model file smplx reads (SMPL-H with hands, or SMPL)")
+    exp.add_argument("--out", required=True, help="output .pkl (e.g. SMPLH_NEUTRAL.pkl)")
+    exp.add_argument("--layout", choices=("smplh", "smpl"), default="smplh",
+                     help="smplh: 52 joints, smplx.SMPLH(model_path=OUT, use_pca=False); smpl: 24 joints")
+    exp.add_argument("--model", default=None, help="body model file or folder (default: the free default body)")
+    exp.add_argument("--gender", default="neutral", choices=["neutral", "female", "male"])
+    exp.set_defaults(func=_export)
 
 
 def _info(args) -> int:
@@ -64,4 +71,15 @@ def _preview(args) -> int:
     poses = sample_poses(pose_file, args.count)
     out = write_preview(body, args.out, poses, args.size, betas=betas)
     print(f"wrote {out} ({len(poses)} poses)")
+    return 0
+
+
+def _export(args) -> int:
+    from neural_render.body import load_body
+    from neural_render.body.export import export_body
+
+    body = load_body(args.model, gender=args.gender)
+    out = export_body(body, args.out, args.layout)
+    joints = 52 if args.layout == "smplh" else 24
+    print(f"wrote {out} ({args.layout}, {joints} joints, {body.num_vertices} vertices)")
     return 0

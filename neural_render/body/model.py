@@ -1,8 +1,15 @@
-"""The body model: SMPL's data and forward pass, for a licensed SMPL file or the default body.
+"""The body model: SMPL's data and forward pass, for a licensed SMPL / SMPL-H / SMPL-X file or the
+default body.
 
 `load_body()` returns the free default body (smpl_assets/default_body.npz); `load_body(path)`
-loads an SMPL `.pkl` (v1.0 chumpy or v1.1 numpy, through the restricted unpickler) or `.npz`.
-All arrays are numpy, model space Y-up, metres.
+loads an SMPL, SMPL-H or SMPL-X `.pkl` (v1.0 chumpy or v1.1 numpy, through the restricted
+unpickler) or `.npz`. All arrays are numpy, model space Y-up, metres.
+
+Two joint layouts: every body has SMPL's 24-joint route (poses (N, 72): what existing motions,
+the fitting and the Blender rig use). Bodies with hands (the default body, SMPL-H and SMPL-X
+files) also carry SMPL-H's 52-joint layout (`BodyModel.hands`): poses (N, 156) = SMPL's first 22
+joints then 15 finger joints per hand (AMASS SMPL-H). A 72-value pose keeps the 24-joint route
+(the default body's hands are then its relaxed rest hands); 156 values pose the fingers.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import numpy as np
 from neural_render.body import lbs as _lbs
 from neural_render.body.safe_pickle import safe_load_pickle
 from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, COCO17_FROM_BODY25, NUM_JOINTS,
-                                          SMPL_JOINT_NAMES, SMPL_PARENTS)
+                                          NUM_JOINTS_SMPLH, SMPL_JOINT_NAMES, SMPL_PARENTS, SMPLH_JOINT_NAMES,
+                                          SMPLH_PARENTS)
 from neural_render.errors import InputError
 
 REQUIRED_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs")
@@ -36,6 +44,29 @@ class BodyOutput:
     joints: np.ndarray    # (N, 24, 3)
     body25: np.ndarray    # (N, 25, 3) OpenPose BODY_25 keypoints
     coco17: np.ndarray    # (N, 17, 3) COCO keypoints
+    joints52: np.ndarray | None = None  # (N, 52, 3) SMPL-H joints when posed through the hand layout
+
+
+# SMPL-H joints whose mean is SMPL's "hand" joint (22 left, 23 right): the index, middle, little
+# and ring knuckles (the default body places SMPL's hand joint there).
+SMPL_HAND_FROM_KNUCKLES = {22: (22, 25, 28, 31), 23: (37, 40, 43, 46)}
+
+
+@dataclass
+class HandLayout:
+    """SMPL-H's 52-joint layout of a body (same vertices, faces and shape space as the body).
+
+    v_template may differ from the body's at the hands only (the default body's is the flat hand
+    SMPL-H poses start from); hands_mean (90,) is the default hand pose (left 45, right 45) for
+    motions without hands."""
+
+    v_template: np.ndarray         # (V, 3)
+    J_regressor: np.ndarray        # (52, V)
+    weights: np.ndarray            # (V, 52)
+    hands_mean: np.ndarray         # (90,)
+    posedirs: np.ndarray | None = None  # (V, 3, 459)
+    parents: np.ndarray = field(default_factory=lambda: SMPLH_PARENTS.copy())
+    source_layout: str = "smplh"   # "smplh" or "smplx" (jaw and eyes folded into the head)
 
 
 @dataclass
@@ -59,6 +90,12 @@ class BodyModel:
     path: str = ""
     # Meaning of each shape component (file key `shape_component_names`); empty when the file has none.
     shape_names: list[str] = field(default_factory=list)
+    hands: HandLayout | None = None  # SMPL-H's 52-joint layout, when the body has hands
+
+    @property
+    def num_joints(self) -> int:
+        """Joints of the body's fullest layout: 52 with hands (SMPL-H), else 24 (SMPL)."""
+        return NUM_JOINTS_SMPLH if self.hands is not None else NUM_JOINTS
 
     @property
     def num_vertices(self) -> int:
@@ -79,22 +116,81 @@ class BodyModel:
         """Pose the body.
 
         Args:
-            poses: (N, 72) or (72,) axis-angle, SMPL joint order, root first.
+            poses: (N, 72) or (72,) axis-angle, SMPL joint order, root first; or (N, 156) SMPL-H
+                (AMASS layout: 22 body joints, then 15 finger joints per hand), which poses the
+                fingers of a body with hands (a body without drops them).
             betas: (B,) shared or (N, B) per pose; fewer than num_betas is zero-padded.
             trans: (N, 3) or (3,) metres, model space.
+        Returns `BodyOutput`; `joints` are SMPL's 24 in every case (SMPL's hand joint = the mean
+        of the four finger knuckles on the hand layout), `joints52` the SMPL-H joints when posed
+        through the hand layout.
         """
-        poses = np.asarray(poses, np.float32).reshape(-1, NUM_JOINTS * 3)
+        poses = np.asarray(poses, np.float32)
+        width = poses.shape[-1] if poses.ndim else 0
+        if width == 156:
+            poses = poses.reshape(-1, 156)
+            if self.hands is not None:
+                return self._forward_hands(poses, betas, trans, keypoints)
+            poses = np.concatenate([poses[:, :66], np.zeros((len(poses), 6), np.float32)], 1)
+        poses = poses.reshape(-1, NUM_JOINTS * 3)
         N = poses.shape[0]
+        betas, trans = self._batch_shape(N, betas, trans)
+        verts, joints = _lbs.lbs(poses, betas, trans, self.v_template, self.shapedirs, self.posedirs,
+                                 self.J_regressor, self.weights, self.parents)
+        return self._output(verts, joints, None, keypoints)
+
+    def _batch_shape(self, N: int, betas, trans) -> tuple[np.ndarray, np.ndarray]:
         betas = np.zeros((1, self.num_betas), np.float32) if betas is None else np.asarray(betas, np.float32)
         betas = np.broadcast_to(betas.reshape(-1, betas.shape[-1]), (N, betas.shape[-1]))
         trans = np.zeros((N, 3), np.float32) if trans is None else np.broadcast_to(
             np.asarray(trans, np.float32).reshape(-1, 3), (N, 3))
-        verts, joints = _lbs.lbs(poses, betas, trans, self.v_template, self.shapedirs, self.posedirs,
-                                 self.J_regressor, self.weights, self.parents)
-        if not keypoints:
-            return BodyOutput(verts, joints, np.empty((N, 0, 3)), np.empty((N, 0, 3)))
+        return betas, trans
+
+    def _forward_hands(self, poses: np.ndarray, betas, trans, keypoints: bool) -> BodyOutput:
+        """The 52-joint route: poses (N, 156) SMPL-H."""
+        h = self.hands
+        N = poses.shape[0]
+        betas, trans = self._batch_shape(N, betas, trans)
+        verts, j52 = _lbs.lbs(poses, betas, trans, h.v_template, self.shapedirs, h.posedirs,
+                              h.J_regressor, h.weights, h.parents)
+        joints = np.empty((N, NUM_JOINTS, 3), j52.dtype)
+        joints[:, :22] = j52[:, :22]
+        for j, knuckles in SMPL_HAND_FROM_KNUCKLES.items():
+            joints[:, j] = j52[:, list(knuckles)].mean(1)
+        return self._output(verts, joints, j52, keypoints)
+
+    def _output(self, verts, joints, j52, keypoints: bool) -> BodyOutput:
+        N = verts.shape[0]
+        if not keypoints or "body25" not in self.keypoint_regressors:
+            return BodyOutput(verts, joints, np.empty((N, 0, 3)), np.empty((N, 0, 3)), j52)
         return BodyOutput(verts, joints, self.keypoints(verts, joints, "body25"),
-                          self.keypoints(verts, joints, "coco17"))
+                          self.keypoints(verts, joints, "coco17"), j52)
+
+    def smplh_poses(self, poses: np.ndarray, hand_poses: np.ndarray | None = None) -> np.ndarray:
+        """(N, 156) SMPL-H poses from SMPL poses (N, 72) and hand poses (N, 90).
+
+        Without hand poses the hands are this body's default (relaxed) hands, turned by SMPL's own
+        hand-joint rotation (joints 22/23, which SMPL-H lacks) at the finger knuckles, as the
+        24-joint route turns them. Given hand poses describe the fingers fully: SMPL's hand
+        joints are then only their 24-joint summary and are ignored."""
+        from neural_render.body.lbs import rodrigues
+
+        poses = np.asarray(poses, np.float32).reshape(-1, 72)
+        N = len(poses)
+        mean = self.hands.hands_mean if self.hands is not None else np.zeros(90, np.float32)
+        hands = (np.broadcast_to(mean, (N, 90)) if hand_poses is None
+                 else np.asarray(hand_poses, np.float32).reshape(N, 90)).astype(np.float64).copy()
+        for side, j in ((0, 22), (1, 23)):
+            aa = poses[:, 3 * j:3 * j + 3].astype(np.float64)
+            if hand_poses is not None or not np.any(aa):
+                continue
+            R = rodrigues(aa)
+            # index, middle, pinky, ring at their knuckles; the thumb past its first joint (SMPL
+            # bodies hang the thumb's base on the wrist).
+            for k in (0, 9, 18, 27, 39):
+                k += 45 * side
+                hands[:, k:k + 3] = _matrix_to_aa(R @ rodrigues(hands[:, k:k + 3]))
+        return np.concatenate([poses[:, :66], hands.astype(np.float32)], 1)
 
     def keypoints(self, vertices: np.ndarray, joints: np.ndarray, kind: str) -> np.ndarray:
         """Regress keypoints (N, K, 3) from posed vertices (N, V, 3) and joints (N, 24, 3)."""
@@ -122,7 +218,9 @@ class BodyModel:
         return {
             "name": self.name, "path": self.path, "gender": self.gender,
             "vertices": int(self.num_vertices), "faces": int(self.faces.shape[0]),
-            "joints": NUM_JOINTS, "joint_names": list(SMPL_JOINT_NAMES),
+            "joints": int(self.num_joints),
+            "joint_names": list(SMPLH_JOINT_NAMES if self.hands is not None else SMPL_JOINT_NAMES),
+            "layouts": ["smpl"] + (["smplh"] if self.hands is not None else []),
             "parts": int(len(np.unique(self.parts))) if self.parts is not None else 0,
             "shape_components": int(self.num_betas),
             "shape_component_names": list(self.shape_names),
@@ -131,6 +229,36 @@ class BodyModel:
             "keypoints": {k: int(v.shape[0]) for k, v in self.keypoint_regressors.items()},
             "source": self.source, "licence": self.licence,
         }
+
+
+def _matrix_to_aa(R: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> axis-angle (..., 3), through the quaternion (stable at 0 and pi)."""
+    R = np.asarray(R, np.float64)
+    m = R.reshape(-1, 3, 3)
+    tr = np.trace(m, axis1=1, axis2=2)
+    q = np.empty((len(m), 4))  # w, x, y, z
+    cand = np.stack([tr, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], 1)
+    k = np.argmax(cand, 1)
+    for i in range(len(m)):
+        a = m[i]
+        if k[i] == 0:
+            r = np.sqrt(1 + tr[i]) * 2
+            q[i] = [0.25 * r, (a[2, 1] - a[1, 2]) / r, (a[0, 2] - a[2, 0]) / r, (a[1, 0] - a[0, 1]) / r]
+        elif k[i] == 1:
+            r = np.sqrt(1 + a[0, 0] - a[1, 1] - a[2, 2]) * 2
+            q[i] = [(a[2, 1] - a[1, 2]) / r, 0.25 * r, (a[0, 1] + a[1, 0]) / r, (a[0, 2] + a[2, 0]) / r]
+        elif k[i] == 2:
+            r = np.sqrt(1 + a[1, 1] - a[0, 0] - a[2, 2]) * 2
+            q[i] = [(a[0, 2] - a[2, 0]) / r, (a[0, 1] + a[1, 0]) / r, 0.25 * r, (a[1, 2] + a[2, 1]) / r]
+        else:
+            r = np.sqrt(1 + a[2, 2] - a[0, 0] - a[1, 1]) * 2
+            q[i] = [(a[1, 0] - a[0, 1]) / r, (a[0, 2] + a[2, 0]) / r, (a[1, 2] + a[2, 1]) / r, 0.25 * r]
+    q[q[:, 0] < 0] *= -1
+    v = q[:, 1:]
+    s = np.linalg.norm(v, axis=1)
+    angle = 2 * np.arctan2(s, q[:, 0])
+    aa = np.where(s[:, None] > 1e-12, v / np.maximum(s, 1e-12)[:, None] * angle[:, None], 2 * v)
+    return aa.reshape(R.shape[:-2] + (3,))
 
 
 def default_body_path() -> Path:
@@ -185,6 +313,14 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise InputError(f"missing SMPL keys {missing}", path=path, fix="is this an SMPL model file?")
+    n_joints = np.asarray(data["J_regressor"]).shape[0] if hasattr(data["J_regressor"], "shape") else 0
+    if n_joints in (52, 55):  # an SMPL-H or SMPL-X file: its 24-joint route is derived from it
+        from neural_render.body.hand_files import split_hand_file
+
+        data, hands = split_hand_file(data, path)
+        body = body_from_arrays(data, path)
+        body.hands = hands
+        return body
     v = np.asarray(data["v_template"], np.float32)
     V = v.shape[0]
     if v.ndim != 2 or v.shape[1] != 3:
@@ -226,7 +362,13 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
         names = [str(n) for n in np.asarray(data["shape_component_names"]).reshape(-1)]
         if len(names) == shapedirs.shape[-1]:
             body.shape_names = names
-    for kind in ("body25", "coco17"):
+    if "smplh_J_regressor" in data:  # the default body's SMPL-H layout
+        body.hands = HandLayout(
+            v_template=np.asarray(data["smplh_v_template"], np.float32),
+            J_regressor=np.asarray(data["smplh_J_regressor"], np.float32),
+            weights=np.asarray(data["smplh_weights"], np.float32),
+            hands_mean=np.asarray(data["smplh_hands_mean"], np.float32).reshape(90))
+    for kind in ("body25", "coco17", "wholebody"):
         key = f"kp_{kind}"
         if key in data:
             body.keypoint_regressors[kind] = np.asarray(data[key], np.float32)

@@ -45,3 +45,35 @@ BODY25_FROM_SMPL_JOINT: dict[int, int] = {
     1: 12, 2: 17, 3: 19, 4: 21, 5: 16, 6: 18, 7: 20, 8: 0, 9: 2, 10: 5, 11: 8, 12: 1, 13: 4, 14: 7,
 }
 COCO17_FROM_BODY25: tuple[int, ...] = (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
+
+# --- COCO-WholeBody (133 keypoints): body 0-16 (COCO-17), feet 17-22, face 23-90 (68, iBUG
+# order), left hand 91-111, right hand 112-132 (21 each: wrist, then 4 per finger from the base).
+FEET6_NAMES: tuple[str, ...] = ("left_big_toe", "left_small_toe", "left_heel",
+                                "right_big_toe", "right_small_toe", "right_heel")
+FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "pinky")
+HAND21_NAMES: tuple[str, ...] = ("wrist",) + tuple(
+    f"{f}{k}" for f in FINGER_NAMES for k in (("_cmc", "_mcp", "_ip", "_tip") if f == "thumb"
+                                               else ("_mcp", "_pip", "_dip", "_tip")))
+# Hand bones (pairs of the 21 hand points): each finger from the wrist outwards, thumb first.
+HAND21_EDGES: tuple[tuple[int, int], ...] = tuple(
+    (0 if k == 0 else 1 + 4 * f + k - 1, 1 + 4 * f + k) for f in range(5) for k in range(4))
+WHOLEBODY_NAMES: tuple[str, ...] = (COCO17_NAMES + FEET6_NAMES + tuple(f"face_{i}" for i in range(68))
+                                    + tuple(f"left_hand_{n}" for n in HAND21_NAMES)
+                                    + tuple(f"right_hand_{n}" for n in HAND21_NAMES))
+WB_FEET, WB_FACE, WB_LHAND, WB_RHAND = 17, 23, 91, 112
+# BODY_25 index of each COCO-WholeBody foot point.
+WHOLEBODY_FEET_FROM_BODY25: tuple[int, ...] = (19, 20, 21, 22, 23, 24)
+# OpenPose COCO-18 (the body part of DWPose's drawing) from COCO-WholeBody; -1 = neck, which
+# DWPose places midway between the shoulders.
+OPENPOSE18_FROM_WHOLEBODY: tuple[int, ...] = (0, -1, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+
+# --- SMPL-H's 52 joints: SMPL's first 22, then 15 finger joints per hand (left, then right) in
+# MANO's finger order, 3 joints per finger from the knuckle outwards.
+MANO_FINGERS: tuple[str, ...] = ("index", "middle", "pinky", "ring", "thumb")
+SMPLH_JOINT_NAMES: tuple[str, ...] = SMPL_JOINT_NAMES[:22] + tuple(
+    f"{side}_{f}{k}" for side in ("left", "right") for f in MANO_FINGERS for k in (1, 2, 3))
+SMPLH_PARENTS = np.array(list(SMPL_PARENTS[:22]) + [
+    (20 if side == 0 else 21) if k == 0 else 22 + 15 * side + 3 * f + k - 1
+    for side in range(2) for f in range(5) for k in range(3)], dtype=np.int64)
+NUM_JOINTS_SMPLH = 52
+NUM_HAND_POSE = 45  # axis-angle values per hand (15 joints x 3)

@@ -2,7 +2,11 @@
 
 Keys on disk: `poses` (T, 72) axis-angle radians, SMPL joint order, root first; `trans` (T, 3)
 metres; `betas` (B,); `mocap_framerate` (frames per second); `gender`; `up` ("z" or "y"); plus an
-optional JSON `metadata` string. With up="z" (the default) the root orientation already contains
+optional JSON `metadata` string; `hand_poses` (T, 90) when the motion has fingers: 15 finger joints
+per hand (left, then right, MANO order), so `concat(poses[:, :66], hand_poses)` is AMASS's SMPL-H
+layout (156 values per frame; `Motion.smplh_poses`). Its SMPL hand joints (22, 23) then summarise
+the hands for 24-joint consumers (the middle finger's base). Motions without hand poses take the
+body's relaxed default hands. With up="z" (the default) the root orientation already contains
 the Y-up -> Z-up turn (as AMASS), so `body.forward(poses, betas, trans)` gives Z-up world
 coordinates that Blender uses directly. With up="y" it gives SMPL's own Y-up model space.
 """
@@ -21,6 +25,7 @@ from neural_render.errors import InputError
 from neural_render.motion import rotations as rot
 
 NUM_POSE = 72
+NUM_HAND_POSE = 90  # 2 hands x 15 finger joints x 3
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Motion:
     gender: str = "neutral"
     up: str = "z"
     metadata: dict = field(default_factory=dict)
+    hand_poses: np.ndarray | None = None  # (T, 90) finger joints, left then right, MANO order
 
     def __post_init__(self):
         self.poses = np.asarray(self.poses, np.float32).reshape(-1, NUM_POSE)
@@ -46,6 +52,21 @@ class Motion:
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f"fps must be positive, not {self.fps}")
         self.fps = float(self.fps)
+        if self.hand_poses is not None:
+            self.hand_poses = np.asarray(self.hand_poses, np.float32).reshape(-1, NUM_HAND_POSE)
+            if self.hand_poses.shape[0] != self.poses.shape[0]:
+                raise ValueError(f"hand_poses has {self.hand_poses.shape[0]} frames but poses has "
+                                 f"{self.poses.shape[0]}")
+
+    @property
+    def has_hands(self) -> bool:
+        return self.hand_poses is not None
+
+    def smplh_poses(self) -> np.ndarray | None:
+        """(T, 156) AMASS SMPL-H poses (22 body joints, then the hands), None without hand poses."""
+        if self.hand_poses is None:
+            return None
+        return np.concatenate([self.poses[:, :66], self.hand_poses], 1)
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -67,12 +88,13 @@ class Motion:
 
     def copy(self, **changes) -> "Motion":
         out = replace(self, poses=self.poses.copy(), trans=self.trans.copy(), betas=self.betas.copy(),
-                      metadata=dict(self.metadata))
+                      metadata=dict(self.metadata),
+                      hand_poses=None if self.hand_poses is None else self.hand_poses.copy())
         return replace(out, **changes) if changes else out
 
     def summary(self) -> dict:
         return {"frames": self.num_frames, "fps": self.fps, "duration_s": round(self.duration, 3),
-                "up": self.up, "gender": self.gender, "betas": int(self.betas.size)}
+                "up": self.up, "gender": self.gender, "betas": int(self.betas.size), "hands": self.has_hands}
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
@@ -83,7 +105,8 @@ class Motion:
         write_npz(path, poses=self.poses.astype(np.float32), trans=self.trans.astype(np.float32),
                   betas=self.betas.astype(np.float32), mocap_framerate=np.float64(self.fps),
                   gender=np.array(self.gender), up=np.array(self.up),
-                  metadata=np.array(json.dumps(self.metadata, default=_json_default)))
+                  metadata=np.array(json.dumps(self.metadata, default=_json_default)),
+                  **({} if self.hand_poses is None else {"hand_poses": self.hand_poses.astype(np.float32)}))
         return path
 
     @classmethod
@@ -109,10 +132,24 @@ class Motion:
         poses = np.asarray(data["poses"])
         if poses.ndim != 2 or poses.shape[1] < NUM_POSE or poses.shape[0] == 0:
             raise InputError(f"poses has shape {poses.shape}, expected (T, 72) with T >= 1", path=path)
+        hand_poses = None
+        if poses.shape[1] in (156, 165, 162) and np.issubdtype(poses.dtype, np.number):
+            # AMASS SMPL-H / SMPL-X layout: the body's 22 joints, (jaw, eyes,) then the hands.
+            from neural_render.motion.smpl_params import body_poses_from_full, hand_poses_from_full
+
+            poses, hand_poses = body_poses_from_full(poses, path), hand_poses_from_full(poses)
         if poses.shape[1] != NUM_POSE:
-            raise InputError(f"poses has {poses.shape[1]} values per frame, expected 72", path=path,
-                             fix="for AMASS SMPL-H files use `neural-render motion import --format amass`")
+            raise InputError(f"poses has {poses.shape[1]} values per frame, expected 72 (SMPL) or 156 (SMPL-H)",
+                             path=path, fix="for other AMASS files use `neural-render motion import --format amass`")
         T = poses.shape[0]
+        if hand_poses is not None and not np.all(np.isfinite(hand_poses)):
+            raise InputError("poses has non-finite hand values", path=path)
+        if "hand_poses" in data:
+            hand_poses = np.asarray(data["hand_poses"])
+            if hand_poses.shape != (T, NUM_HAND_POSE) or not np.issubdtype(hand_poses.dtype, np.number):
+                raise InputError(f"hand_poses has shape {hand_poses.shape}, expected ({T}, 90)", path=path)
+            if not np.all(np.isfinite(hand_poses)):
+                raise InputError("hand_poses has non-finite values", path=path)
         trans = np.asarray(data.get("trans", np.zeros((T, 3))))
         if trans.shape != (T, 3):
             raise InputError(f"trans has shape {trans.shape}, expected ({T}, 3)", path=path)
@@ -138,7 +175,7 @@ class Motion:
                 meta = json.loads(str(np.asarray(data["metadata"]).reshape(-1)[0]))
             except (ValueError, IndexError):
                 meta = {}
-        return cls(poses, trans, betas, fps, gender, up, meta if isinstance(meta, dict) else {})
+        return cls(poses, trans, betas, fps, gender, up, meta if isinstance(meta, dict) else {}, hand_poses)
 
     # ------------------------------------------------------------------ time
     def trim(self, start: int, stop: int | None = None) -> "Motion":
@@ -147,7 +184,8 @@ class Motion:
         if len(idx) == 0:
             raise InputError(f"frame range {start}:{stop} is empty for a motion of {self.num_frames} frames",
                              where="trim", fix="pick a range inside the clip")
-        return self.copy(poses=self.poses[idx], trans=self.trans[idx])
+        return self.copy(poses=self.poses[idx], trans=self.trans[idx],
+                         hand_poses=None if self.hand_poses is None else self.hand_poses[idx])
 
     def resample(self, fps: float) -> "Motion":
         """Resample to `fps`: slerp on every joint rotation, linear on translation.
@@ -171,7 +209,11 @@ class Motion:
         q_new = rot.slerp(q[i0], q[i1], np.broadcast_to(w[:, None], (n, 24)))
         poses = rot.quat_to_aa(q_new).reshape(n, NUM_POSE)
         trans = self.trans[i0] * (1 - w[:, None]) + self.trans[i1] * w[:, None]
-        return self.copy(poses=poses, trans=trans, fps=fps)
+        hands = None
+        if self.hand_poses is not None:
+            qh = rot.aa_to_quat(self.hand_poses.reshape(T, 30, 3))
+            hands = rot.quat_to_aa(rot.slerp(qh[i0], qh[i1], np.broadcast_to(w[:, None], (n, 30)))).reshape(n, 90)
+        return self.copy(poses=poses, trans=trans, fps=fps, hand_poses=hands)
 
     # ------------------------------------------------------------------ axes
     def with_up(self, up: str, body=None, pelvis: np.ndarray | None = None) -> "Motion":

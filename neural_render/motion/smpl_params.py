@@ -57,6 +57,21 @@ def body_poses_from_full(poses: np.ndarray, path="", hands: str = "middle") -> n
     return out
 
 
+def hand_poses_from_full(poses: np.ndarray) -> np.ndarray | None:
+    """(T, 90) hand poses (left 45, right 45, MANO order) from SMPL-H (156) or SMPL-X (165/162)
+    poses; None for SMPL (72) or body-only (66) poses, or when every hand value is zero (a file
+    that carries no hand motion)."""
+    T, D = poses.shape
+    if D == 156:
+        lh = 66
+    elif D in (165, 162):
+        lh = 66 + (9 if D == 165 else 6)
+    else:
+        return None
+    hands = np.asarray(poses[:, lh:lh + 90], np.float32)
+    return hands if np.any(hands) else None
+
+
 def detect_up(poses: np.ndarray, default: str) -> tuple[str, float]:
     """Which world axis the body's own up (model +y) points along, from the root orientations.
 
@@ -138,7 +153,8 @@ def load_amass(path: str | Path, fps: float | None = None) -> Motion:
     gender = _text(data["gender"], "neutral") if "gender" in data else "neutral"
     meta["model"] = {72: "smpl", 66: "smpl-body", 156: "smpl-h", 165: "smpl-x", 162: "smpl-x"}.get(poses.shape[1], "?")
     return Motion(body_poses_from_full(poses, path), trans, betas, rate, gender if gender in
-                  ("male", "female", "neutral") else "neutral", up if up in ("y", "z") else "z", metadata=meta)
+                  ("male", "female", "neutral") else "neutral", up if up in ("y", "z") else "z", metadata=meta,
+                  hand_poses=hand_poses_from_full(poses))
 
 
 _POSE_KEYS = ("smpl_poses", "poses", "pose", "thetas", "smpl_pose", "body_pose_full")
@@ -229,6 +245,7 @@ def motion_from_smpl_dict(data: dict, path: str | Path = "", fps: float | None =
     up, strength = detect_up(poses, "y")
     return Motion(body_poses_from_full(poses, path), trans, betas, rate,
                   gender if gender in ("male", "female", "neutral") else "neutral", up=up,
+                  hand_poses=hand_poses_from_full(np.asarray(poses)),
                   metadata={"source": str(path), "format": "smpl-dict", "trans_unit": unit,
                             "up_detected": {"up": up, "strength": round(strength, 3)}})
 
@@ -261,6 +278,12 @@ def load_smpl_file(path: str | Path) -> Motion:
     T = bp.shape[0]
     bp = _finite("body_pose", bp.reshape(T, -1), path)
     full = bp
+    hands = None
+    if codec.left_hand_pose is not None or codec.right_hand_pose is not None:
+        hands = np.zeros((T, 90), np.float32)
+        for side, hand in ((0, codec.left_hand_pose), (1, codec.right_hand_pose)):
+            if hand is not None:
+                hands[:, 45 * side:45 * side + 45] = _finite("hand_pose", np.asarray(hand, np.float64).reshape(T, 45), path)
     if bp.shape[1] == 66:
         full = np.zeros((T, 72))
         full[:, :66] = bp
@@ -274,7 +297,8 @@ def load_smpl_file(path: str | Path) -> Motion:
     betas = np.zeros(10) if codec.shape_parameters is None else np.asarray(codec.shape_parameters, np.float64)
     gender = {0: "neutral", 1: "male", 2: "female"}.get(int(codec.gender), "neutral")
     return Motion(full, trans, betas, float(codec.frame_rate or 30.0), gender, up="y",
-                  metadata={"source": str(path), "format": "smpl", "model": codec.smpl_version.name})
+                  metadata={"source": str(path), "format": "smpl", "model": codec.smpl_version.name},
+                  hand_poses=hands)
 
 
 def save_smpl_file(motion: Motion, path: str | Path, body=None) -> Path:
@@ -293,6 +317,17 @@ def save_smpl_file(motion: Motion, path: str | Path, body=None) -> Path:
             body = load_body()
         motion = motion.with_up("y", body=body)
     T = motion.num_frames
+    if motion.hand_poses is not None:  # SMPL-H: 22 body joints and 15 finger joints per hand
+        codec = SMPLCodec(smpl_version=SMPLVersion.SMPLH,
+                          gender=SMPLGender.from_string(motion.gender if motion.gender in ("male", "female") else "neutral"),
+                          shape_parameters=motion.betas.astype(np.float32), frame_count=int(T),
+                          frame_rate=float(motion.fps), body_translation=motion.trans.astype(np.float32),
+                          body_pose=motion.poses.reshape(T, 24, 3)[:, :22].astype(np.float32),
+                          left_hand_pose=motion.hand_poses[:, :45].reshape(T, 15, 3).astype(np.float32),
+                          right_hand_pose=motion.hand_poses[:, 45:].reshape(T, 15, 3).astype(np.float32))
+        with atomic_path(path) as tmp:
+            codec.write(str(tmp))
+        return Path(path)
     codec = SMPLCodec(smpl_version=SMPLVersion.SMPL,
                       gender=SMPLGender.from_string(motion.gender if motion.gender in ("male", "female") else "neutral"),
                       shape_parameters=motion.betas.astype(np.float32), frame_count=int(T),

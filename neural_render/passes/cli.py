@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--renderer", choices=("blender", "raster"), default="blender",
                    help="blender: Cycles via the bpy module; raster: OpenGL offscreen (EGL/OSMesa)")
     p.add_argument("--profile", choices=("default", "champ"), default="default")
-    p.add_argument("--skeleton", choices=("body25", "coco18"), default=None, help="skeleton style (profile's default)")
+    p.add_argument("--skeleton", choices=("body25", "coco18", "wholebody"), default=None,
+                   help="skeleton style (profile's default); wholebody = DWPose's body + feet + hands + face drawing")
     p.add_argument("--camera", choices=("follow", "fixed"), default="follow")
     p.add_argument("--fps", type=float, default=None,
                    help="resample the motion to this frame rate first (frame indices then count at this rate)")
@@ -94,7 +95,8 @@ def run(args) -> int:
     if args.fps is not None:
         motions = [m.resample(args.fps) for m in motions]
     instances = [BodyInstance.from_motion(body, m.poses, m.trans, m.betas if m.betas.size else None, up=m.up,
-                                          instance_id=i + 1, name=f"person{i + 1}") for i, m in enumerate(motions)]
+                                          instance_id=i + 1, name=f"person{i + 1}", hand_poses=m.hand_poses)
+                 for i, m in enumerate(motions)]
     T = max(m.num_frames for m in motions)
     frames = parse_frames(args.frames, T)
     if args.renderer == "raster":

@@ -18,6 +18,18 @@ NUMBERING = {
 }
 
 
+def _wholebody_rules(width: int, height: int) -> dict:
+    """Every point and colour of the DWPose whole-body drawing, and the sizes used at this resolution."""
+    from neural_render.passes.wholebody import wholebody_sizes
+
+    pal = load_palette("dwpose_wholebody")
+    return {"description": pal["description"], "keypoints": pal["keypoints"], "body18": pal["body18"],
+            "feet": pal["feet"], "limb_scale_after_body": pal["limb_scale_after_body"], "hand": pal["hand"],
+            "face": pal["face"], "sizes_px": wholebody_sizes(width, height),
+            "keypoints_file": "skeleton/keypoints.npz: wholebody_uv / wholebody_depth / wholebody_visibility / "
+                              "wholebody_world (frames, people, 133, ...)"}
+
+
 def legend(size, passes, profile: str = "default", renderer: str = "raster", frames=None, cameras=None,
            depth_range=None, skeleton_style: str | None = None, normal_bits: int = 8, body=None,
            instances=None, numbering: str = "motion_index", occlusion: bool = False, extra: dict | None = None) -> dict:
@@ -25,7 +37,7 @@ def legend(size, passes, profile: str = "default", renderer: str = "raster", fra
     prof = get_profile(profile)
     W, H = size
     style = skeleton_style or prof.skeleton_style
-    pal_name = "openpose_body25" if style == "body25" else "openpose_coco18"
+    pal_name = {"body25": "openpose_body25", "coco18": "openpose_coco18"}.get(style, "dwpose_wholebody")
     d = {
         "spec_version": SPEC_VERSION,
         "software": {"name": "neural-render", "version": neural_render.__version__},
@@ -47,6 +59,8 @@ def legend(size, passes, profile: str = "default", renderer: str = "raster", fra
         "palettes": {"parts": prof.parts_palette, "parts_colors": parts_colors(prof).tolist(), "skeleton": pal_name},
         "frames": [],
     }
+    if style == "wholebody":
+        d["skeleton"]["wholebody"] = _wholebody_rules(W, H)
     if depth_range is not None:
         d["depth_png_range"] = {"near": float(depth_range[0]), "far": float(depth_range[1])}
     if body is not None:

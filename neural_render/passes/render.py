@@ -24,7 +24,9 @@ from neural_render.fileio import write_image, write_json, write_npz
 from neural_render.passes.camera import Camera, fixed_camera, follow_camera
 from neural_render.passes.scene import BodyInstance
 from neural_render.passes.skeleton import draw_skeleton, keypoint_visibility
-from neural_render.passes.spec import (PASS_NAMES, frame_filename, get_profile, load_palette, parts_colors)
+from neural_render.passes.spec import (PASS_NAMES, VIS_OUTSIDE, frame_filename, get_profile, load_palette,
+                                      parts_colors)
+from neural_render.passes.wholebody import wholebody_from_body25
 
 RENDERERS = ("raster", "blender")
 
@@ -81,21 +83,45 @@ def read_exr_depth(path: Path) -> np.ndarray:
 # --- per-frame annotation (shared by every path) ---------------------------------------------
 
 def annotate(buffers: dict, camera: Camera, keypoints_world: Sequence[np.ndarray] | None,
-             instance_ids: Sequence[int], style: str = "body25", occlusion: bool = False) -> tuple[np.ndarray, list]:
+             instance_ids: Sequence[int], style: str = "body25", occlusion: bool = False,
+             wholebody_world: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, list]:
     """Skeleton image and per-person keypoint records for one frame.
 
     keypoints_world: per person (25, 3) BODY_25 world positions (or None: blank skeleton).
-    Returns (image (H, W, 3) uint8, [{"instance_id", "uv" (25,2), "z" (25,), "visibility" (25,), "world"}]).
+    wholebody_world: per person (133, 3) COCO-WholeBody world positions or None (then body and
+    feet come from BODY_25, hands and face are missing); only the ``wholebody`` style uses them.
+    Returns (image (H, W, 3) uint8, [{"instance_id", "uv" (25,2), "z" (25,), "visibility" (25,),
+    "world", and for the wholebody style "wholebody": the same keys for the 133 points}]).
     """
     W, H = camera.width, camera.height
     people = []
-    for kp, iid in zip(keypoints_world or [], instance_ids):
+    wb_list = list(wholebody_world) if wholebody_world is not None else []
+    for n, (kp, iid) in enumerate(zip(keypoints_world or [], instance_ids)):
         uv, z = camera.project(kp)
         vis = keypoint_visibility(uv, z, W, H, buffers.get("depth"), buffers.get("instance"), iid)
-        people.append({"instance_id": int(iid), "uv": uv.astype(np.float32), "z": z.astype(np.float32),
-                       "visibility": vis, "world": np.asarray(kp, np.float32)})
+        rec = {"instance_id": int(iid), "uv": uv.astype(np.float32), "z": z.astype(np.float32),
+               "visibility": vis, "world": np.asarray(kp, np.float32)}
+        if style == "wholebody":
+            wb = wb_list[n] if n < len(wb_list) and wb_list[n] is not None else wholebody_from_body25(kp)
+            rec["wholebody"] = _project_record(wb, camera, buffers, iid)
+        people.append(rec)
     img = draw_skeleton(W, H, people, style, occlusion)
     return img, people
+
+
+def _project_record(world: np.ndarray, camera: Camera, buffers: dict, iid: int) -> dict:
+    """uv / z / visibility / world of keypoints (K, 3) that may hold NaN (missing: visibility 0)."""
+    world = np.asarray(world, np.float64)
+    ok = np.all(np.isfinite(world), 1)
+    uv = np.full((len(world), 2), np.nan)
+    z = np.zeros(len(world))
+    if ok.any():
+        uv[ok], z[ok] = camera.project(world[ok])
+    vis = keypoint_visibility(np.nan_to_num(uv, nan=-1e6), z, camera.width, camera.height,
+                              buffers.get("depth"), buffers.get("instance"), iid)
+    vis[~ok] = VIS_OUTSIDE
+    return {"uv": uv.astype(np.float32), "z": z.astype(np.float32), "visibility": vis,
+            "world": world.astype(np.float32)}
 
 
 # --- the writer ------------------------------------------------------------------------------
@@ -126,14 +152,15 @@ class PassWriter:
         self.depth_lo, self.depth_hi = np.inf, -np.inf
 
     def write_frame(self, frame_index: int, buffers: dict, camera: Camera,
-                    keypoints_world=None, instance_ids=(1,)) -> dict:
+                    keypoints_world=None, instance_ids=(1,), wholebody_world=None) -> dict:
         name = frame_filename(frame_index)
         if self.write_instance is None:
             self.write_instance = len(instance_ids) > 1
         if "skeleton" in buffers and "keypoints" in buffers:  # already annotated (iter_frame_passes)
             skel, people = buffers["skeleton"], buffers["keypoints"]
         else:
-            skel, people = annotate(buffers, camera, keypoints_world, instance_ids, self.style, self.occlusion)
+            skel, people = annotate(buffers, camera, keypoints_world, instance_ids, self.style, self.occlusion,
+                                    wholebody_world)
         mask = buffers["mask"]
         out = self.out
         if "depth" in self.passes and mask.any():
@@ -207,8 +234,24 @@ class PassWriter:
                 uv[t, p], z[t, p], vis[t, p], world[t, p] = rec["uv"], rec["z"], rec["visibility"], rec["world"]
                 ids[p] = rec["instance_id"]
         names = load_palette("openpose_body25")["keypoints"]
+        extra = {}
+        if any("wholebody" in rec for people in self.people for rec in people):
+            K = 133
+            wuv = np.full((n, P, K, 2), np.nan, np.float32)
+            wz = np.zeros((n, P, K), np.float32)
+            wvis = np.zeros((n, P, K), np.uint8)
+            wworld = np.full((n, P, K, 3), np.nan, np.float32)
+            for t, people in enumerate(self.people):
+                for p, rec in enumerate(people):
+                    if "wholebody" in rec:
+                        w = rec["wholebody"]
+                        wuv[t, p], wz[t, p], wvis[t, p], wworld[t, p] = w["uv"], w["z"], w["visibility"], w["world"]
+            from neural_render.body.skeletons import WHOLEBODY_NAMES
+
+            extra = {"wholebody_uv": wuv, "wholebody_depth": wz, "wholebody_visibility": wvis,
+                     "wholebody_world": wworld, "wholebody_names": np.asarray(WHOLEBODY_NAMES)}
         write_npz(self.out / "skeleton" / "keypoints.npz", frames=np.asarray(self.frames, np.int64), uv=uv,
-                  depth=z, visibility=vis, world=world, instance_ids=ids, names=np.asarray(names))
+                  depth=z, visibility=vis, world=world, instance_ids=ids, names=np.asarray(names), **extra)
         js = {"format": "BODY_25", "names": names,
               "visibility": {"0": "outside the image", "1": "occluded", "2": "visible"},
               "frames": [{"index": f, "file": frame_filename(f), "people": [
@@ -291,26 +334,29 @@ def iter_frame_passes(instances: Sequence[BodyInstance], cameras, size, frames=N
             active = [[i for i in instances if f < i.num_frames] for f in chunk]
             posed = {id(i): i.posed([f for f in chunk if f < i.num_frames]) for i in instances}
             pos = {id(i): 0 for i in instances}
-            verts_list, kps_list = [], []
+            verts_list, kps_list, wbs_list = [], [], []
             for f, act in zip(chunk, active):
-                vs, ks = [], []
+                vs, ks, wbs = [], [], []
                 for i in act:
                     p = posed[id(i)]
                     vs.append(p.vertices[pos[id(i)]])
                     ks.append(None if p.keypoints is None else p.keypoints[pos[id(i)]])
+                    wbs.append(None if p.wholebody is None else p.wholebody[pos[id(i)]])
                     pos[id(i)] += 1
                 verts_list.append(vs)
                 kps_list.append(ks)
+                wbs_list.append(wbs)
             same = all(len(a) == len(instances) for a in active)
             if same:
                 bufs = rend.render_batch(list(instances), verts_list, [cams[f] for f in chunk])
             else:
                 bufs = [rend.render(act, vs, cams[f]) for f, act, vs in zip(chunk, active, verts_list)]
-            for f, act, b, ks in zip(chunk, active, bufs, kps_list):
+            for f, act, b, ks, wbs in zip(chunk, active, bufs, kps_list, wbs_list):
                 has_kp = [k is not None for k in ks]
                 kp_world = [k for k in ks if k is not None]
+                wb_world = [w for k, w in zip(ks, wbs) if k is not None]
                 ids = [i.instance_id for i, h in zip(act, has_kp) if h]
-                skel, people = annotate(b, cams[f], kp_world, ids, style, occlusion)
+                skel, people = annotate(b, cams[f], kp_world, ids, style, occlusion, wb_world)
                 yield {"frame": f, "camera": cams[f], **b, "skeleton": skel, "keypoints": people,
                        "_keypoints_world": kp_world, "_ids": ids}
     finally:

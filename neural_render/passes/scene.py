@@ -24,6 +24,7 @@ class PosedFrames:
     vertices: np.ndarray         # (n, V, 3)
     joints: np.ndarray | None    # (n, 24, 3) or None for a plain mesh
     keypoints: np.ndarray | None  # (n, 25, 3) BODY_25 or None
+    wholebody: np.ndarray | None = None  # (n, 133, 3) COCO-WholeBody, when the body has that regressor
 
 
 @dataclass
@@ -48,6 +49,7 @@ class BodyInstance:
     _betas: np.ndarray | None = None
     _trans: np.ndarray | None = None
     _up: str = "z"
+    _hand_poses: np.ndarray | None = None  # (T, 90) finger poses (posed through the body's hand layout)
     _vertices: np.ndarray | None = None   # (T, V, 3) when given directly
     _keypoints: np.ndarray | None = None  # (T, 25, 3) when given directly
     _cache: dict = field(default_factory=dict, repr=False)
@@ -55,7 +57,7 @@ class BodyInstance:
     @classmethod
     def from_motion(cls, body, poses: np.ndarray, trans: np.ndarray | None = None,
                     betas: np.ndarray | None = None, up: str = "z", instance_id: int = 1,
-                    name: str = "body") -> "BodyInstance":
+                    name: str = "body", hand_poses: np.ndarray | None = None) -> "BodyInstance":
         """A body model driven by SMPL parameters: poses (T, 72) axis-angle, trans (T, 3) metres."""
         poses = np.asarray(poses, np.float32).reshape(-1, 72)
         T = len(poses)
@@ -64,7 +66,9 @@ class BodyInstance:
         return cls(faces=np.asarray(body.faces, np.int32), face_parts=face_parts(body.faces, parts),
                    vertex_parts=np.asarray(parts, np.uint8), num_frames=T, instance_id=instance_id,
                    vt=body.vt, ft=body.ft, body=body, name=name, _poses=poses,
-                   _betas=None if betas is None else np.asarray(betas, np.float32), _trans=trans, _up=up)
+                   _betas=None if betas is None else np.asarray(betas, np.float32), _trans=trans, _up=up,
+                   _hand_poses=(None if hand_poses is None or getattr(body, "hands", None) is None
+                                else np.asarray(hand_poses, np.float32).reshape(T, 90)))
 
     @classmethod
     def from_vertices(cls, vertices: np.ndarray, faces: np.ndarray, vertex_parts: np.ndarray | None = None,
@@ -95,7 +99,10 @@ class BodyInstance:
         key = tuple(frames.tolist())
         if key in self._cache:
             return self._cache[key]
-        out = self.body.forward(self._poses[frames], self._betas, self._trans[frames], keypoints=False)
+        poses = self._poses[frames]
+        if self._hand_poses is not None:  # fingers: SMPL-H's 52-joint route
+            poses = self.body.smplh_poses(poses, self._hand_poses[frames])
+        out = self.body.forward(poses, self._betas, self._trans[frames], keypoints=False)
         verts, joints = out.vertices, out.joints
         if self._up != "z":
             from neural_render.body.axes import to_z_up
@@ -103,7 +110,9 @@ class BodyInstance:
             verts, joints = to_z_up(verts).astype(np.float32), to_z_up(joints).astype(np.float32)
         kp = (self.body.keypoints(verts, joints, "body25") if "body25" in self.body.keypoint_regressors
               else None)
-        res = PosedFrames(verts, joints, kp)
+        wb = (self.body.keypoints(verts, joints, "wholebody") if "wholebody" in self.body.keypoint_regressors
+              else None)
+        res = PosedFrames(verts, joints, kp, wb)
         self._cache.clear()  # keep one chunk: frames are rendered in order
         self._cache[key] = res
         return res

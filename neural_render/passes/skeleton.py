@@ -7,6 +7,8 @@ projected keypoints, so their skeleton images are identical.
 Styles (palettes in smpl_assets/palettes/):
 - ``body25``: OpenPose BODY_25, limbs coloured by their second keypoint, full colour.
 - ``coco18``: OpenPose COCO-18 as the ControlNet openpose annotator draws it (limbs at 60 %).
+- ``wholebody``: DWPose's whole-body drawing of the 133 COCO-WholeBody keypoints (body, feet,
+  hands, face; `neural_render.passes.wholebody`), for DWPose-driven video models.
 Limb width and joint radius scale with resolution: 4 px at 512 (ControlNet's stick width).
 
 Occlusion-aware mode: limbs of all people are drawn far to near (so nearer limbs cover farther
@@ -37,7 +39,7 @@ def style_palette(style: str) -> dict:
                 "limb_colors": np.asarray(pal["limb_colors"], np.float64), "alpha": float(pal["limb_alpha"])}
     from neural_render.errors import InputError
 
-    raise InputError(f"unknown skeleton style '{style}'", fix="use body25 or coco18")
+    raise InputError(f"unknown skeleton style '{style}'", fix="use body25, coco18 or wholebody")
 
 
 def stick_width(width: int, height: int) -> int:
@@ -79,9 +81,16 @@ def draw_skeleton(width: int, height: int, people: list[dict], style: str = "bod
     """Draw people's skeletons on black; returns (H, W, 3) uint8 RGB.
 
     people: one dict per person with "uv" (25, 2) BODY_25 pixel positions (OpenCV, centres at
-    integers), "z" (25,) depth in metres and optionally "visibility" (25,) COCO flags.
+    integers), "z" (25,) depth in metres and optionally "visibility" (25,) COCO flags. The
+    ``wholebody`` style draws each person's "wholebody" record instead (the same keys for the 133
+    COCO-WholeBody points; see `annotate`).
     """
     import cv2
+
+    if style == "wholebody":
+        from neural_render.passes.wholebody import draw_wholebody
+
+        return draw_wholebody(width, height, [p["wholebody"] for p in people if p.get("wholebody")], occlusion)
 
     pal = style_palette(style)
     sel = pal["select"]

@@ -37,7 +37,7 @@ import numpy as np
 PASS_NAMES: tuple[str, ...] = ("skeleton", "parts", "normal", "depth", "mask", "uv")
 EXTRA_PASS_NAMES: tuple[str, ...] = ("instance",)
 ALL_PASS_NAMES: tuple[str, ...] = PASS_NAMES + EXTRA_PASS_NAMES
-SKELETON_STYLES: tuple[str, ...] = ("body25", "coco18")
+SKELETON_STYLES: tuple[str, ...] = ("body25", "coco18", "wholebody")
 NUM_PARTS = 24
 SPEC_VERSION = 1
 
