@@ -15,6 +15,10 @@ the joint regressor, which is linear in beta, so the joint basis J = J_t + J_dir
 on the armature as custom properties and no body file is needed later. Bone rest orientations never
 change with shape (tails move with heads by a fixed offset), so existing keyframes stay valid.
 
+Bodies with hands (the default body, SMPL-H / SMPL-X files) also get SMPL-H's 30 finger bones
+(`neural_render.blender.finger_rig`): children of SMPL's hand bones that take the hand bones'
+vertex weights finger by finger, at rest in the body's relaxed hand pose.
+
 `keyframe_motion(armature, motion)` writes one new Action per call (rotation quaternions of all
 bones, the root bone's location, the corrective key values), editable and NLA-friendly. With the
 rest frames R_b of the bones (armature space) and SMPL local rotations R_j, the bone-space pose is
@@ -174,9 +178,14 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
     mesh_obj = bpy.data.objects.new(f"{name}_mesh", mesh)
     mesh_obj[MESH_MARK] = True
 
-    # Skinning: one vertex group per SMPL joint, SMPL's weights (zeros skipped).
-    W = np.asarray(body.weights, np.float64)
-    for j, jname in enumerate(SMPL_JOINT_NAMES):
+    # Skinning: one vertex group per SMPL joint, SMPL's weights (zeros skipped); with hands, the
+    # hand joints' weights split over the finger bones.
+    hands = getattr(body, "hands", None) is not None
+    from neural_render.blender import finger_rig
+
+    W = finger_rig.rig_weights(body) if hands else np.asarray(body.weights, np.float64)
+    names = list(SMPL_JOINT_NAMES) + (list(finger_rig.FINGER_BONES) if hands else [])
+    for j, jname in enumerate(names):
         vg = mesh_obj.vertex_groups.new(name=jname)
         idx = np.flatnonzero(W[:, j] > 0)
         w = W[idx, j]
@@ -224,6 +233,17 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
                 eb.parent = ebs[SMPL_PARENTS[j]]
                 eb.use_connect = False
             ebs.append(eb)
+        if hands:
+            F_t, F_dirs = finger_rig.finger_joint_basis(body)
+            f_heads = F_t @ C.T
+            f_tails = finger_rig.finger_tails(F_t, joints[22:24]) @ C.T
+            for k, fname in enumerate(finger_rig.FINGER_BONES):
+                eb = arm.edit_bones.new(fname)
+                eb.head, eb.tail, eb.roll = f_heads[k], f_tails[k], 0.0
+                eb.use_deform = True
+                eb.parent = ebs[finger_rig.finger_parent(k)]
+                eb.use_connect = False
+                ebs.append(eb)
         rolls = [eb.roll for eb in ebs]
     for pb in arm_obj.pose.bones:
         pb.rotation_mode = "QUATERNION"
@@ -241,7 +261,13 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
     arm_obj["nr_num_betas"] = int(shapedirs.shape[-1])
     arm_obj["nr_betas"] = [0.0] * int(shapedirs.shape[-1])
     arm_obj["nr_bone_offsets"] = (tails - heads).ravel().tolist()
-    arm_obj["nr_bone_rolls"] = [float(r) for r in rolls]
+    arm_obj["nr_bone_rolls"] = [float(r) for r in rolls[:NUM_JOINTS]]
+    if hands:
+        arm_obj["nr_finger_joint_template"] = F_t.ravel().tolist()
+        arm_obj["nr_finger_joint_dirs"] = F_dirs.ravel().tolist()
+        arm_obj["nr_finger_offsets"] = (f_tails - f_heads).ravel().tolist()
+        arm_obj["nr_finger_rolls"] = [float(r) for r in rolls[NUM_JOINTS:]]
+        arm_obj["nr_hands_mean"] = np.asarray(body.hands.hands_mean, np.float64).tolist()
     arm_obj["nr_body_path"] = body.path or "default"
     arm_obj["nr_body_name"] = body.name
     arm_obj["nr_gender"] = body.gender
@@ -300,12 +326,28 @@ def set_shape(arm_obj, betas) -> None:
             eb = arm_obj.data.edit_bones[jname]
             # Fixed offset and roll keep every bone's rest orientation, so keyframes stay valid.
             eb.head, eb.tail, eb.roll = heads[j], heads[j] + offsets[j], rolls[j]
+        if has_fingers(arm_obj):
+            from neural_render.blender.finger_rig import FINGER_BONES
+
+            F_t = np.asarray(arm_obj["nr_finger_joint_template"], np.float64).reshape(30, 3)
+            F_dirs = np.asarray(arm_obj["nr_finger_joint_dirs"], np.float64).reshape(30, 3, B)
+            f_heads = joints_for_betas(F_t, F_dirs, b) @ C.T
+            f_off = np.asarray(arm_obj["nr_finger_offsets"], np.float64).reshape(30, 3)
+            f_rolls = list(arm_obj["nr_finger_rolls"])
+            for k, fname in enumerate(FINGER_BONES):
+                eb = arm_obj.data.edit_bones[fname]
+                eb.head, eb.tail, eb.roll = f_heads[k], f_heads[k] + f_off[k], f_rolls[k]
     arm_obj["nr_betas"] = b.tolist()
     # The evaluated copies must see the new rest bones (else the modifier deforms with stale ones).
     arm_obj.data.update_tag()
     arm_obj.update_tag()
     mesh_obj.update_tag()
     bpy.context.view_layer.update()
+
+
+def has_fingers(arm_obj) -> bool:
+    """Whether the rig has SMPL-H's finger bones (built from a body with hands)."""
+    return "nr_finger_joint_template" in arm_obj.keys()
 
 
 def rest_rotations(arm_obj) -> np.ndarray:
@@ -334,6 +376,11 @@ def keyframe_motion(arm_obj, motion, frame_start: int = 1, name: str | None = No
         set_shape(arm_obj, motion_betas)
     J_t, J_dirs = joint_arrays(arm_obj)
     J0 = joints_for_betas(J_t, J_dirs, get_betas(arm_obj))[0]
+    hand_poses = getattr(motion, "hand_poses", None)
+    if hand_poses is not None and has_fingers(arm_obj):
+        # The finger bones carry the hands; SMPL's hand joints only summarise them.
+        poses = poses.copy()
+        poses[:, 66:72] = 0.0
     quats, loc = motion_to_bone_channels(poses, trans, up, rest_rotations(arm_obj), J0)
     frames = frame_start + np.arange(T, dtype=np.float64)
 
@@ -346,6 +393,16 @@ def keyframe_motion(arm_obj, motion, frame_start: int = 1, name: str | None = No
             channels[(f'pose.bones["{jname}"].rotation_quaternion', i, jname)] = quats[:, j, i]
     for i in range(3):
         channels[(f'pose.bones["{SMPL_JOINT_NAMES[0]}"].location', i, SMPL_JOINT_NAMES[0])] = loc[:, i]
+    if has_fingers(arm_obj):  # finger bones: the hand poses, or the relaxed rest without them
+        from neural_render.blender.finger_rig import FINGER_BONES, finger_local_rotations
+
+        L = finger_local_rotations(hand_poses, np.asarray(arm_obj["nr_hands_mean"], np.float64), T)
+        Rb = np.array([np.array(arm_obj.data.bones[n].matrix_local.to_3x3()) for n in FINGER_BONES])
+        Lw = np.einsum("ab,tjbc,dc->tjad", C, L, C)
+        fq = rotations.quat_continuous(rotations.matrix_to_quat(np.einsum("jba,tjbc,jcd->tjad", Rb, Lw, Rb)))
+        for k, fname in enumerate(FINGER_BONES):
+            for i in range(4):
+                channels[(f'pose.bones["{fname}"].rotation_quaternion', i, fname)] = fq[:, k, i]
     _write_action(arm_obj, action, channels, frames)
     for pb in arm_obj.pose.bones:
         pb.rotation_mode = "QUATERNION"
