@@ -1,6 +1,8 @@
 """The main job on the embedded defaults: default body + shipped CMU walk -> guidance passes
 (headless Blender) -> neural frames from the shipped reference-actor checkpoint ->
-DIR/demo.mp4 (passes and generated frames side by side) and DIR/contact_sheet.png.
+DIR/demo.mp4 (passes and generated frames side by side) and DIR/contact_sheet.png. Then the
+shipped photo (smpl_assets/photos/, Pexels licence) animated with the same walk by `animate`:
+DIR/animate/ (frames, passes, animate.mp4, contact_sheet.png); `--no-photo` skips it.
 
 Everything it reads ships in smpl_assets/; nothing is downloaded.
 """
@@ -18,6 +20,7 @@ from neural_render.paths import asset
 
 DEMO_MOTION = "motions/cmu_131_01_walk.npz"
 DEMO_CHECKPOINT = "actor_generator.safetensors"
+DEMO_PHOTO = "photos/pexels_anete_lusina_4793258_1024.jpg"
 # The walking stretch of CMU 131_01 at 30 fps (it starts standing and crouches in the middle).
 DEFAULT_FRAMES = (132, 196)
 PANELS = ("skeleton", "parts", "normal")
@@ -25,7 +28,7 @@ PANELS = ("skeleton", "parts", "normal")
 
 def run_demo(out_dir: str | Path, frames: tuple[int, int] = DEFAULT_FRAMES, size: int = 256,
              renderer: str = "blender", device: str = "auto", checkpoint: str | Path | None = None,
-             motion_path: str | Path | None = None, progress: bool = True) -> dict:
+             motion_path: str | Path | None = None, progress: bool = True, photo: bool = True) -> dict:
     """Run the whole pipeline; returns a summary dict (also written to DIR/demo.json)."""
     from neural_render.body import load_body
     from neural_render.generator.infer import generate
@@ -61,14 +64,26 @@ def run_demo(out_dir: str | Path, frames: tuple[int, int] = DEFAULT_FRAMES, size
 
     write_video(out / "demo.mp4", strips, fps=motion.fps)
     _contact_sheet(out / "contact_sheet.png", strips, numbers)
+    if photo:
+        t = time.perf_counter()
+        _animate_photo(out / "animate", motion_path or asset(DEMO_MOTION), frames, size, progress)
+        timings["animate_photo_s"] = time.perf_counter() - t
     summary = {"frames": len(strips), "size": size, "renderer": renderer, "device": gen["device"],
                "checkpoint": str(checkpoint), "video": str(out / "demo.mp4"),
                "contact_sheet": str(out / "contact_sheet.png"),
+               **({"animate": str(out / "animate")} if photo else {}),
                **{k: round(v, 2) for k, v in timings.items()}}
     from neural_render.fileio import write_json
 
     write_json(out / "demo.json", summary)
     return summary
+
+
+def _animate_photo(out: Path, motion: str | Path, frames: tuple[int, int], size: int, progress: bool) -> None:
+    """The shipped photo's person doing the motion (`neural-render animate`, built-in detector)."""
+    from neural_render.generator.animate import AnimateOptions, animate
+
+    animate([asset(DEMO_PHOTO)], motion, out, AnimateOptions(size=size, frames=frames, progress=progress))
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -130,6 +145,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--checkpoint", default=None, help="generator checkpoint (default: the shipped one)")
     p.add_argument("--motion", default=None, help="motion .npz (default: the shipped CMU walk)")
+    p.add_argument("--no-photo", action="store_true", help="skip animating the shipped photo (DIR/animate/)")
     p.set_defaults(func=_run)
 
 
@@ -138,6 +154,7 @@ def _run(args) -> int:
         a, b = (int(x) for x in args.frames.split(":"))
     except ValueError:
         raise InputError(f"bad frame range '{args.frames}'", where="--frames", fix="use A:B, e.g. 132:196") from None
-    summary = run_demo(args.out, (a, b), args.size, args.renderer, args.device, args.checkpoint, args.motion)
+    summary = run_demo(args.out, (a, b), args.size, args.renderer, args.device, args.checkpoint, args.motion,
+                       photo=not args.no_photo)
     print(json.dumps(summary, indent=2))
     return 0

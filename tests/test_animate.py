@@ -237,7 +237,6 @@ def test_addon_animate_photo_operator_headless(body, tmp_path):
     poses = np.zeros((3, 72), np.float32)
     poses[:, :3] = [np.pi / 2, 0, 0]
     Motion(poses, np.zeros((3, 3), np.float32), np.zeros(10, np.float32), fps=30, up="z").save(tmp_path / "m.npz")
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "NEURAL_RENDER_NO_INPROCESS_TORCH": "1", "NEURAL_RENDER_PYTHON": sys.executable}

@@ -80,18 +80,10 @@ def load_motion(src: str | Path, body, device: str = "cpu"):
     src = Path(src)
     if not src.exists():
         raise InputError("motion not found", path=src, where="--motion")
-    motion, report = import_motion(src, body=body, device=device) if _takes_device() else import_motion(src, body=body)
+    motion, report = import_motion(src, body=body, device=device)
     if motion.num_frames < 1:
         raise InputError("motion has no frames", path=src, where="--motion")
     return (motion.with_up("z", body=body) if motion.up != "z" else motion), report
-
-
-def _takes_device() -> bool:
-    import inspect
-
-    from neural_render.motion.importers import import_motion
-
-    return "device" in inspect.signature(import_motion).parameters
 
 
 def animate(images: list[str | Path], motion_src: str | Path, out: str | Path, opts: AnimateOptions | None = None) -> dict:
