@@ -111,10 +111,13 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     scene.collection.objects.link(sob)
     cam_obj = bscene.ensure_camera(scene, "actor_camera")
     scene.camera = cam_obj
-    # render settings: Cycles CPU, fixed seed, denoised, Standard view transform, 8-bit RGB PNG
+    # render settings: Cycles (CPU unless $NEURAL_RENDER_CYCLES_DEVICE / --cycles-device says otherwise),
+    # fixed seed, denoised, Standard view transform, 8-bit RGB PNG
     r, cy = scene.render, scene.cycles
     r.engine = "CYCLES"
-    cy.device = "CPU"
+    from neural_render.blender import cycles_device
+
+    cycles_device.apply(scene)
     cy.samples = int(samples)
     cy.use_adaptive_sampling = False
     cy.seed = 0

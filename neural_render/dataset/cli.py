@@ -18,6 +18,8 @@ def register(sub) -> None:
     b.add_argument("--verify", action="store_true", help="on resume, also check every file's SHA-256")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.add_argument("--cycles-device", default=None, choices=["cpu", "cuda", "optix", "auto"],
+                   help="Cycles RGB on the CPU (default) or the GPU (sets $NEURAL_RENDER_CYCLES_DEVICE for the workers)")
     b.set_defaults(func=_batch)
 
     d = sub.add_parser("dataset", help="synthetic datasets: check")
@@ -40,6 +42,12 @@ def _batch(args) -> int:
     if not args.config or not args.out:
         raise InputError("--config and --out are required", fix="e.g. neural-render batch --config cfg.yaml --out data/")
     cfg = load_config(args.config)
+    if args.cycles_device:
+        import os
+
+        from neural_render.blender.cycles_device import ENV
+
+        os.environ[ENV] = args.cycles_device  # worker processes inherit it
     from neural_render.dataset.runners import run_batch
 
     summary = run_batch(cfg, args.out, workers=args.workers, ray_address=args.ray,

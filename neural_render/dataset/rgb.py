@@ -274,7 +274,9 @@ class DatasetScene:
         """Cycles RGBA (H, W, 4) uint8 with transparent background."""
         scene = self.scene
         scene.render.engine = "CYCLES"
-        scene.cycles.device = "CPU"
+        from neural_render.blender import cycles_device
+
+        cycles_device.apply(scene)  # CPU unless $NEURAL_RENDER_CYCLES_DEVICE / --cycles-device says otherwise
         scene.cycles.samples = samples
         scene.cycles.use_adaptive_sampling = False
         scene.cycles.seed = seed % (2**31)

@@ -4,7 +4,9 @@ Inputs are random tensors with the shapes of real passes (no files needed). FLOP
 `torch.utils.flop_counter.FlopCounterMode` (multiply-add = 2 FLOPs) for one forward of the default
 shipped architecture (temporal inference runs it twice per frame: see infer.py; reported per pass).
 Utilization = achieved FLOP/s / peak; peak is known for H100/H200 bf16 dense (989 TFLOP/s) and
-unknown on CPU (reported as null).
+unknown on CPU (reported as null). On CUDA the same run also measures the ceiling a plain bf16
+matrix product reaches here (8192^3, random data, CUDA events) and the batch-1 latency of the
+compiled runner (`generate --compile`: torch.compile "reduce-overhead", CUDA graphs).
 """
 
 from __future__ import annotations
@@ -66,6 +68,57 @@ def time_forward(model, batch: dict, device: str, reps: int, amp: bool) -> float
     return statistics.median(times)
 
 
+def matmul_ceiling_tflops(n: int = 8192, reps: int = 10) -> float:
+    """TFLOP/s of an n^3 bf16 matrix product on CUDA (random data, median of `reps` after warm-up)."""
+    import statistics
+
+    import torch
+
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        a @ b
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) / 1000)
+    return 2 * n ** 3 / statistics.median(times) / 1e12
+
+
+def compiled_latency_ms(cfg, size: int = 512, reps: int = 30) -> dict:
+    """Batch-1 latency of the compiled CUDA runner (bf16, channels_last, CUDA graphs) vs eager."""
+    import statistics
+
+    import torch
+
+    from neural_render.generator.infer import Runner
+    from neural_render.generator.networks import NeuralRenderer
+
+    b = _batch(cfg, 1, size, "cuda")
+    out = {}
+    for name, comp in (("eager", False), ("compiled", True)):
+        run = Runner(NeuralRenderer(cfg), "cuda", compile=comp, batch=1)
+        t = time.perf_counter()
+        run(b)
+        torch.cuda.synchronize()
+        first = time.perf_counter() - t
+        for _ in range(3):
+            run(b)
+        times = []
+        for _ in range(reps):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            run(b)
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        out[name] = {"ms": round(1000 * statistics.median(times), 3), "first_call_s": round(first, 2)}
+    return out
+
+
 def _configs() -> dict:
     """The shipped checkpoint's architecture (when present) and the library default."""
     from neural_render.generator.networks import GeneratorConfig
@@ -82,18 +135,34 @@ def _configs() -> dict:
     return out
 
 
-def run(device: str = "auto", quick: bool = False) -> dict:
+def run(device: str = "auto", quick: bool = False, configs: tuple[str, ...] = ("shipped", "default"),
+        sizes: tuple[int, ...] = (256, 512), train_step: bool = True, compile: tuple[str, ...] | None = None) -> dict:
+    """Inference rows per config, device, size and batch (1 and 16 on CUDA, 1 and 4 on CPU).
+
+    `compile`: the configs whose compiled batch-1 latency at 512 px is measured on CUDA (a compile
+    takes about a minute; default the shipped one, none when quick)."""
     import torch
 
     devices = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if device == "auto" else [device]
-    results = {"note": "temporal configs run the model twice per generated frame (stage 1 + stage 2); "
-                       "figures here are per forward pass"}
+    results: dict = {"note": "temporal configs run the model twice per generated frame (stage 1 + stage 2); "
+                             "figures here are per forward pass"}
+    if "cuda" in devices:
+        results["cuda_bf16_matmul_tflops"] = round(matmul_ceiling_tflops(), 1)
+        results["cuda_device"] = torch.cuda.get_device_name(0)
     for name, cfg in _configs().items():
-        results[name] = _run_config(cfg, devices, quick)
+        if name in configs:
+            results[name] = _run_config(cfg, devices, quick, sizes, train_step)
+            ceiling = results.get("cuda_bf16_matmul_tflops")
+            for row in results[name].get("cuda", {}).get("inference", []):
+                row["utilization_vs_matmul"] = round(row["achieved_tflops"] / ceiling, 4) if ceiling else None
+            if compile is None:
+                compile = () if quick else ("shipped",)
+            if "cuda" in devices and name in compile and 512 in sizes:
+                results[name]["cuda"]["batch1_512"] = compiled_latency_ms(cfg, 512)
     return results
 
 
-def _run_config(cfg, devices, quick) -> dict:
+def _run_config(cfg, devices, quick, sizes=(256, 512), train_step: bool = True) -> dict:
     import torch
 
     from neural_render.generator.networks import NeuralRenderer, count_parameters
@@ -105,9 +174,8 @@ def _run_config(cfg, devices, quick) -> dict:
         if cuda:
             model.to(memory_format=torch.channels_last)
         amp = cuda
-        sizes = [256, 512]
-        batches = [1, 16] if cuda else [1, 4]
-        reps = 3 if quick else (20 if cuda else 5)
+        batches = [1, 16] if cuda else ([1] if quick else [1, 4])
+        reps = (5 if cuda else 2) if quick else (20 if cuda else 5)
         rows = []
         for size in sizes:
             for n in batches:
@@ -116,10 +184,13 @@ def _run_config(cfg, devices, quick) -> dict:
                 s = time_forward(model, b, dev, reps, amp)
                 ach = fl * n / s
                 peak = _peak(dev)
-                rows.append({"size": size, "batch": n, "ms_per_forward": round(1000 * s, 2),
+                rows.append({"size": size, "batch": n, "ms_per_forward": round(1000 * s, 3),
                              "ms_per_frame": round(1000 * s / n, 2), "gflop_per_frame_forward": round(fl / 1e9, 3),
                              "achieved_tflops": round(ach / 1e12, 4), "precision": "bf16" if amp else "fp32",
                              "utilization": None if peak is None else round(ach / peak, 4)})
+        results[dev] = {"inference": rows}
+        if not train_step:
+            continue
         # one training step (generator only, L1 + MS-SSIM, temporal prev pass) at 128x128 crops, batch 4
         from neural_render.generator.losses import ms_ssim
 
@@ -139,5 +210,5 @@ def _run_config(cfg, devices, quick) -> dict:
             if cuda:
                 torch.cuda.synchronize()
             step_times.append(time.perf_counter() - t)
-        results[dev] = {"inference": rows, "train_step_128px_batch4_s": round(sorted(step_times)[len(step_times) // 2], 4)}
+        results[dev]["train_step_128px_batch4_s"] = round(sorted(step_times)[len(step_times) // 2], 4)
     return results

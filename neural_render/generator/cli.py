@@ -67,6 +67,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--no-resume", action="store_true", help="start over even if RUN has a checkpoint")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="end the run after the step that passes this many seconds (checkpoint + logs); 0 = off")
     p.add_argument("--stop-at", type=int, default=0, help=argparse_suppress())
     p.set_defaults(func=_train)
 
@@ -105,6 +107,8 @@ def register(sub) -> None:
     r.add_argument("--renderer", default="blender", choices=["blender", "raster"], help="renderer of the passes")
     r.add_argument("--split", type=float, default=0.0,
                    help="write split.json with this time-contiguous test fraction at the end (0 = none)")
+    r.add_argument("--cycles-device", default=None, choices=["cpu", "cuda", "optix", "auto"],
+                   help="Cycles on the CPU (default) or the GPU (same as $NEURAL_RENDER_CYCLES_DEVICE)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_actor_render)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -138,7 +142,7 @@ def _train(args) -> int:
         crop_gan=args.crop_gan, ckpt_every=args.ckpt_every, log_every=args.log_every,
         sample_every=args.sample_every, val=args.val, val_every=args.val_every, val_frames=args.val_frames,
         compile=args.compile, amp=args.amp, threads=args.threads, resume=not args.no_resume,
-        progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at,
+        progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at, max_seconds=args.max_seconds,
         crop=args.crop, init_from_data=not args.no_init_from_data, residual=not args.no_residual,
         snapshot_every=args.snapshot_every, val_split=args.val_split)
     print(json.dumps(_clean(train(o))))
@@ -171,6 +175,12 @@ def _eval(args) -> int:
 def _actor_render(args) -> int:
     from neural_render.blender.actor import render_actor
 
+    if args.cycles_device:
+        import os
+
+        from neural_render.blender.cycles_device import ENV
+
+        os.environ[ENV] = args.cycles_device
     res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
                        test_fraction=args.split, renderer=args.renderer, progress=not args.json)
     print(json.dumps(_clean(res)) if args.json else f"wrote {res['frames']} frames + passes to {args.out}")

@@ -91,6 +91,7 @@ class TrainOptions:
     snapshot_every: int = 0           # keep RUN/snapshots/step_NNNNNN.safetensors (inference weights)
     val_split: str | None = None      # split.json subset of the --val folder
     stop_at: int = 0                  # stop after this step (as if killed after its checkpoint); 0 = never
+    max_seconds: float = 0.0          # end the run (logs, checkpoint) after the step that passes this time; 0 = off
 
 
 def _model_config(o: TrainOptions):
@@ -151,6 +152,18 @@ class _Ddp:
             dist.destroy_process_group()
 
 
+def _broadcast_flag(flag: bool, ddp: _Ddp) -> bool:
+    """Rank 0's `flag` on every rank (each rank's clock differs; all must stop at the same step)."""
+    if ddp.world <= 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([float(flag)], device=ddp.device)
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
 def _lr_factor(step: int, o: TrainOptions) -> float:
     """Learning-rate multiplier at `step`: 1 until `lr_decay_start` of the run, then linear to 0.1.
     A run resumed with a different --steps (extended) goes on from the factor it had reached, down
@@ -191,7 +204,7 @@ def train(o: TrainOptions) -> dict:
     if resuming:  # the run's own options win (architecture must match the checkpoint)
         saved = json.loads((out / "options.json").read_text())
         keep = {"steps": o.steps, "progress": o.progress, "device": o.device, "threads": o.threads,
-                "stop_at": o.stop_at}
+                "stop_at": o.stop_at, "max_seconds": o.max_seconds}
         o = TrainOptions(**{**saved, **keep})
     cfg = _model_config(o)
     ds = open_paired(o.data, cfg.passes, size=o.size, split=o.split, crop_fraction=cfg.crop_fraction)
@@ -347,14 +360,18 @@ def train(o: TrainOptions) -> dict:
         if pbar is not None:
             pbar.update(1)
             pbar.set_postfix(l1=f"{logs['l1']:.4f}")
+        # a time budget ends the run like its last step (the same on every rank: rank 0 decides)
+        final = step == o.steps or bool(o.max_seconds and _broadcast_flag(time.time() - t0 >= o.max_seconds, ddp))
         if not ddp.main:
+            if final:
+                break
             continue
-        if step % o.log_every == 0 or step == o.steps:
+        if step % o.log_every == 0 or final:
             logger.scalars(step, logs, time.time() - t0)
-        if o.sample_every and (step % o.sample_every == 0 or step == o.steps):
+        if o.sample_every and (step % o.sample_every == 0 or final):
             logger.samples(step, renderer, ds, sample_ids, device, amp, dev_type)
             logger.curve()
-        if o.val and o.val_every and (step % o.val_every == 0 or step == o.steps):
+        if o.val and o.val_every and (step % o.val_every == 0 or final):
             m = validate(renderer, o.val, o.size, o.val_frames, device, o.val_split)
             m["step"], m["train_seconds"] = step, round(time.time() - t0, 1)
             logger.val(m)
@@ -362,7 +379,7 @@ def train(o: TrainOptions) -> dict:
                 best = m["ssim"]
                 ckpt.save(out / "best.safetensors", {"renderer": renderer}, cfg, step, train_options=asdict(o),
                           metrics=m, with_rng=False)
-        if step % o.ckpt_every == 0 or step == o.steps:
+        if step % o.ckpt_every == 0 or final:
             logger.elapsed = time.time() - t0
             ckpt.save(ck_path, modules, cfg, step, optims, train_options=asdict(o))
             ckpt.export_inference(ck_path, out / "generator.safetensors")
@@ -370,7 +387,7 @@ def train(o: TrainOptions) -> dict:
         if o.snapshot_every and step % o.snapshot_every == 0:
             ckpt.save(out / "snapshots" / f"step_{step:06d}.safetensors", {"renderer": renderer}, cfg, step,
                       train_options={**asdict(o), "train_seconds": round(time.time() - t0, 1)}, with_rng=False)
-        if o.stop_at and step >= o.stop_at:
+        if (o.stop_at and step >= o.stop_at) or final:
             break
     if pbar is not None:
         pbar.close()

@@ -158,7 +158,10 @@ def evaluate_multiview(body, frames: int = 60, views: int = 2, device: str = "cp
             "mpjpe_mm": round(float(np.linalg.norm(res.joints - out.joints, axis=-1).mean() * 1000), 1)}
 
 
-def run(device: str = "auto", quick: bool = False) -> dict:
+def run(device: str = "auto", quick: bool = False, accuracy: bool = True, frames: list[int] | None = None) -> dict:
+    """Accuracy (CPU; `accuracy=False` skips it) and frames/s of the fit on each device.
+
+    `frames`: the clip lengths timed (default 64 and 512 on CPU, 512 and 4096 on CUDA; 64 quick)."""
     import torch
 
     from neural_render.body import load_body
@@ -167,19 +170,21 @@ def run(device: str = "auto", quick: bool = False) -> dict:
     body = load_body()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if device == "auto" else [device]
     n = 30 if quick else 120
-    out: dict = {"accuracy_single_view": evaluate_synthetic(body, n, "cpu")}
-    if not quick:
-        out["accuracy_single_view_fast"] = evaluate_synthetic(body, n, "cpu", FitOptions.fast())
-    for views in ((2,) if quick else (2, 4)):
-        out[f"accuracy_{views}_views"] = evaluate_multiview(body, n, views, "cpu")
+    out: dict = {}
+    if accuracy:
+        out["accuracy_single_view"] = evaluate_synthetic(body, n, "cpu")
+        if not quick:
+            out["accuracy_single_view_fast"] = evaluate_synthetic(body, n, "cpu", FitOptions.fast())
+        for views in ((2,) if quick else (2, 4)):
+            out[f"accuracy_{views}_views"] = evaluate_multiview(body, n, views, "cpu")
     speed = []
     for dev in devices:
-        for n in ([64] if quick else [64, 512] if dev == "cpu" else [512, 4096]):
+        for n in (frames or ([64] if quick else [64, 512] if dev == "cpu" else [512, 4096])):
             opts = FitOptions(device=dev)
             r = evaluate_synthetic(body, n, dev, opts)
             speed.append({k: r[k] for k in ("device", "frames", "seconds", "frames_per_s", "pa_mpjpe_mm")})
     out["speed"] = speed
-    if not quick:
+    if not quick and accuracy:
         from neural_render.motion.keypoint_import import pose2sim_report
 
         data = shared_data_dir() / "keypoints" / "pose2sim_balancing_body25b"

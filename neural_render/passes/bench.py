@@ -6,7 +6,11 @@ seconds per frame for
 - "buffers": every pass in memory (geometry posing, the render, reading back, skeleton drawing,
   keypoint visibility) = `iter_frame_passes`;
 - "files": the same plus encoding and writing every pass file (`render_passes`).
+- "gl": the raster renderer's draw + read-back alone (`RasterRenderer.render_batch` on vertices posed
+  beforehand), what the GL device itself sustains.
 The first frame (start-up: bpy scene / GL context, shader compile) is timed separately.
+`--device cuda` renders the raster passes on the GPU's EGL device, `--device cpu` on a software one
+(Mesa llvmpipe), `auto` on EGL's first device; Blender (Cycles/Workbench on the CPU) runs with cpu/auto.
 """
 
 from __future__ import annotations
@@ -42,12 +46,18 @@ def _clip():
     return body, poses, trans, None, "z", "synthetic swing (120 frames)"
 
 
-def _one(renderer: str, size: int, n: int, inst, cams, frames) -> dict:
+def _one(renderer: str, size: int, n: int, inst, cams, frames, egl_device: str | None = None) -> dict:
     from neural_render.passes.render import iter_frame_passes, make_renderer, render_passes
 
     t0 = time.perf_counter()
-    rend = make_renderer(renderer, size, size)
+    if renderer == "raster":
+        from neural_render.passes.raster import RasterRenderer
+
+        rend = RasterRenderer(size, size, egl_device=egl_device)
+    else:
+        rend = make_renderer(renderer, size, size)
     first = None
+    gl = {}
     try:
         t = time.perf_counter()
         it = iter_frame_passes([inst], cams, size, frames[:1], renderer_obj=rend)
@@ -59,16 +69,33 @@ def _one(renderer: str, size: int, n: int, inst, cams, frames) -> dict:
             pass
         buffers = (time.perf_counter() - t) / n
         cpu = (time.process_time() - c) / n  # CPU seconds of all this process's threads (Cycles, llvmpipe)
+        if renderer == "raster":
+            gl = _gl_only(rend, inst, cams, frames[1:n + 1])
     finally:
         rend.close()
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d:  # render_passes makes its own renderer ($NEURAL_RENDER_EGL_DEVICE)
         t = time.perf_counter()
         render_passes([inst], cams, d, size, frames[1:n + 1], renderer=renderer, progress=False)
-        files_total = time.perf_counter() - t
+        files = {"files_s_per_frame_incl_startup": round((time.perf_counter() - t) / n, 4)}
     return {"renderer": renderer, "size": size, "frames": n, "startup_s": round(first, 3),
             "buffers_s_per_frame": round(buffers, 4), "buffers_fps": round(1 / buffers, 2),
-            "buffers_cpu_s_per_frame": round(cpu, 4),
-            "files_s_per_frame_incl_startup": round(files_total / n, 4)}
+            "buffers_cpu_s_per_frame": round(cpu, 4), **gl, **files,
+            **({"gl_renderer": rend.gl_renderer} if renderer == "raster" else {})}
+
+
+def _gl_only(rend, inst, cams, frames, reps: int = 3) -> dict:
+    """Frames/s of draw + read-back alone: vertices posed first, then `render_batch` timed (best of reps)."""
+    posed = inst.posed(list(frames))
+    verts = [[posed.vertices[k]] for k in range(len(frames))]
+    cameras = [cams[f] for f in frames]
+    rend.render_batch([inst], verts, cameras)  # warm-up (buffers, static attributes)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        rend.render_batch([inst], verts, cameras)
+        best = min(best, time.perf_counter() - t)
+    return {"gl_s_per_frame": round(best / len(frames), 5), "gl_fps": round(len(frames) / best, 1),
+            "gl_tile_batch": rend.batch_size}
 
 
 def agreement(inst, cams, size: int, frames) -> dict:
@@ -103,31 +130,60 @@ def agreement(inst, cams, size: int, frames) -> dict:
             "skeleton_identical_frames": int(sum(p["skeleton_identical"] for p in per))}
 
 
-def run(device: str = "auto", quick: bool = False) -> dict:
-    from neural_render.passes.raster import available
-    from neural_render.passes.render import resolve_cameras
+def run(device: str = "auto", quick: bool = False, renderers: tuple[str, ...] | None = None,
+        sizes: tuple[int, ...] = (256, 512), agreement_check: bool | None = None) -> dict:
+    """Rows per renderer and size; `renderers` default: raster, plus blender unless device is cuda."""
+    from neural_render.passes.raster import available, resolve_egl_device
     from neural_render.passes.scene import BodyInstance
 
+    egl = {"cuda": "gpu", "cpu": "cpu"}.get(device.split(":")[0])
+    renderers = renderers or (("raster",) if egl == "gpu" else ("blender", "raster"))
     body, poses, trans, betas, up, clip = _clip()
     inst = BodyInstance.from_motion(body, poses, trans, betas, up=up)
     n = 6 if quick else 24
+    if egl == "gpu" and not quick:
+        n = 96  # a GPU draws a frame in well under a millisecond: time enough frames
     frames = np.linspace(0, len(poses) - 1, n + 1).round().astype(int).tolist()
-    results = []
     ok, why = available()
-    for size in (256, 512):
-        cams = resolve_cameras([inst], "follow", size)
+    if ok and egl:
         try:
-            import bpy  # noqa: F401
-
-            results.append(_one("blender", size, n, inst, cams, frames))
-        except ImportError:
-            results.append({"renderer": "blender", "size": size, "skipped": "bpy not installed"})
-        if ok:
-            results.append(_one("raster", size, n, inst, cams, frames))
+            resolve_egl_device(egl)
+        except RuntimeError as e:
+            ok, why = False, str(e)
+    old_env = os.environ.get("NEURAL_RENDER_EGL_DEVICE")
+    if egl:
+        os.environ["NEURAL_RENDER_EGL_DEVICE"] = egl  # also for the renderers render_passes makes
+    try:
+        return _run(inst, clip, body, poses, renderers, sizes, n, frames, ok, why, egl, agreement_check, quick)
+    finally:
+        if old_env is None:
+            os.environ.pop("NEURAL_RENDER_EGL_DEVICE", None)
         else:
-            results.append({"renderer": "raster", "size": size, "skipped": why})
+            os.environ["NEURAL_RENDER_EGL_DEVICE"] = old_env
+
+
+def _run(inst, clip, body, poses, renderers, sizes, n, frames, ok, why, egl, agreement_check, quick) -> dict:
+    from neural_render.passes.render import resolve_cameras
+
+    results = []
+    for size in sizes:
+        cams = resolve_cameras([inst], "follow", size)
+        if "blender" in renderers:
+            try:
+                import bpy  # noqa: F401
+
+                results.append(_one("blender", size, n, inst, cams, frames))
+            except ImportError:
+                results.append({"renderer": "blender", "size": size, "skipped": "bpy not installed"})
+        if "raster" in renderers:
+            if ok:
+                results.append(_one("raster", size, n, inst, cams, frames, egl_device=egl))
+            else:
+                results.append({"renderer": "raster", "size": size, "skipped": why})
     agree = None
-    if ok:
+    if agreement_check is None:
+        agreement_check = "blender" in renderers
+    if ok and agreement_check:
         try:
             import bpy  # noqa: F401
 
@@ -139,10 +195,8 @@ def run(device: str = "auto", quick: bool = False) -> dict:
     if ok:
         from neural_render.passes.raster import RasterRenderer
 
-        r = RasterRenderer(8, 8)
-        from OpenGL import GL
-
-        gl = {"gl_renderer": GL.glGetString(GL.GL_RENDERER).decode(), "platform": r.platform_name}
+        r = RasterRenderer(8, 8, egl_device=egl)
+        gl = {"gl_renderer": r.gl_renderer, "platform": r.platform_name}
         r.close()
     try:
         load = os.getloadavg()[0]

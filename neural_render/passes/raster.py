@@ -12,6 +12,10 @@ Platform: $PYOPENGL_PLATFORM (egl or osmesa) if set, else EGL (the GPU's driver,
 CPU; measured here: EGL + llvmpipe works, OSMesa is not installed). PyOpenGL fixes the platform at its
 first import, so set the variable before anything imports OpenGL. `available()` says whether a context
 can be made here and why not (tests skip the raster renderer with that reason).
+
+EGL device: the first one EGL lists, unless `egl_device` (or $NEURAL_RENDER_EGL_DEVICE) names one: an
+index into `egl_devices()`, "gpu" (the first hardware device) or "cpu" (the first software one,
+Mesa llvmpipe/softpipe). A machine with an NVIDIA driver and Mesa lists both.
 """
 
 from __future__ import annotations
@@ -80,17 +84,69 @@ def available() -> tuple[bool, str]:
         return False, f"{type(e).__name__}: {e}"
 
 
+_SOFTWARE = ("llvmpipe", "softpipe", "swrast", "software")
+
+
+def _is_software(gl_renderer: str) -> bool:
+    return any(k in gl_renderer.lower() for k in _SOFTWARE)
+
+
+@functools.lru_cache(maxsize=1)
+def egl_devices() -> tuple[tuple[int, str], ...]:
+    """(index, GL_RENDERER string) of every EGL device a context can be made on ("" when it fails)."""
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    from pyrender.platforms import egl
+
+    out = []
+    for i, dev in enumerate(egl.query_devices()):
+        p = egl.EGLPlatform(8, 8, device=dev)
+        try:
+            p.init_context()
+            p.make_current()
+            from OpenGL import GL
+
+            out.append((i, GL.glGetString(GL.GL_RENDERER).decode()))
+        except Exception:  # noqa: BLE001 - a device without a usable GL context
+            out.append((i, ""))
+        finally:
+            _egl_delete_context_only(p)
+    return tuple(out)
+
+
+def resolve_egl_device(choice: int | str | None) -> int | None:
+    """Index of the EGL device for `choice` (None/"" = EGL's default; int/"N", "gpu", "cpu").
+
+    Raises RuntimeError naming the devices found when no device fits.
+    """
+    if choice is None or str(choice).strip() == "":
+        return None
+    text = str(choice).strip().lower()
+    if text.isdigit():
+        return int(text)
+    devs = egl_devices()
+    if text in ("cpu", "gpu"):
+        for i, name in devs:
+            if name and _is_software(name) == (text == "cpu"):
+                return i
+    raise RuntimeError(f"no EGL {text} device (found: {[n or '?' for _, n in devs] or 'none'}); "
+                       f"set NEURAL_RENDER_EGL_DEVICE to one of the indices 0..{max(len(devs) - 1, 0)}, cpu or gpu")
+
+
 class RasterRenderer:
     """Offscreen GL renderer of pass buffers. Not thread-safe; one per process is enough."""
 
-    def __init__(self, width: int, height: int, max_tiles: int = 16):
+    def __init__(self, width: int, height: int, max_tiles: int = 16, egl_device: int | str | None = None):
         os.environ.setdefault("PYOPENGL_PLATFORM", _platform_name())
         self.platform_name = os.environ["PYOPENGL_PLATFORM"]
         self.width, self.height = int(width), int(height)
         self.tiles_x = max(1, min(max_tiles, _ATLAS_MAX // self.width))
         self.tiles_y = max(1, min(max(1, max_tiles // self.tiles_x), _ATLAS_MAX // self.height))
-        self._platform = _make_platform(self.platform_name, self.width, self.height)
+        if egl_device is None:
+            egl_device = os.environ.get("NEURAL_RENDER_EGL_DEVICE")
+        device = resolve_egl_device(egl_device) if self.platform_name == "egl" else None
+        self._platform = _make_platform(self.platform_name, self.width, self.height, device)
         self._gl_setup()
+        self.gl_renderer = self.gl.glGetString(self.gl.GL_RENDERER).decode()
 
     @property
     def batch_size(self) -> int:
@@ -287,11 +343,11 @@ def _egl_delete_context_only(platform) -> None:
     platform._egl_context = None
 
 
-def _make_platform(name: str, width: int, height: int):
+def _make_platform(name: str, width: int, height: int, device: int | None = None):
     if name == "egl":
-        from pyrender.platforms.egl import EGLPlatform
+        from pyrender.platforms.egl import EGLPlatform, get_device_by_index
 
-        p = EGLPlatform(width, height)
+        p = EGLPlatform(width, height, device=None if device is None else get_device_by_index(device))
         p.delete_context = functools.partial(_egl_delete_context_only, p)  # see _egl_delete_context_only
     elif name == "osmesa":
         from pyrender.platforms.osmesa import OSMesaPlatform
