@@ -11,10 +11,12 @@ import json
 import re
 from pathlib import Path
 
-from neural_render.body.skeletons import SMPL_JOINT_NAMES, SMPL_PARENTS
+from neural_render.body.skeletons import SMPL_JOINT_NAMES, SMPL_PARENTS, SMPLH_JOINT_NAMES
 from neural_render.errors import InputError
 
 SMPL_INDEX = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
+# SMPL-H finger joint name -> 0..29 (left hand's 15, then right's; MANO order).
+FINGER_INDEX = {n: i for i, n in enumerate(SMPLH_JOINT_NAMES[22:])}
 # Joints without which a body cannot be placed and oriented.
 CORE_JOINTS = ("pelvis", "left_hip", "right_hip")
 TORSO_UP_JOINTS = ("neck", "head", "spine3", "spine2", "left_collar", "right_collar",
@@ -68,6 +70,18 @@ def validate_bone_map(data, path: str | Path = "<bone map>") -> dict:
         elif not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
             raise InputError(f"joints.{k} must be a name or a list of names", path=path)
     data["joints"] = joints
+    fingers = data.get("fingers", {})
+    if not isinstance(fingers, dict):
+        raise InputError("'fingers' must map SMPL-H finger joint names to source names", path=path)
+    for k, v in fingers.items():
+        if k not in FINGER_INDEX:
+            raise InputError(f"unknown SMPL-H finger joint {k!r}", path=path, where="fingers",
+                             fix="finger joints are left_/right_ + index|middle|pinky|ring|thumb + 1..3")
+        if isinstance(v, str):
+            fingers[k] = [v]
+        elif not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise InputError(f"fingers.{k} must be a name or a list of names", path=path)
+    data["fingers"] = fingers
     sp = data.get("strip_prefixes", [])
     if not (isinstance(sp, list) and all(isinstance(x, str) for x in sp)):
         raise InputError("'strip_prefixes' must be a list of strings", path=path)
@@ -86,24 +100,27 @@ def _namespace_free(name: str) -> str:
     return re.split(r"[:|]", name)[-1]
 
 
-def apply_bone_map(names: list[str], bone_map: dict, usable: list[bool] | None = None) -> dict[int, int]:
-    """Match a preset's explicit names (case-insensitive, prefixes stripped) -> {smpl: source}."""
+def apply_bone_map(names: list[str], bone_map: dict, usable: list[bool] | None = None,
+                   key: str = "joints") -> dict[int, int]:
+    """Match a preset's explicit names (case-insensitive, prefixes stripped) -> {smpl: source}
+    (key "fingers": {finger joint 0..29: source})."""
     usable = usable or [True] * len(names)
     prefixes = bone_map.get("strip_prefixes", [])
     keyed: dict[str, int] = {}
     for i, n in enumerate(names):
         if not usable[i]:
             continue
-        for key in {n.lower(), _strip(n, prefixes).lower(), _namespace_free(n).lower(),
-                    _strip(_namespace_free(n), prefixes).lower()}:
-            keyed.setdefault(key, i)
+        for k in {n.lower(), _strip(n, prefixes).lower(), _namespace_free(n).lower(),
+                  _strip(_namespace_free(n), prefixes).lower()}:
+            keyed.setdefault(k, i)
     mapping: dict[int, int] = {}
     used: set[int] = set()
-    for smpl_name, cands in bone_map.get("joints", {}).items():
+    index = SMPL_INDEX if key == "joints" else FINGER_INDEX
+    for smpl_name, cands in bone_map.get(key, {}).items():
         for c in cands:
             i = keyed.get(c.lower())
             if i is not None and i not in used:
-                mapping[SMPL_INDEX[smpl_name]] = i
+                mapping[index[smpl_name]] = i
                 used.add(i)
                 break
     return mapping
@@ -250,3 +267,38 @@ def auto_map(skeleton, bone_map: str | Path | dict | None = None, path: str | Pa
     if missing:
         warnings.append(f"unmapped SMPL joints (kept at rest relative to their parent): {', '.join(missing)}")
     return best, best_name, warnings
+
+
+def auto_finger_map(skeleton, body_mapping: dict[int, int], bone_map: str | Path | dict | None = None) -> dict[int, int]:
+    """Map the source's finger joints onto SMPL-H's 30 (0..29: left hand's 15, right's; MANO order).
+
+    Uses the `fingers` names of the given preset, else of the preset matching the most finger
+    joints. A finger joint is kept only below its hand's mapped wrist, and each finger's joints
+    must descend one from another (2- or 3-segment fingers: missing segments stay unmapped and
+    follow their parent). Returns {} when the source has no fingers."""
+    usable = [not e for e in skeleton.is_end]
+    if bone_map is not None:
+        bm = bone_map if isinstance(bone_map, dict) else load_bone_map(bone_map)
+        cands = [bm]
+    else:
+        cands = [load_bone_map(n) for n in list_presets()]
+    best: dict[int, int] = {}
+    for bm in cands:
+        m = apply_bone_map(skeleton.names, bm, usable, key="fingers")
+        m = _consistent_fingers(m, skeleton, body_mapping)
+        if len(m) > len(best):
+            best = m
+    return best
+
+
+def _consistent_fingers(m: dict[int, int], skeleton, body_mapping: dict[int, int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for k in sorted(m):
+        side = k // 15
+        wrist = body_mapping.get(SMPL_INDEX["left_wrist" if side == 0 else "right_wrist"])
+        if wrist is None or not skeleton.is_ancestor(wrist, m[k]):
+            continue
+        if k % 3 and (k - 1) in out and not skeleton.is_ancestor(out[k - 1], m[k]):
+            continue
+        out[k] = m[k]
+    return out

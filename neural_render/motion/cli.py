@@ -211,7 +211,7 @@ def _evaluate(args) -> int:
     import time
 
     from neural_render.body import load_body
-    from neural_render.motion.bone_maps import auto_map
+    from neural_render.motion.bone_maps import auto_finger_map, auto_map
     from neural_render.motion.importers import detect_format
     from neural_render.motion.retarget import evaluate, retarget
 
@@ -233,7 +233,7 @@ def _evaluate(args) -> int:
     t1 = time.perf_counter()
     mapping, name, warnings = auto_map(clip.skeleton, args.bone_map, path=src)
     res = retarget(clip, body, mapping, unit=args.unit, warnings=warnings, swing_fix=args.swing_fix,
-                   shape=args.shape)
+                   shape=args.shape, finger_mapping=auto_finger_map(clip.skeleton, mapping, args.bone_map))
     t2 = time.perf_counter()
     ev = evaluate(clip, res, body)
     out = {"source": str(src), "format": fmt, "frames": clip.num_frames, "fps": clip.fps, "bone_map": name,

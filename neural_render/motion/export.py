@@ -3,6 +3,9 @@
 The BVH is Y-up (the format's usual convention), the root has 6 channels whose position is the
 pelvis's world position (its OFFSET is 0), every other joint has 3 rotation channels in ZYX order,
 and SMPL's leaf joints (head, hands, feet) get End Sites one parent-bone's direction further.
+A motion with hand poses on a body with hands also writes SMPL-H's 30 finger joints (named as
+SMPL-H joints, children of the wrists, rest offsets of the body's flat hand), so the `smpl` bone
+map re-imports the fingers.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neural_render.body.skeletons import SMPL_JOINT_NAMES, SMPL_PARENTS
+from neural_render.body.skeletons import SMPL_JOINT_NAMES, SMPL_PARENTS, SMPLH_JOINT_NAMES, SMPLH_PARENTS
 from neural_render.motion import rotations as rot
 from neural_render.motion.bvh import BVH, write_bvh
 from neural_render.motion.source_skeleton import UNITS
@@ -28,33 +31,51 @@ def motion_to_bvh(motion, body, unit: str = "m") -> BVH:
     if motion.up != "y":
         motion = motion.with_up("y", body=body)
     rest = body.rest_joints(motion.betas).astype(np.float64)
+    fingers = motion.hand_poses is not None and getattr(body, "hands", None) is not None
+    # Finger k (0..29) is joint 24 + k here; its SMPL-H parent is a wrist or finger 22 + x -> 24 + x.
+    parents_all = list(SMPL_PARENTS) + ([int(p) if p < 22 else int(p) + 2 for p in SMPLH_PARENTS[22:]]
+                                        if fingers else [])
+    names_all = list(SMPL_JOINT_NAMES) + (list(SMPLH_JOINT_NAMES[22:]) if fingers else [])
+    if fingers:  # finger joints: the flat hand's rest, placed at this body's wrists
+        from neural_render.motion.finger_retarget import body_flat_hand
+
+        Jh, tips = body_flat_hand(body, motion.betas)
+        fr = np.array([Jh[22 + k] - Jh[20 + k // 15] + rest[20 + k // 15] for k in range(30)])
+        rest = np.concatenate([rest, fr])
+    n_all = len(names_all)
     names, parents, offsets, channels, is_end = [], [], [], [], []
     smpl_to_bvh = {}
-    children = {j: [c for c in range(24) if SMPL_PARENTS[c] == j] for j in range(24)}
+    children = {j: [c for c in range(n_all) if c > 0 and parents_all[c] == j] for j in range(n_all)}
 
     def add(j: int, parent_row: int) -> None:
         row = len(names)
         smpl_to_bvh[j] = row
-        names.append(SMPL_JOINT_NAMES[j])
+        names.append(names_all[j])
         parents.append(parent_row)
-        offsets.append(np.zeros(3) if j == 0 else (rest[j] - rest[SMPL_PARENTS[j]]) * k)
+        offsets.append(np.zeros(3) if j == 0 else (rest[j] - rest[parents_all[j]]) * k)
         channels.append((["Xposition", "Yposition", "Zposition"] if j == 0 else []) + ROT_CHANNELS)
         is_end.append(False)
         for c in children[j]:
             add(c, row)
         if not children[j]:
-            d = rest[j] - rest[SMPL_PARENTS[j]]
-            d = d / max(np.linalg.norm(d), 1e-9)
-            names.append(SMPL_JOINT_NAMES[j] + "_end")
+            names.append(names_all[j] + "_end")
             parents.append(row)
-            offsets.append(d * END_LENGTH.get(SMPL_JOINT_NAMES[j], 0.05) * k)
+            if j >= 24:  # a fingertip: the body's own (the finger's last bone points at it)
+                offsets.append((tips[(j - 24) // 3] - Jh[22 + j - 24]) * k)
+            else:
+                d = rest[j] - rest[parents_all[j]]
+                d = d / max(np.linalg.norm(d), 1e-9)
+                offsets.append(d * END_LENGTH.get(names_all[j], 0.05) * k)
             channels.append([])
             is_end.append(True)
 
     add(0, -1)
     T = motion.num_frames
-    R = rot.aa_to_matrix(motion.poses.reshape(T, 24, 3).astype(np.float64))
-    eul = np.degrees(rot.matrix_to_euler(R, "ZYX"))   # (T, 24, 3) in channel order Z, Y, X
+    aa = motion.poses.reshape(T, 24, 3).astype(np.float64)
+    if fingers:
+        aa = np.concatenate([aa, motion.hand_poses.reshape(T, 30, 3).astype(np.float64)], 1)
+    R = rot.aa_to_matrix(aa)
+    eul = np.degrees(rot.matrix_to_euler(R, "ZYX"))   # (T, J, 3) in channel order Z, Y, X
     # Channel columns follow the joint order of the file.
     cols = []
     order = sorted(smpl_to_bvh, key=lambda j: smpl_to_bvh[j])

@@ -93,7 +93,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
     report: dict = {"source": str(src), "format": fmt}
     floorless = False
     if fmt in ("bvh", "fbx"):
-        from neural_render.motion.bone_maps import auto_map
+        from neural_render.motion.bone_maps import auto_finger_map, auto_map
         from neural_render.motion.retarget import retarget
 
         if fmt == "bvh":
@@ -104,8 +104,9 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
             from neural_render.motion.fbx import read_fbx
             clip = read_fbx(src)
         mapping, map_name, warnings = auto_map(clip.skeleton, bone_map, path=src)
+        fingers = auto_finger_map(clip.skeleton, mapping, bone_map)
         res = retarget(clip, body, mapping, up="y", unit=unit, warnings=warnings, swing_fix=swing_fix,
-                       shape=shape)
+                       shape=shape, finger_mapping=fingers)
         motion = res.motion
         report["bone_map"] = map_name
         report["retarget"] = res.summary(clip.skeleton.names)

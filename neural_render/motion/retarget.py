@@ -134,7 +134,8 @@ def _body_axes(pos: np.ndarray, mapping_pos) -> tuple[np.ndarray, np.ndarray, np
 
 def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray | None = None,
              up: str = "z", unit: str | None = None, warnings: list[str] | None = None,
-             swing_fix: bool = False, shape: str = "body") -> RetargetResult:
+             swing_fix: bool = False, shape: str = "body",
+             finger_mapping: dict[int, int] | None = None) -> RetargetResult:
     """Retarget `clip` onto `body` (a BodyModel) with `mapping` {smpl joint: source joint}.
 
     shape: "body" keeps `betas` (default zeros: the body's own proportions); "source" fits the
@@ -147,6 +148,9 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     actual per-frame direction toward its mapped chain child: bone directions then match the
     source exactly even where unmapped joints in between (CMU's lowerneck) bend, at the cost of
     the mapped joint's own orientation.
+
+    finger_mapping: {SMPL-H finger joint 0..29: source joint} (`bone_maps.auto_finger_map`); when
+    given and the body has hands, the motion carries hand poses (`finger_retarget`).
     """
     skel = clip.skeleton
     if shape not in SHAPES:
@@ -235,6 +239,14 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
         raise InputError(f"retargeting gave non-finite rotations (first at frame {bad})", path=clip.source,
                          fix="the animation or rest pose has degenerate joints")
 
+    hand_poses, finger_info = None, {}
+    if finger_mapping and getattr(body, "hands", None) is not None:
+        from neural_render.motion.finger_retarget import retarget_fingers
+
+        wrist_src = {s: mapping[J[n]] for s, n in ((0, "left_wrist"), (1, "right_wrist")) if J[n] in mapping}
+        hand_poses, finger_info = retarget_fingers(body, finger_mapping, skel, rest_m, G0, G,
+                                                   glob[:, [J["left_wrist"], J["right_wrist"]]], wrist_src, betas)
+
     # 5. Translation scaled by the leg-length ratio.
     scale, how = _leg_ratio(Jr, rest_m, mapping)
     warnings = list(warnings or [])
@@ -245,7 +257,9 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     motion = Motion(poses, trans, betas, clip.fps, up="y",
                     metadata={"source": str(clip.source), "retarget": {
                         "unit": unit, "leg_ratio": float(scale), "source_up": up_name,
-                        "shape": shape, "version": RETARGET_VERSION}})
+                        "shape": shape, "version": RETARGET_VERSION,
+                        **({"fingers": finger_info} if finger_info else {})}},
+                    hand_poses=hand_poses)
     if up == "z":
         motion = motion.with_up("z", pelvis=Jr[0])
     return RetargetResult(motion, dict(mapping), unit, unit_scale, float(scale), up_name, warnings,
