@@ -39,7 +39,8 @@ def actor(tmp_path_factory):
     from neural_render.body.skeletons import COCO17_FROM_BODY25
 
     kp = np.load(d / "actor" / "skeleton" / "keypoints.npz")
-    return {"dir": d / "actor", "coco": kp["uv"][:, 0][:, list(COCO17_FROM_BODY25)], "tmp": d}
+    return {"dir": d / "actor", "coco": kp["uv"][:, 0][:, list(COCO17_FROM_BODY25)], "tmp": d,
+            "motion": d / "m.npz"}
 
 
 def _frames(actor) -> list[np.ndarray]:
@@ -148,3 +149,53 @@ def test_no_person_exit_2_nothing_written(tmp_path):
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".det")]
     assert main(["detect", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 2
     assert main(["detect", str(grey), "--out", str(out), "--person", "1,2,3"]) == 2
+
+
+def _pa_mpjpe_mm(fit_path, truth_path, truth_frames=slice(None)) -> np.ndarray:
+    from neural_render.body import load_body
+    from neural_render.motion.bench import pa_mpjpe
+    from neural_render.motion.motion import Motion
+
+    body = load_body()
+    truth = Motion.load(truth_path).joints(body)[truth_frames, :22]
+    return 1000 * pa_mpjpe(Motion.load(fit_path).joints(body)[:, :22], truth)
+
+
+@pytest.mark.slow  # ~90 s on the loaded 2-core machine (a full single-view fit)
+def test_motion_import_of_frames_detects_then_fits_the_true_pose(actor, tmp_path):
+    """`motion import FRAMES/` with no keypoint file: detector + fit, 3D close to the rendered motion."""
+    from neural_render.cli import main
+    from neural_render.motion.motion import Motion
+
+    out = tmp_path / "m.npz"
+    assert main(["motion", "import", str(actor["dir"] / "frames"), "--out", str(out)]) == 0
+    m = Motion.load(out)
+    assert m.num_frames == 3
+    cam = m.metadata["cameras"][0]
+    assert (cam["width"], cam["height"]) == (SIZE, SIZE)
+    assert max(m.metadata["fit"]["median_reprojection_px"].values()) < 4
+    assert _pa_mpjpe_mm(out, actor["motion"]).mean() < 80
+    assert (tmp_path / "m.preview.png").is_file()
+
+
+@pytest.mark.slow  # ~45 s (13 starting poses for one frame)
+def test_motion_import_of_a_photo_fits_one_frame(actor, tmp_path):
+    from neural_render.cli import main
+    from neural_render.motion.motion import Motion
+
+    photo = actor["dir"] / "frames" / "000002.png"
+    out = tmp_path / "photo.npz"
+    assert main(["motion", "import", str(photo), "--out", str(out)]) == 0
+    m = Motion.load(out)
+    assert m.num_frames == 1 and m.metadata["cameras"][0]["width"] == SIZE
+    assert _pa_mpjpe_mm(out, actor["motion"], slice(1, 2))[0] < 100  # the photo is frame 1
+
+
+def test_motion_import_without_a_person_exit_2(tmp_path):
+    from neural_render.cli import main
+    from neural_render.fileio import write_image
+
+    grey = tmp_path / "empty.png"
+    write_image(grey, np.full((256, 256, 3), 128, np.uint8))
+    assert main(["motion", "import", str(grey), "--out", str(tmp_path / "e.npz")]) == 2
+    assert not (tmp_path / "e.npz").exists()

@@ -8,11 +8,12 @@ import json
 
 def register(sub) -> None:
     _register_detect(sub)
-    p = sub.add_parser("prepare", help="real video + keypoints -> paired training set (+ fit_report.json)")
+    p = sub.add_parser("prepare", help="real video (+ keypoints) -> paired training set (+ fit_report.json)")
     p.add_argument("--video", action="append", required=True,
                    help="video file, a folder of videos, or a folder of frames (png/jpg); repeat for several calibrated views")
-    p.add_argument("--keypoints", required=True,
-                   help="OpenPose JSON folder, COCO/MediaPipe file, or (multi-view) a folder of per-camera JSON folders")
+    p.add_argument("--keypoints", default=None,
+                   help="OpenPose JSON folder, COCO/MediaPipe file, or (multi-view) a folder of per-camera JSON folders "
+                        "(default: the built-in detector finds the person in the one video; kept in DIR/detection/)")
     p.add_argument("--out", required=True)
     p.add_argument("--calibration", default=None, help="camera calibration (Qualisys .qca.txt, Pose2Sim .toml, cameras.json)")
     p.add_argument("--views", default=None, help="comma-separated camera/folder names to use (default: all)")

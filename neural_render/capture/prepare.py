@@ -48,8 +48,14 @@ class PrepareOptions:
     min_silhouette_iou: float = 0.5    # after refinement, view-frames below this are excluded (see _silhouette_exclusions)
 
 
-def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, opts: PrepareOptions | None = None) -> dict:
-    """Fit, render and write the paired set(s). Returns the fit report (also DIR/fit_report.json)."""
+def prepare(videos: list[str | Path], keypoints: str | Path | None, out: str | Path,
+            opts: PrepareOptions | None = None) -> dict:
+    """Fit, render and write the paired set(s). Returns the fit report (also DIR/fit_report.json).
+
+    keypoints None: one video, and the built-in detector finds the subject first (its output is
+    kept in DIR/detection/: keypoints_coco.json, landmarks.json, masks/)."""
+    import tempfile
+
     from neural_render.body import load_body
     from neural_render.capture.video import list_videos
     from neural_render.motion.fit import FitOptions
@@ -65,12 +71,33 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
     video_paths = list_videos(videos)
     infos = [video_info(v) for v in video_paths]
     body = load_body()
-    t0 = time.perf_counter()
-    fit = fit_keypoint_source(keypoints, opts.fmt, fps=infos[0]["fps"], body=body,
-                              video=video_paths if len(video_paths) > 1 else video_paths[0],
-                              calibration=opts.calibration, views=opts.views, frames=opts.frames,
-                              options=FitOptions(device=opts.device, **opts.fit_options))
-    fit_s = time.perf_counter() - t0
+    with contextlib.ExitStack() as stack:
+        det_dir, fit_frames = None, opts.frames
+        if keypoints is None:
+            from neural_render.capture.detect_output import run_detect
+
+            if len(video_paths) > 1:
+                raise InputError(f"{len(video_paths)} videos and no --keypoints", where="--keypoints",
+                                 fix="the built-in detector handles one video; pass keypoints for several views")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f".{out.name}.detect-", dir=out.parent)))
+            det_dir = tmp / "detection"
+            run_detect(video_paths[0], det_dir, hands=False, frames=opts.frames, progress=opts.progress)
+            keypoints, fit_frames = det_dir / "landmarks.json", None  # detected frames start at --frames' A
+        t0 = time.perf_counter()
+        fit = fit_keypoint_source(keypoints, opts.fmt, fps=infos[0]["fps"], body=body,
+                                  video=video_paths if len(video_paths) > 1 else video_paths[0],
+                                  calibration=opts.calibration, views=opts.views, frames=fit_frames,
+                                  options=FitOptions(device=opts.device, **opts.fit_options))
+        fit_s = time.perf_counter() - t0
+        return _prepare_fitted(fit, fit_s, video_paths, infos, body, out, opts, det_dir)
+
+
+def _prepare_fitted(fit, fit_s: float, video_paths, infos, body, out: Path, opts: PrepareOptions,
+                    det_dir: Path | None) -> dict:
+    """Everything after the fit: check the videos against it, then write DIR through a staging folder."""
+    import shutil
+
     cams = fit.cameras
     pairs = _pair_videos(cams, video_paths, infos)
     T = fit.motion.num_frames
@@ -84,7 +111,10 @@ def prepare(videos: list[str | Path], keypoints: str | Path, out: str | Path, op
         raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
                          fix=f"choose one of {[c.name for c, _, _ in pairs]}")
     with staged_folder(out) as work:
-        return _write_all(work, out, fit, fit_s, pairs, body, start, opts)
+        report = _write_all(work, out, fit, fit_s, pairs, body, start, opts)
+        if det_dir is not None:
+            shutil.move(str(det_dir), str(work / "detection"))
+        return report
 
 
 def check_output_folder(out: Path) -> None:

@@ -122,6 +122,8 @@ def read_frames(path: str | Path, indices) -> dict[int, np.ndarray]:
     if path.is_dir():
         files = image_sequence(path)
         return {i: read_image(files[i]) for i in sorted(set(indices)) if 0 <= i < len(files)}
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # a photo: one frame
+        return {0: read_image(path)} if 0 in set(indices) else {}
     cap = cv2.VideoCapture(str(path))
     out = {}
     try:

@@ -15,7 +15,8 @@ def register(sub) -> None:
     msub = motion.add_subparsers(dest="motion_command", metavar="ACTION", required=True)
 
     imp = msub.add_parser("import", help="read a mocap clip / SMPL parameters / keypoints into motion.npz")
-    imp.add_argument("src", help="input file or folder (.bvh, .fbx, .npz, .pkl, .smpl, keypoint JSON)")
+    imp.add_argument("src", help="input file or folder (.bvh, .fbx, .npz, .pkl, .smpl, keypoint JSON; a video, "
+                     "folder of frames or photo is run through the built-in detector first)")
     imp.add_argument("--out", required=True, help="output motion .npz (a .preview.png is written beside it)")
     imp.add_argument("--format", default="auto", choices=FORMATS)
     imp.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
@@ -43,6 +44,9 @@ def register(sub) -> None:
     imp.add_argument("--calibration", default=None,
                      help="camera calibration for multi-view keypoints (e.g. Qualisys XML, Pose2Sim TOML)")
     imp.add_argument("--device", default="cpu", help="keypoint fitting device: cpu or cuda")
+    imp.add_argument("--person", default=None,
+                     help="video/photo input with several people: a pixel X,Y on the subject or a box X0,Y0,X1,Y1 "
+                          "(first frame)")
     imp.add_argument("--no-preview", action="store_true", help="skip the preview image")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.set_defaults(func=_import)
@@ -118,22 +122,36 @@ def _import(args) -> int:
     if out.suffix != ".npz":
         raise InputError("output must be a .npz file", path=out, where="--out")
     body = load_body(None if args.body == "default" else args.body)
-    motion, report = import_motion(args.src, args.format, fps=args.fps, body=body, bone_map=args.bone_map,
+    fmt, frames, kset, video = args.format, _parse_frames(args.frames), None, _video_arg(args.video)
+    if fmt in ("auto", "video") and Path(args.src).exists():
+        from neural_render.motion.importers import detect_format
+
+        fmt = detect_format(args.src) if fmt == "auto" else fmt
+        if fmt == "video":
+            # No keypoint file: the built-in detector reads the video / frames / photo first.
+            from neural_render.capture.video_motion import detect_keypoint_set
+
+            kset = detect_keypoint_set(args.src, frames=frames, person=args.person)
+            video = args.src
+    motion, report = import_motion(args.src, fmt, fps=args.fps, body=body, bone_map=args.bone_map,
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
-                                   video=_video_arg(args.video), frames=_parse_frames(args.frames),
+                                   video=video, frames=None if kset is not None else frames,
                                    calibration=args.calibration,
                                    swing_fix=args.swing_fix, source_fps=args.source_fps, device=args.device,
-                                   shape=args.shape)
+                                   shape=args.shape, keypoint_set=kset)
+    if kset is not None and frames is not None:
+        motion.metadata["video_start_frame"] = int(frames[0] or 0)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
     # Render the preview before writing anything, so a failure leaves no output behind.
     image = None
     if not args.no_preview:
         cams = (report.get("fit") or {}).get("cameras") if isinstance(report.get("fit"), dict) else None
-        if args.video and cams:
+        if video and cams:
             from neural_render.motion.preview import render_video_preview
-            video = args.video[0]
+            video = video if isinstance(video, (str, Path)) else video[0]
             cam = next((c for c in cams if Path(str(c.get("name", ""))).stem == Path(video).stem), cams[0])
-            image = render_video_preview(motion.joints(body), motion.fps, cam, video)
+            image = render_video_preview(motion.joints(body), motion.fps, cam, video,
+                                         start_frame=int(motion.metadata.get("video_start_frame", 0)))
         if image is None:
             image = render_preview(motion.joints(body), motion.up,
                                    title=f"{motion.num_frames} frames @ {motion.fps:g} fps")

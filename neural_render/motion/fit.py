@@ -5,7 +5,11 @@ Motion convention up="z"), so fitted parameters are a Motion as they stand.
 
 Objective per clip (all frames optimized together, CPU or CUDA):
   data      confidence-weighted Geman-McClure on reprojection residuals (pixels scaled to a
-            1000-px focal length) in every view, or on 3D distances (in 5 mm units)
+            1000-px focal length) in every view, or on 3D distances (in 5 mm units); plus, when a
+            detector gave metric 3D per view (MediaPipe world landmarks), a root-relative 3D term:
+            the body's keypoints minus its hip centre, seen in that camera's axes, against the
+            detector's (visibility-weighted, same robust loss) -- it pins the limbs' depth that 2D
+            alone leaves ambiguous
   pose      Gaussian-mixture negative log-likelihood of the body pose (pose_prior.npz, fitted on
             free mocap) + squared hinge on per-joint limits
   shape     one betas vector for the clip, ||betas||^2
@@ -53,6 +57,7 @@ class FitOptions:
     w_smooth: float = 1.0         # keypoint acceleration, per frame, cm^2 units
     w_pose_smooth: float = 5.0    # pose-parameter velocity, rad^2
     w_focal: float = 50.0         # log-focal prior when the focal length is refined
+    w_rel3d: float = 0.5          # root-relative 3D term (detector world landmarks), per keypoint
     refine_focal: bool = False
     fit_shape: bool = True
     min_conf: float = 0.1
@@ -271,6 +276,7 @@ class _Problem:
         self.kw = torch.as_tensor(BODY25_WEIGHTS, device=self.dev)
         self.obs2d = None  # (C, T, 25, 3) undistorted px + weight
         self.obs3d = None  # (T, 25, 4) world + weight
+        self.rel3d = None  # (C, T, 25, 4) hip-relative points in camera c's axes (metres) + weight
 
     def set_cameras(self, cameras: list[Camera], refine_focal: bool = False):
         torch = self.torch
@@ -321,6 +327,16 @@ class _Problem:
             if keypoints is not None:
                 w = w * keypoints
             loss = loss + (w * self.gm(r2, self.opts.robust_sigma * 0.2)).sum(-1)
+        if self.rel3d is not None:
+            obs = self.rel3d if idx is None else self.rel3d[:, idx]
+            if kp.shape[0] != obs.shape[1]:  # hypotheses batched as extra frames (stage 1, inits, flips)
+                obs = obs.repeat(1, kp.shape[0] // obs.shape[1], 1, 1)
+            rel = torch.einsum("cij,tkj->ctki", self.rel_R, kp - kp[:, [9, 12]].mean(1, keepdim=True))
+            r2 = ((rel - obs[..., :3]) ** 2).sum(-1) / 0.005 ** 2
+            w = obs[..., 3] * self.kw * self.opts.w_rel3d
+            if keypoints is not None:
+                w = w * keypoints
+            loss = loss + (w * self.gm(r2, self.opts.robust_sigma * 0.2)).sum((0, 2))
         return loss
 
     def pose_terms(self, body_pose):
@@ -413,7 +429,7 @@ def fit_keypoints(body, **kwargs):
 def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camera] | None = None,
                   obs3d: np.ndarray | None = None, layout: str = "body25", fps: float = 30.0,
                   options: FitOptions | None = None, world: str = "", init3d: np.ndarray | None = None,
-                  init_motion=None):
+                  init_motion=None, rel3d: np.ndarray | None = None):
     """Fit SMPL to keypoints.
 
     Args:
@@ -423,6 +439,9 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
         obs3d: (T, K, 4) world points (Z-up, metres) + confidence, in `layout`.
         init3d: (T, 25, 4) BODY_25 world points + confidence used only to initialize (e.g. triangulated).
         init_motion: a Motion (up="z", same world, T frames) to start from instead (stage 1 skipped).
+        rel3d: (C, T, K, 4) metric 3D per camera of `cameras`, in that camera's OpenCV axes (x right,
+            y down, z forward; any origin: it is made hip-relative) + visibility, in `layout` (needs
+            the hips) -- MediaPipe world landmarks are exactly this. Zero weight = not seen.
     Returns:
         FitResult with a Motion (up="z") in the cameras' world.
     """
@@ -454,10 +473,22 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
         b3 = np.where(good[..., None], b3, 0.0)
         prob.obs3d = torch.as_tensor(b3, dtype=torch.float32, device=dev)
         valid_count = np.maximum(valid_count, good.sum(-1))
+    if rel3d is not None:
+        if rel3d.ndim != 4 or rel3d.shape[0] != len(cams) or rel3d.shape[1] != T or rel3d.shape[-1] != 4:
+            raise ValueError(f"rel3d has shape {rel3d.shape}; expected ({len(cams)} cameras, {T}, K, 4)")
+        r3 = to_body25(rel3d, layout).astype(np.float64)
+        ok = np.isfinite(r3).all(-1) & (r3[..., 3] >= opts.min_conf) & (r3[..., [9], 3] > 0) & (r3[..., [12], 3] > 0)
+        r3[..., :3] -= r3[..., [9, 12], :3].mean(-2, keepdims=True)
+        r3 = np.where(ok[..., None], r3, 0.0)
+        prob.rel3d = torch.as_tensor(r3, dtype=torch.float32, device=dev)
+        prob.rel_R = torch.as_tensor(np.stack([c.R for c in cams]), dtype=torch.float32, device=dev)
+        stats_rel = {"rel3d_points": int(ok.sum())}
     missing = valid_count < opts.min_keypoints
 
     betas = torch.zeros(1, prob.model.num_betas, device=dev, requires_grad=opts.fit_shape)
     stats = {"frames": T, "device": str(dev)}
+    if rel3d is not None:
+        stats.update(stats_rel)
 
     # ---- stage 1: root orientation + translation
     t1 = time.perf_counter()

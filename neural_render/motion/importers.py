@@ -14,16 +14,24 @@ import numpy as np
 from neural_render.errors import InputError
 from neural_render.motion.motion import Motion
 
-FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe")
+FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe", "video")
 KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe")
+# Read by the built-in detector first (neural_render/capture/video_motion.py), then fitted.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def detect_format(src: str | Path) -> str:
     """Guess the format from the suffix and, for .npz/.json, the content."""
     p = Path(src)
     if p.is_dir():
+        if not any(q.suffix.lower() == ".json" for q in p.iterdir()) and \
+                any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
+            return "video"  # a folder of frames
         return "openpose"
     suf = p.suffix.lower()
+    if suf in VIDEO_SUFFIXES or suf in IMAGE_SUFFIXES:
+        return "video"
     if suf == ".bvh":
         return "bvh"
     if suf == ".fbx":
@@ -66,7 +74,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
                   frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
                   source_fps: float | None = None, calibration: str | Path | None = None,
-                  device: str = "cpu", shape: str = "source") -> tuple[Motion, dict]:
+                  device: str = "cpu", shape: str = "source", keypoint_set=None) -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
@@ -77,7 +85,11 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
     shape (BVH/FBX only): "source" (default, as `neural-render motion import`) fits the body's betas
     to the source skeleton's proportions (see `retarget.retarget`); "body" keeps the body's own
     shape (betas 0). To drive a body that has its own betas with either, see
-    `retarget.motion_on_shape`.
+    `retarget.motion_on_shape`. Keypoint input is fitted at its own frame rate (`source_fps`, else
+    the video's / file's) and then resampled to `fps` like any other source; `frames` selects
+    keypoint frames before the fit. fmt "video" (a video, a folder of frames or a photo) needs
+    `keypoint_set`, the built-in detector's output (`neural_render.capture.video_motion`, which the
+    CLI calls).
     Returns (motion, report) where report is a JSON-able summary.
     """
     src = Path(src)
@@ -92,6 +104,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
         body = load_body(None if body in (None, "default") else body)
     report: dict = {"source": str(src), "format": fmt}
     floorless = False
+    trimmed = False
     if fmt in ("bvh", "fbx"):
         from neural_render.motion.bone_maps import auto_finger_map, auto_map
         from neural_render.motion.retarget import retarget
@@ -134,9 +147,23 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                              fix="use bvh, fbx, amass or smpl input") from None
         from neural_render.motion.fit import FitOptions
 
-        extra = {"calibration": calibration} if calibration else {}
-        extra["options"] = FitOptions(device=device)
-        motion, kp_report = import_keypoints(src, fmt, fps=fps, body=body, video=video, **extra)
+        if fmt == "video":
+            if keypoint_set is None:
+                raise InputError("a video or photo needs the built-in detector first", path=src,
+                                 fix="use `neural-render motion import` (it detects), or `neural-render detect` "
+                                     "and import its landmarks.json")
+            from neural_render.motion.keypoint_import import import_keypoint_set
+
+            motion, kp_report = import_keypoint_set(keypoint_set, fps=source_fps, body=body,
+                                                    options=FitOptions(device=device), camera_name=src.stem)
+        else:
+            extra = {"calibration": calibration} if calibration else {}
+            extra["options"] = FitOptions(device=device)
+            motion, kp_report = import_keypoints(src, fmt, fps=source_fps, body=body, video=video,
+                                                 frames=_frame_pair(frames), **extra)
+            trimmed = frames is not None
+            if frames is not None:
+                motion.metadata["video_start_frame"] = int(frames[0] or 0)
         report["fit"] = kp_report
     if source_fps and abs(motion.fps - float(source_fps)) > 1e-9:
         motion = motion.copy(fps=float(source_fps))
@@ -145,7 +172,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
         if np.any(motion.betas):
             motion.metadata["source_betas"] = motion.betas.tolist()
         motion = motion.copy(betas=np.zeros(min(10, body.num_betas), np.float32))
-    if frames is not None:
+    if frames is not None and not trimmed:
         motion = motion.trim(*frames)
     if smooth and smooth > 0:
         from neural_render.motion.filters import smooth_motion
@@ -160,6 +187,13 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
         report["ground_shift_m"] = round(float(shift), 4)
     report.update(motion.summary())
     return motion, report
+
+
+def _frame_pair(frames) -> tuple[int, int] | None:
+    """(A, B) with B None meaning 'to the end' -> a slice pair for the keypoint fit."""
+    if frames is None:
+        return None
+    return int(frames[0] or 0), (10 ** 9 if frames[1] is None else int(frames[1]))
 
 
 def _is_smpl_topology(body) -> bool:

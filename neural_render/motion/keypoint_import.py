@@ -18,6 +18,7 @@ returns the full `FitResult` (motion, cameras, per-frame per-camera reprojection
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -133,15 +134,39 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
         image_size = (cams[0].width, cams[0].height)
     ks = read_keypoints(src, fmt, layout=layout, image_size=image_size)
     fps = float(fps or (vinfo or {}).get("fps") or ks.fps or 30.0)
-    if ks.world is not None and (ks.normalized or opts_prefers_world(ks)):
+    if ks.world is not None and ks.normalized:
+        # Normalized image landmarks without an image size: only the metric 3D can be fitted.
         return fit_world_landmarks(ks, body, fps, opts, frames)
     if ks.normalized:
         raise InputError("MediaPipe image landmarks are normalized (0..1) and the image size is unknown",
                          path=src, fix="pass --video, or put image_width/image_height in the JSON")
+    return fit_keypoint_set(ks, body, fps, opts, frames=frames, cams=cams, calib_path=calib_path,
+                            camera_name=Path(videos[0]).stem if videos else "camera",
+                            size_from="video" if vinfo else None, level=level)
+
+
+def fit_keypoint_set(ks: KeypointSet, body, fps: float, opts: FitOptions, frames: tuple[int, int] | None = None,
+                     cams: list[Camera] | None = None, calib_path: Path | None = None, camera_name: str = "camera",
+                     size_from: str | None = None, level: bool = False) -> FitResult:
+    """One view's keypoints (pixels) -> fit: follow the subject, take `frames` (before the fit), fit
+    with the view's camera (calibrated, or a default pinhole at the image size) and, when the set
+    carries metric world landmarks (MediaPipe), their root-relative 3D as a second data term."""
+    src = Path(ks.source) if ks.source else Path(camera_name)
     track = track_subject(ks.people)
     pts = track.keypoints
+    rel = None
+    if ks.world is not None:
+        # World landmarks belong to each frame's first person; use them where that one is the subject.
+        rel = np.where((track.index == 0)[:, None, None], ks.world[:len(pts)], 0.0)
     if frames is not None:
         pts = pts[frames[0]:frames[1]]
+        rel = None if rel is None else rel[frames[0]:frames[1]]
+        if len(pts) == 0:
+            raise InputError(f"frame range {frames[0]}:{frames[1]} is empty for {len(track.keypoints)} frames",
+                             where="--frames", fix="pick a range inside the clip")
+    if not (pts[..., 2] > 0).any():
+        raise InputError("no person in any frame" + (f" of {frames[0]}:{frames[1]}" if frames else ""),
+                         path=src, fix="check the keypoint file (or --frames)")
     size = ks.image_size or guess_image_size(pts)
     if cams:
         # A calibration of several cameras: the one whose number matches the source's name.
@@ -153,20 +178,20 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
         cam = hits[0] if len(cams) > 1 else cams[0]
         world = f"calibration {calib_path.name}: camera {cam.name}"
     else:
-        cam = single_view_camera(*size, name=Path(videos[0]).stem if videos else "camera")
+        cam = single_view_camera(*size, name=camera_name)
         world = "single view"
-    res = fit_keypoints(body, obs2d=pts[None], cameras=[cam], layout=ks.layout, fps=fps, options=opts, world=world)
+    if len(pts) == 1:
+        opts = dataclasses.replace(opts, temporal=False)  # a photo: no neighbours to be smooth with
+    res = fit_keypoints(body, obs2d=pts[None], cameras=[cam], layout=ks.layout, fps=fps, options=opts, world=world,
+                        rel3d=None if rel is None else rel[None])
     if not cams:
         res = level_and_ground(res, body, level=level)
     res.stats.update({"source": str(src), "layout": ks.layout, "image_size": list(size),
-                      "image_size_from": "video" if vinfo else "file" if ks.image_size else "guessed from keypoints",
+                      "image_size_from": size_from or ("file" if ks.image_size else "guessed from keypoints"),
                       "tracking": {"missing_frames": int(track.missing.sum()), "reacquired_at": track.reacquired}})
+    if rel is not None:
+        res.stats["fitted_to"] = "2D landmarks + root-relative world landmarks (3D)"
     return res
-
-
-def opts_prefers_world(ks: KeypointSet) -> bool:
-    """MediaPipe world landmarks are metric 3D: prefer them to the 2D landmarks."""
-    return ks.world is not None
 
 
 def _video_list(video) -> list[Path]:
@@ -282,10 +307,28 @@ def import_keypoints(src, fmt: str = "auto", fps: float | None = None, body=None
                      calibration=None, **kwargs):
     """(Motion, report dict) for `neural-render motion import --format openpose|coco|mediapipe`.
 
-    The Motion's metadata holds the cameras (OpenCV K, world_to_camera, size) so passes can be
-    rendered at each video camera.
+    fps: the keypoints' own frame rate (default: the video's, the file's, else 30); resampling to
+    another rate is the caller's (import_motion's --fps). The Motion's metadata holds the cameras
+    (OpenCV K, world_to_camera, size) so passes can be rendered at each video camera.
     """
     res = fit_keypoint_source(src, fmt, fps=fps, body=body, video=video, calibration=calibration, **kwargs)
+    return motion_and_report(res)
+
+
+def import_keypoint_set(ks: KeypointSet, fps: float | None = None, body=None, frames=None,
+                        options: FitOptions | None = None, camera_name: str = "camera"):
+    """(Motion, report dict) for keypoints already in memory, e.g. the built-in detector's on a video
+    or a photo (neural_render/capture/video_motion.py). Pixels, so the camera is the image's."""
+    from neural_render.body import load_body
+
+    body = body if body is not None else load_body()
+    res = fit_keypoint_set(ks, body, float(fps or ks.fps or 30.0), options or FitOptions(), frames=frames,
+                           camera_name=camera_name, size_from="video")
+    return motion_and_report(res)
+
+
+def motion_and_report(res: FitResult):
+    """The fit's Motion (cameras and fit summary in its metadata) and its JSON-ready report."""
     rep = res.report()
     res.motion.metadata["cameras"] = [c.to_dict() for c in res.cameras]
     res.motion.metadata["fit"] = {k: rep[k] for k in ("median_reprojection_px", "flagged_frames", "world")}

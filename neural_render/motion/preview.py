@@ -114,11 +114,12 @@ def read_video_frames(video: str | Path, indices: list[int]) -> dict[int, np.nda
 
 
 def render_video_preview(joints: np.ndarray, fps: float, camera: dict, video: str | Path, panels: int = 4,
-                         height: int = 320) -> np.ndarray | None:
+                         height: int = 320, start_frame: int = 0) -> np.ndarray | None:
     """The fitted body's skeleton drawn over real video frames, side by side (RGB uint8).
 
     joints: (T, 24, 3) world joints (the fit's world, metres); motion frame t is at t / fps
-    seconds, the video's frame at that time is used. None when the video cannot be read.
+    seconds after video frame `start_frame`, the video's frame at that time is used. None when
+    the video cannot be read.
     """
     import cv2
 
@@ -128,7 +129,7 @@ def render_video_preview(joints: np.ndarray, fps: float, camera: dict, video: st
     cap.release()
     T = joints.shape[0]
     ts = np.unique(np.linspace(0, T - 1, min(panels, T)).round().astype(int))
-    vidx = [int(round(t / fps * vfps)) for t in ts]
+    vidx = [int(start_frame) + int(round(t / fps * vfps)) for t in ts]
     if n_video:
         vidx = [min(i, n_video - 1) for i in vidx]
     frames = read_video_frames(video, vidx)
