@@ -7,8 +7,9 @@
 `pairs` renders identity_pairs.make_pair examples into PAIRS/shard_NNN.npz (uint8, 100 a shard;
 resumable: existing shards are kept). `train` fits the network with L1 + (1 - SSIM) on the person
 (the target body's mask dilated by 3 px) + L1 on the whole frame, Adam, cosine decay, a fixed seed;
-the last 5 % of the pairs are held out and scored (person SSIM / PSNR) against the looked-up
-texture alone. The checkpoint is fp32 safetensors (~2 MB at ngf 24).
+the last 20 pairs of shard_000 are held out and scored (person SSIM / PSNR) against the looked-up
+texture alone. With `--reload-every N` new shards written meanwhile (a `pairs` run still going)
+join the training set every N steps. The checkpoint is fp32 safetensors (~2 MB at ngf 24).
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def generate_pairs(out: str | Path, count: int, size: int = 128, seed: int = 0, 
             write_npz(path, **{k: np.stack([it[k] for it in items]) for k in KEYS})
 
 
+VAL_PAIRS = 20   # the last pairs of shard_000, never trained on
+
+
 def load_pairs(folder: str | Path) -> dict:
+    """All pairs of folder/shard_*.npz, concatenated."""
     files = sorted(Path(folder).glob("shard_*.npz"))
     if not files:
         from neural_render.errors import InputError
@@ -73,7 +78,8 @@ def _person(b: dict, dilate: int = 3):
 
 def train(pairs: str | Path, out: str | Path, steps: int = 3000, batch: int = 8, lr: float = 2e-3,
           ngf: int = 24, device: str = "cpu", seed: int = 0, threads: int | None = None,
-          init: str | None = None, log_every: int = 50, progress: bool = True) -> dict:
+          init: str | None = None, log_every: int = 50, progress: bool = True, reload_every: int = 0,
+          minutes: float | None = None, crop: int | None = None) -> dict:
     import torch
 
     from neural_render.generator import multi_identity as mi
@@ -83,12 +89,17 @@ def train(pairs: str | Path, out: str | Path, steps: int = 3000, batch: int = 8,
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     data = load_pairs(pairs)
-    N = len(data["target"])
-    n_val = max(1, N // 20)
-    train_idx, val_idx = np.arange(N - n_val), np.arange(N - n_val, N)
+    shards = len(list(Path(pairs).glob("shard_*.npz")))
+    first = len(np.load(sorted(Path(pairs).glob("shard_*.npz"))[0])["target"])
+    n_val = min(VAL_PAIRS, first // 2)
+    val = {k: data[k][first - n_val:first] for k in KEYS}
+    keep = np.r_[0:first - n_val, first:len(data["target"])]
+    data = {k: data[k][keep] for k in KEYS}
     net = mi.load(init, device).train() if init else mi.AnimatorNet(mi.AnimatorConfig(ngf=ngf)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
+    # Cosine decay over the run's progress: steps done / steps, or the time used / `minutes` when
+    # that is further along (a run bounded by the clock still ends on a decayed rate).
+    budget = 60.0 * minutes if minutes else None
     rng = np.random.default_rng(seed)
     dev = torch.device(device)
     t0 = time.perf_counter()
@@ -98,9 +109,25 @@ def train(pairs: str | Path, out: str | Path, steps: int = 3000, batch: int = 8,
 
         it = tqdm(it, desc="train animator", unit="step")
     log = []
+    done = 0
     for step in it:
-        idx = rng.choice(train_idx, batch, replace=False)
+        frac = step / steps if budget is None else max(step / steps, (time.perf_counter() - t0) / budget)
+        if frac >= 1:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
+        if reload_every and step and step % reload_every == 0:
+            files = sorted(Path(pairs).glob("shard_*.npz"))[shards:]
+            if files:
+                shards += len(files)
+                new = [dict(np.load(f)) for f in files]
+                data = {k: np.concatenate([data[k]] + [n[k] for n in new]) for k in KEYS}
+        idx = rng.choice(len(data["target"]), batch, replace=False)
         b = {k: data[k][idx] for k in KEYS}
+        H = b["target"].shape[1]
+        if crop and crop < H:  # one random window per batch (cheaper steps; the net is convolutional)
+            y0, x0 = rng.integers(0, H - crop + 1, 2)
+            b = {k: v[:, y0:y0 + crop, x0:x0 + crop] for k, v in b.items()}
         if rng.random() < 0.5:  # left-right flip: the task is symmetric
             b = {k: v[:, :, ::-1] for k, v in b.items()}
             b["normal"] = b["normal"].copy()
@@ -117,15 +144,15 @@ def train(pairs: str | Path, out: str | Path, steps: int = 3000, batch: int = 8,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        done = step + 1
         if step % log_every == 0 or step == steps - 1:
-            log.append({"step": step, "loss": round(float(loss), 5), "l1_person": round(float(l1_person), 5),
+            log.append({"step": step, "loss": round(loss.item(), 5), "l1_person": round(l1_person.item(), 5),
                         "seconds": round(time.perf_counter() - t0, 1)})
             if progress:
-                it.set_postfix(loss=f"{float(loss):.4f}")
+                it.set_postfix(loss=f"{loss.item():.4f}")
     net.eval()
-    val = evaluate_pairs(net, {k: data[k][val_idx] for k in KEYS}, device)
-    meta = {"steps": steps, "batch": batch, "lr": lr, "pairs": int(N), "val_pairs": int(n_val), "seed": seed,
+    val = evaluate_pairs(net, val, device)
+    meta = {"steps": done, "planned_steps": steps, "minutes": minutes, "batch": batch, "lr": lr, "pairs": int(len(data["target"])), "val_pairs": int(n_val), "seed": seed,
             "seconds": round(time.perf_counter() - t0, 1), "device": device, "val": val, "init": init}
     mi.save(out, net, meta)
     Path(str(out) + ".log.json").write_text(json.dumps({"meta": meta, "log": log}, indent=1))
@@ -173,11 +200,15 @@ def main(argv=None) -> int:
     t.add_argument("--device", default="cpu")
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--init", default=None, help="start from this animator checkpoint")
+    t.add_argument("--crop", type=int, default=None, help="train on random crops of this size (multiple of 8)")
+    t.add_argument("--minutes", type=float, default=None, help="stop after this wall time (lr decays over it)")
+    t.add_argument("--reload-every", type=int, default=0, help="add shards written meanwhile every N steps")
     a = p.parse_args(argv)
     if a.cmd == "pairs":
         generate_pairs(a.out, a.count, a.size, a.seed)
     else:
-        print(json.dumps(train(a.pairs, a.out, a.steps, a.batch, a.lr, a.ngf, a.device, threads=a.threads, init=a.init), indent=1))
+        print(json.dumps(train(a.pairs, a.out, a.steps, a.batch, a.lr, a.ngf, a.device, threads=a.threads, init=a.init,
+                                reload_every=a.reload_every, minutes=a.minutes, crop=a.crop), indent=1))
     return 0
 
 
