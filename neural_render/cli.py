@@ -110,8 +110,10 @@ def environment_error(e: BaseException) -> str | None:
     if type(e).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
         return f"out of GPU memory ({_where(e)}); lower --size or the batch size, or use --device cpu"
     if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
-        name = e.filename if e.filename is not None else _where(e)
-        return f"{quote(str(name), 300)}: {e.strerror or os.strerror(e.errno)} ({ENVIRONMENT_ERRNOS[e.errno]})"
+        text = e.strerror or os.strerror(e.errno)
+        if e.filename is None:
+            return f"{text} ({ENVIRONMENT_ERRNOS[e.errno]}; in {_where(e)})"
+        return f"{quote(str(e.filename), 300)}: {text} ({ENVIRONMENT_ERRNOS[e.errno]})"
     return None
 
 

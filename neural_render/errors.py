@@ -55,3 +55,14 @@ class InputError(Exception):
             text += f" ({_cap(str(fix), 400)})"
         super().__init__(_cap(text, MAX_MESSAGE_CHARS))
         self.path = path
+
+
+def check_range(value, lo, hi, flag: str, unit: str = ""):
+    """`value` if lo <= value <= hi, else an InputError naming the command-line flag and the range
+    (sizes are checked before anything is allocated for them)."""
+    if value is None:
+        return value
+    if not (lo <= value <= hi):
+        raise InputError(f"{flag} {value} is outside [{lo}, {hi}]{' ' + unit if unit else ''}",
+                         where="command line", fix=f"pass {flag} between {lo} and {hi}")
+    return value

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.blender import scene as bscene
+from neural_render.fileio import sweep_dead_pid_dirs
 from neural_render.passes.camera import CV_TO_BLENDER_CAM, Camera
 
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
@@ -113,28 +114,8 @@ def _tmp_exr_dir() -> str:
     Folders left by processes that died without cleaning up are swept here."""
     shm = "/dev/shm"
     base = shm if os.path.isdir(shm) else tempfile.gettempdir()
-    _sweep_dead(base)
+    sweep_dead_pid_dirs(base, "nr_passes_")
     return tempfile.mkdtemp(prefix=f"nr_passes_{os.getpid()}_", dir=base)
-
-
-def _sweep_dead(base: str) -> None:
-    import shutil
-
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for n in names:
-        parts = n.split("_")
-        if not n.startswith("nr_passes_") or len(parts) < 4 or not parts[2].isdigit():
-            continue
-        pid = int(parts[2])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, n), ignore_errors=True)
-        except OSError:  # alive but not ours to signal
-            pass
 
 
 _SESSION = [0]  # bumped by every BlenderRenderer that resets the bpy session

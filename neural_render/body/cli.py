@@ -55,9 +55,11 @@ def _preview(args) -> int:
     from neural_render.body.preview import default_pose_file, sample_poses, write_preview
     from neural_render.errors import InputError
 
+    from neural_render.errors import check_range
+
+    check_range(args.size, 32, 4096, "--size", "pixels")
+    check_range(args.count, 1, 64, "--count")
     body = load_body(args.model, gender=args.gender)
-    if args.count < 1 or args.size < 32:
-        raise InputError("--count must be >= 1 and --size >= 32", where="command line")
     betas = None
     if args.betas:
         try:

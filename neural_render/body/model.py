@@ -276,11 +276,9 @@ def load_body(path: str | Path | None = None, gender: str = "neutral") -> BodyMo
         raise InputError("model file not found", path=path,
                          fix="pass an SMPL .pkl/.npz file, or omit it to use the default body")
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except Exception as e:
-            raise InputError(f"not a readable .npz ({type(e).__name__}: {e})", path=path) from None
+        from neural_render.fileio import load_npz
+
+        data = load_npz(path)
     elif path.suffix == ".pkl":
         data = safe_load_pickle(path)
         if not isinstance(data, dict):
@@ -309,10 +307,26 @@ def _scalar_str(data: dict, key: str, default: str = "") -> str:
     return str(v.item() if v.ndim == 0 else v)
 
 
+def _real(data: dict, key: str, path) -> np.ndarray:
+    """data[key] as a finite real array, or an InputError naming the key (text, complex or
+    object arrays, NaN or infinite values are refused, never cast)."""
+    a = np.asarray(data[key]) if not isinstance(data[key], (str, bytes)) else np.asarray([data[key]])
+    if a.dtype.kind not in "biuf":
+        raise InputError(f"'{key}' is not a numeric array (dtype {a.dtype})", path=path,
+                         fix="is this an SMPL model file?")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise InputError(f"'{key}' has NaN or infinite values", path=path)
+    return a
+
+
 def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise InputError(f"missing SMPL keys {missing}", path=path, fix="is this an SMPL model file?")
+    data = dict(data)
+    for k in (*REQUIRED_KEYS, "parts", "vt", "ft", "kp_body25", "kp_coco17"):
+        if k in data:
+            data[k] = _real(data, k, path)
     n_joints = np.asarray(data["J_regressor"]).shape[0] if hasattr(data["J_regressor"], "shape") else 0
     if n_joints in (52, 55):  # an SMPL-H or SMPL-X file: its 24-joint route is derived from it
         from neural_render.body.hand_files import split_hand_file

@@ -62,7 +62,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from neural_render.errors import InputError
+from neural_render.errors import InputError, quote
 
 PASS_CHOICES = ("instances", "mask", "parts", "normal", "depth", "skeleton", "uv")
 # Passes rendered by neural_render.passes (the guidance-pass renderer); the others come from the
@@ -109,7 +109,28 @@ def load_config(path: str | Path) -> dict:
         where = f"line {mark.line + 1}" if mark is not None else None
         raise InputError(f"not valid YAML ({getattr(e, 'problem', e)})", path=path, where=where,
                          fix="check indentation and colons") from None
+    _check_expansion(raw, path)
     return validate(raw, base_dir=path.parent, source=path)
+
+
+MAX_CONFIG_VALUES = 100_000  # values in a config after YAML aliases are expanded (the example has ~100)
+
+
+def _check_expansion(raw, path: Path) -> None:
+    """Refuse a config whose YAML aliases expand it past MAX_CONFIG_VALUES values ("billion laughs":
+    1.8 kB of anchors can stand for 10^9 strings that any walk or message would expand)."""
+    stack, seen = [raw], 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            raise InputError(f"config expands to more than {MAX_CONFIG_VALUES:,} values", path=path,
+                             fix="remove the YAML anchors/aliases that multiply it; a config has ~100 values")
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
 
 
 def example_config_text() -> str:
@@ -139,7 +160,7 @@ class _V:
 
     def integer(self, key, value, lo=None, hi=None):
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected an integer, got {value!r}", "use a whole number")
+            self.fail(key, f"expected an integer, got {quote(value)}", "use a whole number")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
             self.fail(key, f"{value} is out of range", f"use a value in {rng}")
@@ -147,7 +168,7 @@ class _V:
 
     def number(self, key, value, lo=None, hi=None):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(key, f"expected a number, got {value!r}", "use a number such as 1.5")
+            self.fail(key, f"expected a number, got {quote(value)}", "use a number such as 1.5")
         value = float(value)
         if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
             rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
@@ -156,7 +177,7 @@ class _V:
 
     def boolean(self, key, value):
         if not isinstance(value, bool):
-            self.fail(key, f"expected true or false, got {value!r}", "write true or false")
+            self.fail(key, f"expected true or false, got {quote(value)}", "write true or false")
         return value
 
     def range2(self, key, value, lo=None, hi=None):
@@ -164,7 +185,7 @@ class _V:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value, value]
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            self.fail(key, f"expected [min, max], got {value!r}", f"write e.g. '{key.split('.')[-1]}: [1.0, 2.0]'")
+            self.fail(key, f"expected [min, max], got {quote(value)}", f"write e.g. '{key.split('.')[-1]}: [1.0, 2.0]'")
         a = self.number(f"{key}[0]", value[0], lo, hi)
         b = self.number(f"{key}[1]", value[1], lo, hi)
         if a > b:
@@ -173,14 +194,14 @@ class _V:
 
     def choice(self, key, value, choices):
         if value not in choices:
-            self.fail(key, f"unknown value {value!r}", f"use one of {', '.join(map(str, choices))}")
+            self.fail(key, f"unknown value {quote(value)}", f"use one of {', '.join(map(str, choices))}")
         return value
 
     def str_list(self, key, value):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            self.fail(key, f"expected a non-empty list of strings, got {value!r}", f"write e.g. '{key.split('.')[-1]}: [a, b]'")
+            self.fail(key, f"expected a non-empty list of strings, got {quote(value)}", f"write e.g. '{key.split('.')[-1]}: [a, b]'")
         return list(value)
 
 
@@ -241,7 +262,7 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
     if isinstance(res, int) and not isinstance(res, bool):
         res = [res, res]
     if not isinstance(res, list) or len(res) != 2:
-        v.fail("resolution", f"expected a size or [width, height], got {res!r}", "write e.g. 'resolution: 256'")
+        v.fail("resolution", f"expected a size or [width, height], got {quote(res)}", "write e.g. 'resolution: 256'")
     c["resolution"] = [v.integer("resolution[0]", res[0], 16, 8192), v.integer("resolution[1]", res[1], 16, 8192)]
 
     ppl = c["people"]

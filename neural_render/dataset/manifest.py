@@ -16,10 +16,8 @@ The manifest is rewritten atomically as samples finish; it is an index, the labe
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from neural_render.dataset import labels as L
 from neural_render.dataset.config import config_hash
 from neural_render.dataset.task import label_path, read_label, verify_sample
 from neural_render.errors import InputError
-from neural_render.fileio import write_json
+from neural_render.fileio import OutputLock, clean_temporaries, lock_output, write_json
 
 OUTPUT_DIRS = ("images", "instances", "mask", "parts", "normal", "depth", "skeleton", "uv", "openpose",
                "labels", "annotations", "generated")
@@ -69,7 +67,7 @@ class DatasetFolder:
         self.root = Path(out_dir)
         self.cfg = cfg
         self.hash = config_hash(cfg)
-        self._lock_fd = None
+        self._lock: OutputLock | None = None
         self.done: dict[int, str] = {}
         self._last_write = 0.0
         self.completion_times: list[float] = []  # perf_counter() of each sample finished in this run
@@ -80,12 +78,7 @@ class DatasetFolder:
         if self.root.exists() and not self.root.is_dir():
             raise InputError("output path exists and is not a folder", path=self.root, fix="choose another --out")
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError("another batch run is writing this folder", path=self.root,
-                             fix="wait for it to finish or choose another --out") from None
+        self._lock = lock_output(self.root, "batch run").acquire()
         pinned = self.root / "dataset_config.json"
         if pinned.exists():
             try:
@@ -112,18 +105,12 @@ class DatasetFolder:
         return todo
 
     def close(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def clean_temporaries(self) -> int:
-        n = 0
-        for d in [self.root] + [self.root / s for s in OUTPUT_DIRS]:
-            if d.is_dir():
-                for p in d.glob(".*.tmp*"):
-                    p.unlink(missing_ok=True)
-                    n += 1
-        return n
+        return clean_temporaries([self.root] + [self.root / s for s in OUTPUT_DIRS])
 
     # ----------------------------------------------------------------------------------- progress
     def mark_done(self, record: dict) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.blender.scene import node_tree
+from neural_render.fileio import sweep_dead_pid_dirs
 
 # SMPL parts (1-based = joint index + 1) per garment.
 _TORSO = {3, 6, 9, 13, 14}           # spine1..3, collars
@@ -67,20 +68,6 @@ def _quiet_stdout():
         os.close(devnull)
 
 
-def _sweep_stale_workdirs(base: str) -> None:
-    """Remove render scratch folders left by dataset processes that were killed (pid not alive)."""
-    import shutil
-
-    for p in Path(base).glob("nr_dataset_*_*"):
-        try:
-            pid = int(p.name.split("_")[2])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(p, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError, OSError):
-            continue
-
-
 class DatasetScene:
     """A reusable headless Blender scene for dataset samples (one per process)."""
 
@@ -94,7 +81,7 @@ class DatasetScene:
         self.threads = int(threads)
         if workdir is None:
             base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-            _sweep_stale_workdirs(base)
+            sweep_dead_pid_dirs(base, "nr_dataset_")  # scratch of killed dataset processes
             workdir = tempfile.mkdtemp(prefix=f"nr_dataset_{os.getpid()}_", dir=base)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import math
 
-from neural_render.errors import InputError
+from neural_render.errors import InputError, check_range
+
+# Command-line bounds, checked before anything is allocated (SECURITY.md).
+MAX_TRAIN_SIZE = 4096    # pixels, square
+MAX_IMAGE_SIZE = 8192    # pixels, as passes' --size
+MAX_BATCH = 4096
 
 
 def _passes(text: str) -> list[str]:
@@ -133,6 +138,12 @@ def _clean(o):
 def _train(args) -> int:
     from neural_render.generator.train import TrainOptions, train
 
+    check_range(args.size, 16, MAX_TRAIN_SIZE, "--size", "pixels")
+    check_range(args.batch, 1, MAX_BATCH, "--batch")
+    check_range(args.texture_size, 1, MAX_TRAIN_SIZE, "--texture-size", "pixels")
+    check_range(args.crop, 0, MAX_TRAIN_SIZE, "--crop", "pixels")
+    check_range(args.ngf, 1, 1024, "--ngf")
+    check_range(args.steps, 0, 10**9, "--steps")
     o = TrainOptions(
         data=args.data, out=args.out, steps=args.steps, size=args.size, device=args.device, batch=args.batch,
         seed=args.seed, lr=args.lr, texture_lr=args.texture_lr, plate_lr=args.plate_lr, passes=_passes(args.passes), ngf=args.ngf,
@@ -152,6 +163,8 @@ def _train(args) -> int:
 def _generate(args) -> int:
     from neural_render.generator.infer import generate
 
+    check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
+    check_range(args.batch, 1, MAX_BATCH, "--batch")
     res = generate(args.checkpoint, args.passes, args.out, video=args.video, device=args.device, batch=args.batch,
                    compile=args.compile, size=args.size, fps=args.fps, progress=not args.json)
     print(json.dumps(res) if args.json else f"wrote {res['frames']} frames to {res['out']}"
@@ -162,6 +175,8 @@ def _generate(args) -> int:
 def _eval(args) -> int:
     from neural_render.generator.infer import evaluate
 
+    check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
+    check_range(args.batch, 1, MAX_BATCH, "--batch")
     res = _clean(evaluate(args.checkpoint, args.data, device=args.device, batch=args.batch, size=args.size,
                           split=args.split, save_dir=args.save))
     if args.json:

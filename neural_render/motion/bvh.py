@@ -17,6 +17,13 @@ import numpy as np
 
 from neural_render.errors import InputError
 
+# Limits (SECURITY.md): real rigs nest < 60 joints deep and have < 1,000 joints; positions in any
+# unit (mm included) and angles in degrees stay far below MAX_ABS_VALUE.
+MAX_DEPTH = 256
+MAX_JOINTS = 10_000
+MAX_ABS_VALUE = 1e7
+MAX_FILE_BYTES = 2 << 30
+
 VALID_CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 END_SUFFIX = "_end"
 
@@ -135,7 +142,9 @@ def _float(tok: str, lines: _Lines, what: str) -> float:
     except ValueError:
         raise lines.error(f"expected a number for {what}, got {tok[:40]!r}") from None
     if not math.isfinite(v):
-        raise lines.error(f"{what} is {tok!r} (not finite)")
+        raise lines.error(f"{what} is {tok[:40]!r} (not finite)")
+    if abs(v) > MAX_ABS_VALUE:
+        raise lines.error(f"{what} is {v:g}, outside +-{MAX_ABS_VALUE:g}", fix="the file's values are corrupt")
     return v
 
 
@@ -144,6 +153,9 @@ def read_bvh(path: str | Path, max_frames: int | None = None) -> BVH:
     path = Path(path)
     if not path.exists():
         raise InputError("BVH file not found", path=path)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"BVH file of {size:,} bytes (limit {MAX_FILE_BYTES:,})", path=path)
     raw = path.read_bytes()
     if not raw.strip():
         raise InputError("file is empty", path=path, fix="expected a BVH file starting with HIERARCHY")
@@ -170,7 +182,12 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
         raise lines.error(f"expected ROOT, got {tok[:40]!r}")
     stack: list[int] = []
 
-    def read_joint(name: str, parent: int, end: bool) -> None:
+    def read_joint(name: str, parent: int, end: bool, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            raise lines.error(f"the hierarchy nests deeper than {MAX_DEPTH} joints",
+                              fix="real skeletons nest a few dozen joints; the file is damaged or hostile")
+        if len(names) >= MAX_JOINTS:
+            raise lines.error(f"more than {MAX_JOINTS:,} joints", fix="the file is damaged or hostile")
         j = len(names)
         names.append(name)
         parents.append(parent)
@@ -211,14 +228,14 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
                 if end:
                     raise lines.error("an End Site cannot have child joints")
                 child = " ".join(lines.rest_of_line()) or lines.next_token("joint name")
-                read_joint(child, j, False)
+                read_joint(child, j, False, depth + 1)
             elif up == "END":
                 site = lines.next_token("Site")
                 if site.upper() != "SITE":
                     raise lines.error(f"expected 'End Site', got 'End {site[:40]}'")
                 if end:
                     raise lines.error("an End Site cannot have an End Site")
-                read_joint(name + END_SUFFIX, j, True)
+                read_joint(name + END_SUFFIX, j, True, depth + 1)
             elif tok == "}":
                 if not seen_offset:
                     raise lines.error(f"joint {name!r} has no OFFSET")
@@ -267,6 +284,12 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
 
     C = sum(len(c) for c in channels)
     take = n_frames if max_frames is None else min(n_frames, max_frames)
+    # Never allocate on the header's word: each frame needs a line, so the lines left bound it.
+    left = sum(1 for k in range(lines.i, len(lines.lines)) if lines.lines[k].strip()) \
+        if take > len(lines.lines) - lines.i else take
+    if take > left:
+        raise InputError(f"Frames: {n_frames} declared but only {left} frame lines present",
+                         path=path, where=f"line {lines.line_no}", fix="the file looks truncated, or fix the count")
     frames = np.empty((take, C), np.float64)
     t = 0
     i = lines.i
@@ -290,6 +313,9 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
                              where=f"line {i}") from None
         if not np.all(np.isfinite(vals)):
             raise InputError(f"frame {t + 1} has a non-finite value", path=path, where=f"line {i}")
+        if np.abs(vals).max(initial=0.0) > MAX_ABS_VALUE:
+            raise InputError(f"frame {t + 1} has a value outside +-{MAX_ABS_VALUE:g}", path=path,
+                             where=f"line {i}", fix="the file's values are corrupt")
         frames[t] = vals
         t += 1
     if max_frames is None:

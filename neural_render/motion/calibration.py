@@ -13,7 +13,6 @@ The lab frame is Z-up, metres after conversion.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,10 +270,9 @@ def _read_toml(path: Path) -> list[Camera]:
 
 
 def _read_json(path: Path) -> list[Camera]:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid JSON ({e})", path=path) from None
+    from neural_render.fileio import read_json
+
+    data = read_json(path)
     entries = data.get("cameras") if isinstance(data, dict) else data
     if isinstance(entries, dict):
         entries = [dict(v, name=v.get("name", k)) if isinstance(v, dict) else v for k, v in entries.items()]
@@ -290,11 +288,9 @@ def _read_json(path: Path) -> list[Camera]:
 
 def _read_npz(path: Path) -> list[Camera]:
     """npz with stacked arrays K (C,3,3), world_to_camera (C,4,4), width (C,), height (C,), optional dist, names."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except Exception as e:
-        raise InputError(f"not a readable .npz ({type(e).__name__}: {e})", path=path) from None
+    from neural_render.fileio import load_npz
+
+    d = load_npz(path)
     for k in ("K", "world_to_camera", "width", "height"):
         if k not in d:
             raise InputError(f"missing array '{k}'", path=path)

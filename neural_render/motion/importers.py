@@ -6,7 +6,6 @@ returns is Z-up (Blender's world) unless `up="y"` is asked for.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,9 @@ def detect_format(src: str | Path) -> str:
     if suf == ".pkl":
         return "smpl"
     if suf == ".npz":
+        from neural_render.fileio import check_npz
+
+        check_npz(p)
         try:
             with np.load(p, allow_pickle=False) as z:
                 keys = set(z.files)
@@ -54,10 +56,9 @@ def detect_format(src: str | Path) -> str:
     if suf == ".csv":
         return "mediapipe"
     if suf == ".json":
-        try:
-            head = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise InputError("not valid JSON", path=p) from None
+        from neural_render.fileio import read_json
+
+        head = read_json(p)
         if isinstance(head, dict) and "people" in head:
             return "openpose"
         if isinstance(head, dict) and ("annotations" in head or "images" in head):

@@ -10,7 +10,6 @@ which the fitting uses (the body's BODY_25 regressor). numpy only (runs inside B
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.body.skeletons import BODY25_NAMES, COCO17_FROM_BODY25, COCO17_NAMES
-from neural_render.errors import InputError
+from neural_render.errors import InputError, quote
+from neural_render.motion.motion import MAX_FPS, MIN_FPS
 
 
 @dataclass(frozen=True)
@@ -103,17 +103,36 @@ def _finite_array(values, path, where, shape_hint: str) -> np.ndarray:
     return a
 
 
+MAX_IMAGE_SIDE = 100_000     # pixels
+MAX_CONFIDENCE = 1.5         # detectors' scores lie in [0, 1] (OpenPose's peaks slightly above)
+MAX_ABS_PIXEL = 1e6          # a keypoint further than this from the image is an error, not a detection
+
+
+def _bounded(value, lo, hi, path, where, kind=float):
+    """`value` as `kind` within [lo, hi], or an InputError naming the key."""
+    try:
+        v = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"expected a number, got {quote(value)}", path=path, where=where) from None
+    if not (lo <= v <= hi):
+        raise InputError(f"{v} is outside [{lo}, {hi}]", path=path, where=where)
+    return v
+
+
+def _check_points(a: np.ndarray, path, where) -> None:
+    """(..., 3) x, y, confidence: refuse absurd confidences and coordinates instead of clipping them."""
+    c = a[..., 2]
+    if c.size and (c.max() > MAX_CONFIDENCE or c.min() < -MAX_CONFIDENCE):
+        raise InputError(f"confidence {float(c.max() if c.max() > MAX_CONFIDENCE else c.min()):g} outside "
+                         f"[0, 1]", path=path, where=where, fix="keypoint confidences are scores in [0, 1]")
+    if a.size and np.abs(a[..., :2]).max() > MAX_ABS_PIXEL:
+        raise InputError(f"coordinate {float(np.abs(a[..., :2]).max()):g} px is absurd", path=path, where=where)
+
+
 def _load_json(path: Path):
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read ({type(e).__name__}: {e})", path=path) from None
-    if not text.strip():
-        raise InputError("empty file", path=path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", path=path) from None
+    from neural_render.fileio import read_json
+
+    return read_json(path)
 
 
 # -------------------------------------------------------------------------------------- OpenPose
@@ -154,6 +173,7 @@ def read_openpose(folder: str | Path, layout: str = "auto") -> KeypointSet:
                 raise InputError(f"{a.size} values; expected 75 (BODY_25/BODY_25B) or 54 (COCO-18)",
                                  path=f, where=where)
             a = a.reshape(-1, 3)
+            _check_points(a, f, where)
             if count is not None and a.shape[0] != count:
                 raise InputError(f"{a.shape[0]} keypoints but earlier files have {count}", path=f, where=where)
             count = a.shape[0]
@@ -236,6 +256,12 @@ def read_coco(path: str | Path) -> KeypointSet:
             raise InputError(f"{kp.size} keypoint values; expected 51 (17 x, y, v)", path=path, where=where + ".keypoints")
         kp = kp.reshape(17, 3).copy()
         if results:
+            _check_points(kp, path, where + ".keypoints")
+        else:
+            _check_points(kp * [1, 1, 0], path, where + ".keypoints")
+            if kp[:, 2].min() < 0 or kp[:, 2].max() > 2:
+                raise InputError("visibility outside 0, 1, 2", path=path, where=where + ".keypoints")
+        if results:
             kp[:, 2] = np.clip(kp[:, 2], 0, 1)
         else:
             kp[:, 2] = np.select([kp[:, 2] >= 2, kp[:, 2] >= 1], [1.0, 0.5], 0.0)
@@ -288,13 +314,19 @@ def read_mediapipe(path: str | Path, image_size: tuple[int, int] | None = None) 
             if size is not None:
                 c[:, 0] *= size[0]
                 c[:, 1] *= size[1]
-            out.append(np.concatenate([c[:, :2], np.clip(c[:, 3:4], 0, 1)], 1))
+            pts = np.concatenate([c[:, :2], c[:, 3:4]], 1)
+            _check_points(pts, path, f"frame {t}")
+            out.append(np.concatenate([pts[:, :2], np.clip(pts[:, 2:3], 0, 1)], 1))
         people.append(np.stack(out) if out else np.zeros((0, 33, 3)))
     world = None
     if any(w is not None for w in worlds):
         world = np.zeros((len(frames), 33, 4))
         for t, w in enumerate(worlds):
             if w is not None:
+                if np.abs(np.asarray(w)[:, :3]).max() > 1e3:
+                    raise InputError("world landmark further than 1 km from the hips", path=path,
+                                     where=f"frame {t}", fix="world landmarks are metres")
+                _check_points(np.asarray(w)[:, [0, 1, 3]], path, f"frame {t} world landmarks")
                 world[t] = w
                 world[t, :, 3] = np.clip(world[t, :, 3], 0, 1)
     ks = KeypointSet("mediapipe33", people, str(path), [str(i) for i in range(len(frames))],
@@ -336,9 +368,10 @@ def _mediapipe_json(path: Path):
     meta: dict = {}
     if isinstance(data, dict):
         if "image_width" in data and "image_height" in data:
-            meta["size"] = (int(data["image_width"]), int(data["image_height"]))
+            meta["size"] = (_bounded(data["image_width"], 1, MAX_IMAGE_SIDE, path, "image_width", int),
+                            _bounded(data["image_height"], 1, MAX_IMAGE_SIDE, path, "image_height", int))
         if "fps" in data:
-            meta["fps"] = float(data["fps"])
+            meta["fps"] = _bounded(data["fps"], MIN_FPS, MAX_FPS, path, "fps", float)
         data = data.get("frames")
     if not isinstance(data, list):
         raise InputError("expected a list of frames (or {'frames': [...]})", path=path)

@@ -21,11 +21,50 @@ from typing import Iterator
 import numpy as np
 
 from neural_render.body.axes import Y_UP_TO_Z_UP
-from neural_render.errors import InputError
+from neural_render.errors import InputError, quote
 from neural_render.motion import rotations as rot
 
 NUM_POSE = 72
 NUM_HAND_POSE = 90  # 2 hands x 15 finger joints x 3
+
+# Plausibility limits: a motion outside them is refused as input and never written (SECURITY.md).
+MIN_FPS, MAX_FPS = 0.01, 10_000.0   # frames per second
+MAX_FRAMES = 2_000_000              # 18.5 h at 30 fps
+MAX_ABS_POSE = 1_000.0              # radians per axis-angle component
+MAX_ABS_TRANS = 100_000.0           # metres
+MAX_ABS_BETA = 1_000.0
+
+
+def check_motion_values(poses, trans, betas, fps, path="", action: str = "") -> None:
+    """Refuse non-real, non-finite or absurd motion values with one InputError naming the array,
+    the frame and the limit. `action` prefixes the message (e.g. "refusing to write")."""
+    head = f"{action}: " if action else ""
+    for name, a, limit in (("poses", poses, MAX_ABS_POSE), ("trans", trans, MAX_ABS_TRANS),
+                           ("betas", betas, MAX_ABS_BETA)):
+        a = np.asarray(a)
+        if a.dtype.kind not in "biuf":
+            raise InputError(f"{head}{name} is not real numbers (dtype {a.dtype})", path=path,
+                             fix="poses, trans and betas are real float arrays")
+        if a.size == 0:
+            continue
+        bad = np.argwhere(~np.isfinite(a))
+        if len(bad):
+            raise InputError(f"{head}{name} has non-finite values (first at index {tuple(int(i) for i in bad[0])})",
+                             path=path)
+        big = np.argwhere(np.abs(a) > limit)
+        if len(big):
+            i = tuple(int(k) for k in big[0])
+            raise InputError(f"{head}{name}{list(i)} = {float(a[i]):g} is outside +-{limit:g}", path=path,
+                             fix="the source's values or units are wrong")
+    if len(np.asarray(poses)) > MAX_FRAMES:
+        raise InputError(f"{head}{len(poses):,} frames (limit {MAX_FRAMES:,})", path=path)
+    try:
+        fps = float(fps)
+    except (TypeError, ValueError):
+        raise InputError(f"{head}frame rate {quote(fps)} is not a number", path=path) from None
+    if not (MIN_FPS <= fps <= MAX_FPS):
+        raise InputError(f"{head}frame rate {fps:g} fps is outside [{MIN_FPS:g}, {MAX_FPS:g}]", path=path,
+                         fix="pass --fps, or fix mocap_framerate")
 
 
 @dataclass
@@ -102,6 +141,7 @@ class Motion:
         from neural_render.fileio import write_npz
 
         path = Path(path)
+        check_motion_values(self.poses, self.trans, self.betas, self.fps, path, "refusing to write")
         write_npz(path, poses=self.poses.astype(np.float32), trans=self.trans.astype(np.float32),
                   betas=self.betas.astype(np.float32), mocap_framerate=np.float64(self.fps),
                   gender=np.array(self.gender), up=np.array(self.up),
@@ -115,12 +155,9 @@ class Motion:
         path = Path(path)
         if not path.exists():
             raise InputError("motion file not found", path=path, fix="check the path")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except Exception as e:
-            raise InputError(f"not a readable .npz ({type(e).__name__})", path=path,
-                             fix="write motions with `neural-render motion import`") from None
+        from neural_render.fileio import load_npz
+
+        data = load_npz(path)
         return cls.from_dict(data, path)
 
     @classmethod
@@ -162,9 +199,11 @@ class Motion:
         betas = np.asarray(data.get("betas", np.zeros(10)), np.float32).reshape(-1)
         if not np.all(np.isfinite(betas)):
             raise InputError("betas has non-finite values", path=path)
-        fps = float(np.asarray(data.get("mocap_framerate", data.get("fps", 30.0))).reshape(-1)[0])
-        if not (np.isfinite(fps) and fps > 0):
-            raise InputError(f"mocap_framerate is {fps}, expected a positive number", path=path)
+        try:
+            fps = float(np.asarray(data.get("mocap_framerate", data.get("fps", 30.0))).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            raise InputError("mocap_framerate is not a number", path=path) from None
+        check_motion_values(poses, trans, betas, fps, path)
         up = str(np.asarray(data.get("up", "z")).reshape(-1)[0]) if "up" in data else "z"
         if up not in ("y", "z"):
             raise InputError(f"up is {up!r}, expected 'y' or 'z'", path=path)
@@ -194,13 +233,16 @@ class Motion:
         k / fps <= (T - 1) / self.fps.
         """
         fps = float(fps)
-        if not (np.isfinite(fps) and fps > 0):
-            raise InputError(f"fps must be positive, got {fps}", where="--fps")
+        if not (MIN_FPS <= fps <= MAX_FPS):
+            raise InputError(f"fps {fps:g} is outside [{MIN_FPS:g}, {MAX_FPS:g}]", where="--fps")
         if abs(fps - self.fps) < 1e-9:
             return self.copy()
         T = self.num_frames
         span = (T - 1) / self.fps
-        n = int(np.floor(span * fps + 1e-6)) + 1
+        n = int(np.floor(span * fps + 1e-6)) + 1 if np.isfinite(span * fps) else MAX_FRAMES + 1
+        if n > MAX_FRAMES:
+            raise InputError(f"resampling {T} frames from {self.fps:g} to {fps:g} fps gives more than "
+                             f"{MAX_FRAMES:,} frames", where="--fps")
         src_t = np.arange(n) / fps * self.fps  # fractional source frame index
         i0 = np.clip(np.floor(src_t).astype(int), 0, T - 1)
         i1 = np.clip(i0 + 1, 0, T - 1)

@@ -26,8 +26,8 @@ HAND_MIDDLE1 = 3
 
 
 def _finite(name: str, a: np.ndarray, path) -> np.ndarray:
-    if not np.issubdtype(a.dtype, np.number):
-        raise InputError(f"{name} is not numeric (dtype {a.dtype})", path=path)
+    if a.dtype.kind not in "biuf":  # (complex, text, object... are refused, not cast)
+        raise InputError(f"{name} is not real numbers (dtype {a.dtype})", path=path)
     bad = np.argwhere(~np.isfinite(a))
     if len(bad):
         raise InputError(f"{name} has non-finite values (first at index {tuple(bad[0])})", path=path)
@@ -98,24 +98,21 @@ def _text(v, default: str) -> str:
 
 
 def _npz_dict(path: Path) -> dict:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise InputError("npz holds pickled objects, which are not loaded", path=path,
-                             fix="save arrays only (np.savez)") from None
-        raise InputError(f"not a readable .npz ({e})", path=path) from None
-    except Exception as e:
-        raise InputError(f"not a readable .npz ({type(e).__name__})", path=path) from None
+    from neural_render.fileio import load_npz
+
+    return load_npz(path)
 
 
-def _fps(data: dict, default: float | None = None) -> float | None:
+def _fps(data: dict, default: float | None = None, path="") -> float | None:
+    from neural_render.motion.motion import MAX_FPS, MIN_FPS
+
     for k in ("mocap_framerate", "mocap_frame_rate", "frame_rate", "fps", "framerate"):
         if k in data:
             v = float(np.asarray(data[k]).reshape(-1)[0])
-            if np.isfinite(v) and v > 0:
-                return v
+            if not (MIN_FPS <= v <= MAX_FPS):
+                raise InputError(f"{k} is {v:g}, outside [{MIN_FPS:g}, {MAX_FPS:g}] frames per second", path=path,
+                                 fix="pass --fps, or fix the file's frame rate")
+            return v
     return default
 
 
@@ -139,12 +136,15 @@ def load_amass(path: str | Path, fps: float | None = None) -> Motion:
         raise InputError(f"trans has shape {trans.shape}, expected ({T}, 3)", path=path)
     betas = _finite("betas", np.asarray(data.get("betas", np.zeros(10))).reshape(-1), path)
     try:
-        rate = _fps(data, fps)
+        rate = _fps(data, fps, path)
     except (TypeError, ValueError, IndexError):
         raise InputError("the frame rate entry is not a number", path=path) from None
     if rate is None:
         raise InputError("no frame rate in the file (mocap_framerate)", path=path, fix="pass --fps")
     meta = {"source": str(path), "format": "amass"}
+    from neural_render.motion.motion import check_motion_values
+
+    check_motion_values(poses, trans, betas, rate, path)
     if "up" in data:
         up = _text(data["up"], "z")
     else:  # AMASS is Z-up; files converted to Y-up without saying so are caught here
@@ -179,7 +179,10 @@ def load_smpl_dict(path: str | Path, fps: float | None = None) -> Motion:
 def _array(name: str, v, path) -> np.ndarray:
     """A finite float array from any value, or an InputError naming the key."""
     try:
-        a = np.asarray(v, dtype=np.float64)
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf":  # strings ("1.5") and complex values are refused, not cast
+            raise TypeError
+        a = a.astype(np.float64)
     except (TypeError, ValueError):
         raise InputError(f"{name} is not a numeric array", path=path) from None
     return _finite(name, a, path)
@@ -237,9 +240,12 @@ def motion_from_smpl_dict(data: dict, path: str | Path = "", fps: float | None =
             betas = b.reshape(-1) if b.ndim <= 1 else b.reshape(b.shape[0], -1)[0]
             break
     try:
-        rate = _fps(data, fps if fps else 30.0)
+        rate = _fps(data, fps if fps else 30.0, path)
     except (TypeError, ValueError, IndexError):
         raise InputError("the frame rate entry is not a number", path=path) from None
+    from neural_render.motion.motion import check_motion_values
+
+    check_motion_values(poses, trans, betas, rate, path)
     gender = _text(data["gender"], "neutral") if "gender" in data else "neutral"
     # SMPL parameter dicts are in SMPL's Y-up model space unless the root orientations clearly say Z-up.
     up, strength = detect_up(poses, "y")

@@ -1,0 +1,341 @@
+"""Hostile and broken input beyond pickles: recursion, declared sizes, absurd values, the
+environment, message size. Every input is generated here; each must end in one line and exit 2
+(or an InputError), with nothing written. See SECURITY.md."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hostile_util import run_cli
+from neural_render.errors import InputError
+
+BVH_TAIL = "MOTION\nFrames: 1\nFrame Time: 0.033333\n"
+
+
+def deep_bvh(depth: int) -> str:
+    head = "HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n"
+    body = "".join(f"JOINT J{i}\n{{\nOFFSET 0 1 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n" for i in range(depth))
+    closes = "}\n" * (depth + 1)
+    return head + body + closes + BVH_TAIL + " ".join(["0"] * (6 + 3 * depth)) + "\n"
+
+
+def small_bvh(frames_line: str = "Frames: 1", row: str = "0 0 0 0 0 0 0 0 0") -> str:
+    return ("HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation "
+            "Yrotation\nJOINT Chest\n{\nOFFSET 0 10 0\nCHANNELS 3 Zrotation Xrotation Yrotation\nEnd Site\n{\n"
+            f"OFFSET 0 5 0\n}}\n}}\n}}\nMOTION\n{frames_line}\nFrame Time: 0.04\n{row}\n")
+
+
+def _import(tmp_path, src, *extra) -> tuple[int, str]:
+    out = tmp_path / "out.npz"
+    rc, err = run_cli(["motion", "import", str(src), "--out", str(out), *extra])
+    assert not out.exists() or rc == 0
+    return rc, err
+
+
+def _exit2(rc, err):
+    assert rc == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+# ------------------------------------------------------------------------------------ recursion
+def test_bvh_3000_deep_hierarchy(tmp_path):
+    p = tmp_path / "deep.bvh"
+    p.write_text(deep_bvh(3000))
+    rc, err = _import(tmp_path, p)
+    _exit2(rc, err)
+    assert "nests deeper than" in err
+
+
+def test_bvh_200_deep_hierarchy_still_parses():
+    from neural_render.motion.bvh import parse_bvh
+
+    assert len(parse_bvh(deep_bvh(200)).names) == 201
+
+
+@pytest.mark.parametrize("kind", ["openpose", "mediapipe", "coco", "calibration"])
+@pytest.mark.parametrize("depth", [100_000, 50_000])
+def test_deeply_nested_json(tmp_path, kind, depth):
+    doc = "[" * depth + "]" * depth
+    if kind == "openpose":
+        src = tmp_path / "op"
+        src.mkdir()
+        (src / "f_000001_keypoints.json").write_text('{"people": ' + doc + "}")
+        args = ["--format", "openpose"]
+    elif kind == "calibration":
+        from neural_render.motion.calibration import load_calibration
+
+        (tmp_path / "cams.json").write_text('{"cameras": ' + doc + "}")
+        with pytest.raises(InputError, match="nested too deeply"):
+            load_calibration(tmp_path / "cams.json")
+        return
+    else:
+        src = tmp_path / f"{kind}.json"
+        src.write_text(doc if kind == "coco" else '{"frames": ' + doc + "}")
+        args = ["--format", kind]
+    _exit2(*_import(tmp_path, src, *args))
+
+
+# ---------------------------------------------------------------------------------------- sizes
+def test_bvh_frames_declared_huge(tmp_path):
+    p = tmp_path / "huge.bvh"
+    p.write_text(small_bvh("Frames: 1000000000"))
+    rc, err = _import(tmp_path, p)
+    _exit2(rc, err)
+    assert "1000000000 declared" in err
+
+
+def _npz_bomb(path, n_bytes: int):
+    """A valid .npz whose one array is n_bytes of zeros: ~1000x smaller on disk."""
+    rows = n_bytes // (72 * 4)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("poses.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (rows, 72)})
+            chunk = bytes(1 << 24)
+            left = rows * 72 * 4
+            while left > 0:
+                f.write(chunk[:min(left, len(chunk))])
+                left -= len(chunk)
+        zf.writestr("trans.npy", b"")
+
+
+@pytest.mark.slow
+def test_npz_bomb_real_inflation(tmp_path):
+    p = tmp_path / "bomb.npz"
+    _npz_bomb(p, (1 << 30) + (1 << 29))  # 1.5 GiB of poses in ~1.5 MB
+    assert p.stat().st_size < 3_000_000
+    _exit2(*_import(tmp_path, p, "--format", "amass"))
+
+
+def test_npz_declared_size_over_limit(tmp_path):
+    """Same check without writing 1.5 GB: the zip directory's declared size is what is trusted."""
+    from neural_render.fileio import check_npz
+
+    p = tmp_path / "big.npz"
+    _npz_bomb(p, 8 << 20)
+    with pytest.raises(InputError, match="inflates to"):
+        check_npz(p, max_bytes=4 << 20)
+    check_npz(p, max_bytes=16 << 20)
+
+
+def test_npz_header_shape_larger_than_member(tmp_path):
+    p = tmp_path / "lie.npz"
+    with zipfile.ZipFile(p, "w") as zf:
+        with zf.open("poses.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                                     "shape": (10**6, 10**6)})
+            f.write(bytes(64))
+    for fmt in ("amass", "smpl", "motion"):
+        _exit2(*_import(tmp_path, p, "--format", fmt))
+    rc, err = run_cli(["body", "info", "--model", str(p)])
+    _exit2(rc, err)
+    assert "declares shape" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "{d}", "--out", "{o}", "--size", "100000"],
+    ["train", "--data", "{d}", "--out", "{o}", "--batch", "0"],
+    ["train", "--data", "{d}", "--out", "{o}", "--texture-size", "1000000"],
+    ["generate", "--checkpoint", "{d}/c.safetensors", "--passes", "{d}", "--out", "{o}", "--size", "100000"],
+    ["body", "preview", "--out", "{o}/p.png", "--size", "100000"],
+    ["body", "preview", "--out", "{o}/p.png", "--count", "100000"],
+    ["eval", "--checkpoint", "{d}/c.safetensors", "--data", "{d}", "--size", "100000"],
+])
+def test_size_flags_bounded(tmp_path, argv):
+    argv = [a.format(d=tmp_path, o=tmp_path / "out") for a in argv]
+    rc, err = run_cli(argv)
+    _exit2(rc, err)
+    assert "outside" in err and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------- values
+def test_bvh_root_position_1e308(tmp_path):
+    p = tmp_path / "far.bvh"
+    p.write_text(small_bvh(row="1e308 0 0 0 0 0 0 0 0"))
+    _exit2(*_import(tmp_path, p))
+
+
+def test_bvh_large_but_finite_values_never_written_as_nan(tmp_path):
+    """Within the parser's limit, the retargeted result is checked before it is written."""
+    p = tmp_path / "far.bvh"
+    p.write_text(small_bvh(row="9e6 9e6 9e6 0 0 0 0 0 0"))
+    rc, err = _import(tmp_path, p)
+    if rc == 0:
+        from neural_render.motion.motion import Motion
+
+        m = Motion.load(tmp_path / "out.npz")
+        assert np.all(np.isfinite(m.trans)) and np.all(np.isfinite(m.poses))
+    else:
+        _exit2(rc, err)
+
+
+@pytest.mark.parametrize("name,arrays", [
+    ("string poses", {"poses": np.array([["1.0"] * 72])}),
+    ("complex poses", {"poses": np.zeros((2, 72), complex)}),
+    ("fps 1e-300", {"poses": np.zeros((2, 72)), "mocap_framerate": np.float64(1e-300)}),
+    ("fps 1e300", {"poses": np.zeros((2, 72)), "mocap_framerate": np.float64(1e300)}),
+    ("poses 1e30", {"poses": np.full((2, 72), 1e30)}),
+    ("trans 1e30", {"poses": np.zeros((2, 72)), "trans": np.full((2, 3), 1e30)}),
+])
+@pytest.mark.parametrize("fmt", ["amass", "smpl"])
+def test_absurd_smpl_values(tmp_path, name, arrays, fmt):
+    p = tmp_path / "m.npz"
+    np.savez(p, **arrays)
+    _exit2(*_import(tmp_path, p, "--format", fmt))
+
+
+def test_smpl_model_with_string_arrays(tmp_path, synthetic_smpl):
+    d = dict(synthetic_smpl)
+    d["v_template"] = np.array([["a", "b", "c"]] * 4)
+    p = tmp_path / "s.npz"
+    np.savez(p, **d)
+    _exit2(*run_cli(["body", "info", "--model", str(p)]))
+
+
+def test_motion_save_refuses_non_finite_and_absurd(tmp_path):
+    from neural_render.motion.motion import Motion
+
+    for bad in (dict(trans=np.full((2, 3), np.nan)), dict(trans=np.full((2, 3), 1e9)), dict(fps=1e-300)):
+        kw = dict(poses=np.zeros((2, 72)), trans=np.zeros((2, 3)), fps=30.0)
+        kw.update(bad)
+        with pytest.raises(InputError, match="refusing to write"):
+            Motion(**kw).save(tmp_path / "m.npz")
+        assert not list(tmp_path.iterdir())
+
+
+def _openpose(tmp_path, conf: float, x: float = 100.0):
+    src = tmp_path / "op"
+    src.mkdir(exist_ok=True)
+    kp = []
+    for i in range(25):
+        kp += [x + i, 100.0 + 10 * i, conf]
+    (src / "a_000001_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": kp}]}))
+    return src
+
+
+@pytest.mark.parametrize("conf,x", [(1e9, 100.0), (-5.0, 100.0), (0.9, 1e12)])
+def test_openpose_absurd_confidence_or_coordinate(tmp_path, conf, x):
+    rc, err = _import(tmp_path, _openpose(tmp_path, conf, x), "--format", "openpose")
+    _exit2(rc, err)
+
+
+# ---------------------------------------------------------------------------------- environment
+def test_unwritable_output_is_one_line(tmp_path):
+    from neural_render.motion.motion import Motion
+
+    src = tmp_path / "m.npz"
+    Motion(np.zeros((2, 72)), np.zeros((2, 3))).save(src)
+    target = "/sys/neural_render_test.npz" if os.geteuid() == 0 else "/proc/neural_render_test.npz"
+    rc, err = run_cli(["motion", "import", str(src), "--out", target])
+    _exit2(rc, err)
+    assert "permission" in err.lower() or "read-only" in err.lower() or "denied" in err.lower()
+
+
+def test_disk_full_is_one_line_in_a_real_process(tmp_path):
+    """A write limit (RLIMIT_FSIZE: the kernel's EFBIG, as a full disk's ENOSPC) in a real process."""
+    import resource
+
+    from neural_render.motion.motion import Motion
+
+    src = tmp_path / "m.npz"
+    Motion(np.zeros((4000, 72)), np.zeros((4000, 3))).save(src)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(src), "--out",
+                        str(tmp_path / "o.npz")], capture_output=True, text=True, preexec_fn=limit)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "too large" in r.stderr
+    assert not (tmp_path / "o.npz").exists() and not list(tmp_path.glob(".o.*"))
+
+
+def test_environment_error_mapping():
+    from neural_render.cli import environment_error
+
+    def raised(fn):
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001
+            return e
+
+    def recurse(n):
+        return recurse(n + 1)
+
+    assert "out of memory" in environment_error(raised(lambda: np.empty(10**15)))
+    assert "nested too deeply" in environment_error(raised(lambda: recurse(0)))
+    for code in (errno.EACCES, errno.EROFS, errno.ENOSPC):
+        e = OSError(code, os.strerror(code), "/x/y")
+        assert environment_error(e).startswith("'/x/y': ")
+    assert environment_error(OSError(errno.EBADF, "bad fd")) is None  # a bug: stays exit 1
+    assert environment_error(ValueError("x")) is None
+    assert environment_error(KeyError("x")) is None
+
+
+# ------------------------------------------------------------------------------- message size
+def test_yaml_billion_laughs_is_refused_briefly(tmp_path):
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    lines.append("samples: *a8")
+    cfg = tmp_path / "laughs.yaml"
+    cfg.write_text("\n".join(lines) + "\n")
+    assert cfg.stat().st_size < 2000
+    rc, err = run_cli(["batch", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    _exit2(rc, err)
+    assert len(err) < 600 and "expands" in err
+
+
+def test_error_messages_are_capped():
+    e = InputError("x" * 10**6, path="p" * 10**5, fix="f" * 10**5)
+    assert len(str(e)) <= 2000
+    from neural_render.errors import quote
+
+    assert len(quote("y" * 10**7)) <= 120 and quote(list(range(10**6))) == "<list of 1000000 items>"
+
+
+# ------------------------------------------------------------------------------------ fuzzing
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(depth=st.integers(1, 400), frames=st.integers(-5, 10**12), value=st.sampled_from(
+    ["0", "1e308", "-1e308", "nan", "inf", "1e7", "12.5", "1e-320"]))
+def test_fuzz_bvh_structure(depth, frames, value):
+    from neural_render.motion.bvh import parse_bvh
+
+    text = deep_bvh(depth).replace("Frames: 1", f"Frames: {frames}").replace("\n0 0", f"\n{value} 0", 1)
+    try:
+        b = parse_bvh(text)
+    except InputError:
+        return
+    assert np.all(np.isfinite(b.frames)) and b.num_frames == frames
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=st.recursive(st.none() | st.floats() | st.integers(-10**20, 10**20) | st.text(max_size=5),
+                        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(
+                            ["people", "pose_keypoints_2d", "frames", "landmarks", "image_width", "image_height",
+                             "fps", "x", "y", "visibility", "annotations", "keypoints", "image_id", "images",
+                             "id", "width", "height", "cameras", "K", "world_to_camera"]), c, max_size=4),
+                        max_leaves=20),
+       nest=st.integers(0, 3000), kind=st.sampled_from(["openpose", "coco", "mediapipe", "calibration"]))
+def test_fuzz_json_inputs_only_input_errors(tmp_path, doc, nest, kind):
+    from neural_render.motion.calibration import load_calibration
+    from neural_render.motion.keypoints import read_keypoints
+
+    p = tmp_path / ("f_000001_keypoints.json" if kind == "openpose" else "f.json")
+    p.write_text("[" * nest + json.dumps(doc) + "]" * nest)
+    try:
+        if kind == "calibration":
+            load_calibration(p)
+        else:
+            ks = read_keypoints(p, kind)
+            for frame in ks.people:
+                assert np.all(np.isfinite(frame))
+    except InputError:
+        pass
