@@ -108,10 +108,12 @@ def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
     if not path.is_file():
         return None
     try:
-        z = np.load(path, allow_pickle=False)
+        from neural_render.fileio import load_npz
+
+        z = load_npz(path)  # declared sizes checked before inflating
     except Exception:
         return None
-    keys = set(z.files)
+    keys = set(z)
     # passes.render.PassWriter: uv (T, P, 25, 2) pixels, visibility (T, P, 25) COCO flags, frames = motion
     # frame indices (file number - 1)
     kp_key = next((k for k in ("uv", "body25", "keypoints", "xy") if k in keys), None)
