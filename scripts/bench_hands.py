@@ -131,6 +131,96 @@ def retarget_error(path: str, body) -> dict:
             "fingers": with_f, "baseline_relaxed_hand": base}
 
 
+def _flexions(kp: np.ndarray) -> np.ndarray:
+    """(N, 2, 15) unsigned flexion angles (deg) of each finger joint from COCO-WholeBody hand
+    points (N, 133, 3): the angle between a bone and its parent bone (wrist -> knuckle first)."""
+    out = np.zeros((len(kp), 2, 15))
+    for s, start in enumerate((91, 112)):
+        h = kp[:, start:start + 21]
+        for f in range(5):
+            pts = [h[:, 0]] + [h[:, 1 + 4 * f + k] for k in range(4)]
+            for k in range(3):
+                out[:, s, 3 * f + k] = _angle(pts[k + 1] - pts[k], pts[k + 2] - pts[k + 1])
+    return out
+
+
+def landmark_fit(body, n: int = 12, seed: int = 0, size: int = 512) -> dict:
+    """MediaPipe Hands on rendered hands of known pose -> `hand_fit.fit_hand_poses` -> errors.
+
+    Each sample: a T-posed body with random finger curls (0-70 deg per joint, +-8 deg noise, both
+    hands alike), the left hand rendered (raster, normals shaded as skin) from above its back,
+    MediaPipe's 21 landmarks (image px + relative depth), the joint-limited fit, then: reprojection
+    error (px, the fitted hand's 21 points through the same camera vs the rendered truth's), and
+    the finger-joint flexion error (deg) against the truth; baseline = the relaxed default hand."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_hands import curl
+
+    from neural_render.capture.detect import _import_mediapipe
+    from neural_render.motion.hand_fit import fit_hand_poses
+    from neural_render.passes.camera import look_at
+    from neural_render.passes.raster import RasterRenderer
+    from neural_render.passes.scene import BodyInstance
+
+    mp = _import_mediapipe()
+    rng = np.random.default_rng(seed)
+    poses = np.zeros((n, 72), np.float32)
+    poses[:, 0] = np.pi / 2
+    gt = np.concatenate([curl(float(a)) for a in rng.uniform(0, 70, n)]) + rng.normal(0, 0.14, (n, 90)).astype(np.float32)
+    inst = BodyInstance.from_motion(body, poses, np.zeros((n, 3)), hand_poses=gt)
+    pf = inst.posed(list(range(n)))
+    r = RasterRenderer(size, size)
+    lms = np.full((n, 2, 21, 3), np.nan)
+    cams = []
+    try:
+        with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1, model_complexity=1,
+                                      min_detection_confidence=0.3) as det:
+            for t in range(n):
+                c = pf.wholebody[t, 91:112].mean(0)
+                cam = look_at(c + np.array([0.0, -0.15, 0.40]), c, (size, size), up=(1.0, 0.0, 0.0))
+                cams.append(cam)
+                buf = r.render([inst], [pf.vertices[t]], cam)
+                shade = np.clip(buf["normal"][..., 2], 0, 1)[..., None] * 0.8 + 0.2
+                m = buf["mask"][..., None]
+                img = (np.array([224, 172, 150]) * shade * m + (1 - m) * 60).astype(np.uint8)
+                res = det.process(img)
+                if res.multi_hand_landmarks:
+                    lms[t, 0] = [[p.x * size, p.y * size, p.z * size] for p in res.multi_hand_landmarks[0].landmark]
+    finally:
+        r.close()
+    fit, found = fit_hand_poses(lms, body)
+    ok = found[:, 0]
+    mean = np.broadcast_to(body.hands.hands_mean, (n, 90)).copy()
+
+    def keypoints(h):
+        o = body.forward(body.smplh_poses(poses, h))
+        return body.keypoints(o.vertices, o.joints, "wholebody")
+
+    K_gt, K_fit, K_base = keypoints(gt), keypoints(fit), keypoints(mean)
+    F_gt, F_fit, F_base = _flexions(K_gt)[:, 0], _flexions(K_fit)[:, 0], _flexions(K_base)[:, 0]
+
+    def reproj(K):
+        e = [np.linalg.norm(cams[t].project(K[t, 91:112])[0] - cams[t].project(K_gt[t, 91:112])[0], axis=1).mean()
+             for t in np.flatnonzero(ok)]
+        return round(float(np.mean(e)), 2)
+
+    # The fit alone: the truth's own 21 points (camera coordinates) as landmarks.
+    true_lm = np.full((n, 2, 21, 3), np.nan)
+    for t in range(n):
+        true_lm[t, 0] = cams[t].to_camera(K_gt[t, 91:112])
+    fit_true, _ = fit_hand_poses(true_lm, body)
+    K_true = keypoints(fit_true)
+    F_true = _flexions(K_true)[:, 0]
+    mp_err = [np.linalg.norm(lms[t, 0, :, :2] - cams[t].project(K_gt[t, 91:112])[0], axis=1).mean() for t in np.flatnonzero(ok)]
+    return {"samples": n, "hands_found": int(ok.sum()), "image_px": size,
+            "mediapipe_landmarks_vs_truth_px": round(float(np.mean(mp_err)), 2),
+            "fit": {"reprojection_px": reproj(K_fit),
+                    "flexion_error_deg": round(float(np.abs(F_fit - F_gt)[ok].mean()), 2)},
+            "fit_on_true_landmarks": {"reprojection_px": reproj(K_true),
+                                      "flexion_error_deg": round(float(np.abs(F_true - F_gt)[ok].mean()), 2)},
+            "baseline_relaxed_hand": {"reprojection_px": reproj(K_base),
+                                      "flexion_error_deg": round(float(np.abs(F_base - F_gt)[ok].mean()), 2)}}
+
+
 def volume(body) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_hands import finger_volume_ratio
@@ -146,9 +236,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="hands benchmarks")
     ap.add_argument("--clip", action="append", default=[], help="BVH/FBX clip with finger motion")
     ap.add_argument("--motion", default=None, help="motion for the DWPose agreement (scripts/dwpose_reference.py)")
+    ap.add_argument("--landmark-fit", type=int, default=0, help="rendered samples for the MediaPipe hand fit (0: skip)")
     args = ap.parse_args(argv)
     body = load_body()
     out = {"finger_volume_ratio": volume(body), "retarget": [retarget_error(c, body) for c in args.clip]}
+    if args.landmark_fit:
+        out["hand_landmark_fit"] = landmark_fit(body, args.landmark_fit)
     if args.motion:
         import io
         from contextlib import redirect_stdout

@@ -78,3 +78,41 @@ def test_two_segment_fingers_and_bad_finger_maps(tmp_path):
     presets = {p.stem: json.loads(p.read_text()) for p in (ROOT / "smpl_assets" / "bone_maps").glob("*.json")}
     for name in ("mixamo", "daz", "rokoko", "rigify", "smpl"):
         assert len(presets[name]["fingers"]) == 30, name
+
+
+def test_hand_landmark_fit_recovers_finger_curls_within_limits(body):
+    """Landmarks of known hand poses, seen in an arbitrary camera frame and scale, fit back to the
+    same finger bends (joint-limited), far closer than the relaxed default hand."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_hands import _flexions
+    from scipy.spatial.transform import Rotation
+
+    from neural_render.motion.hand_fit import fit_hand_poses
+
+    def wholebody(poses, hands):
+        o = body.forward(body.smplh_poses(poses, hands))
+        return body.keypoints(o.vertices, o.joints, "wholebody")
+
+    rng = np.random.default_rng(2)
+    T = 8
+    gt = (np.concatenate([curl(a) for a in rng.uniform(0, 70, T)]) + rng.normal(0, 0.08, (T, 90))).astype(np.float32)
+    poses = rng.normal(0, 0.2, (T, 72)).astype(np.float32)
+    kp = wholebody(poses, gt)
+    lm = np.stack([kp[:, 91:112], kp[:, 112:133]], 1) @ Rotation.random(random_state=3).as_matrix().T * 700.0
+    lm[3, 1] = np.nan  # a right hand not found
+    fit, found = fit_hand_poses(lm, body)
+    assert found.sum() == 2 * T - 1
+    np.testing.assert_allclose(fit[3, 45:], body.hands.hands_mean[45:], atol=1e-6)
+    F_gt, F_fit = _flexions(kp), _flexions(wholebody(poses, fit))
+    F_base = _flexions(wholebody(poses, np.broadcast_to(body.hands.hands_mean, (T, 90)).copy()))
+    err = np.abs(F_fit - F_gt)[found]
+    assert err.mean() < 5 and err.mean() < 0.3 * np.abs(F_base - F_gt)[found].mean()
+    # An index finger bent 60 deg backwards at its middle joint: the hinge stops at straight.
+    h = kp[0, 91:112].copy()
+    pip, dip = h[6].copy(), h[7] - h[6]
+    back = np.array([0.0, 1.0, 0.0])  # the back of the left hand in the T-pose
+    h[7] = pip + np.linalg.norm(dip) * (0.5 * dip / np.linalg.norm(dip) + 0.866 * back)
+    h[8] = h[7] + (h[7] - pip) * 0.8
+    assert _flexions(np.concatenate([np.zeros((1, 91, 3)), h[None], kp[:1, 112:]], 1))[0, 0, 4] > 50
+    fit1, _ = fit_hand_poses(np.stack([h, kp[0, 112:133]])[None], body)
+    assert _flexions(wholebody(poses[:1], fit1))[0, 0, 4] < 12  # index PIP (COCO hand order)

@@ -17,10 +17,12 @@ from neural_render.errors import InputError
 
 
 def detect_keypoint_set(src: str | Path, frames: tuple[int, int | None] | None = None, person: str | None = None,
-                        progress: bool = True):
+                        progress: bool = True, hands: bool = False):
     """KeypointSet of the subject in `src` (video, frames folder or photo); InputError when no frame
     has a person. frames (A, B): only those source frames (B None = to the end); the set's frame 0
-    is source frame A (its `frame_names` hold the source indices)."""
+    is source frame A (its `frame_names` hold the source indices). hands: also detect the hands;
+    the set's `hands` (T, 2, 21, 3) then holds each frame's left/right hand landmarks (x px, y px,
+    MediaPipe's relative depth in x's scale; NaN where not found)."""
     from neural_render.capture.detect import PoseDetector, iter_detections, parse_person
     from neural_render.capture.detect_output import source_kind
     from neural_render.capture.video import frame_info, read_image
@@ -31,7 +33,7 @@ def detect_keypoint_set(src: str | Path, frames: tuple[int, int | None] | None =
     box = parse_person(person)
     if kind == "photo":
         rgb = read_image(src)
-        with PoseDetector(video=False, segmentation=False, hands=False) as det:
+        with PoseDetector(video=False, segmentation=False, hands=hands) as det:
             if box is None:
                 found = [(0, det(rgb))]
             else:
@@ -43,7 +45,7 @@ def detect_keypoint_set(src: str | Path, frames: tuple[int, int | None] | None =
     else:
         info = frame_info(src)
         a, b = (frames[0] or 0, frames[1]) if frames else (0, None)
-        found = list(iter_detections(src, person=box, segmentation=False, hands=False, start=a, stop=b,
+        found = list(iter_detections(src, person=box, segmentation=False, hands=hands, start=a, stop=b,
                                      progress=progress))
         size, fps = (info["width"], info["height"]), info["fps"]
     if not found:
@@ -58,5 +60,13 @@ def detect_keypoint_set(src: str | Path, frames: tuple[int, int | None] | None =
             continue
         people.append(d.landmarks[None][..., [0, 1, 3]].clip(min=[-np.inf, -np.inf, 0], max=[np.inf, np.inf, 1]))
         world[i] = d.world
-    return KeypointSet("mediapipe33", people, str(src), [str(t) for t, _ in found], image_size=size, fps=fps,
-                       world=world, world_axes="mediapipe: x right, y down, z away from camera, origin between hips")
+    ks = KeypointSet("mediapipe33", people, str(src), [str(t) for t, _ in found], image_size=size, fps=fps,
+                     world=world, world_axes="mediapipe: x right, y down, z away from camera, origin between hips")
+    if hands:
+        hl = np.full((len(found), 2, 21, 3), np.nan)
+        for i, (_, d) in enumerate(found):
+            for s, name in enumerate(("left", "right")):
+                if d is not None and name in getattr(d, "hands", {}):
+                    hl[i, s] = np.asarray(d.hands[name], np.float64)[:, :3]
+        ks.hands = hl
+    return ks

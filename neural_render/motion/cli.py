@@ -44,6 +44,9 @@ def register(sub) -> None:
     imp.add_argument("--calibration", default=None,
                      help="camera calibration for multi-view keypoints (e.g. Qualisys XML, Pose2Sim TOML)")
     imp.add_argument("--device", default="cpu", help="keypoint fitting device: cpu or cuda")
+    imp.add_argument("--hands", action="store_true",
+                     help="video/photo: also detect the hands (MediaPipe) and fit the fingers (joint-limited) "
+                          "into the motion's hand poses")
     imp.add_argument("--person", default=None,
                      help="video/photo input with several people: a pixel X,Y on the subject or a box X0,Y0,X1,Y1 "
                           "(first frame)")
@@ -131,7 +134,7 @@ def _import(args) -> int:
             # No keypoint file: the built-in detector reads the video / frames / photo first.
             from neural_render.capture.video_motion import detect_keypoint_set
 
-            kset = detect_keypoint_set(args.src, frames=frames, person=args.person)
+            kset = detect_keypoint_set(args.src, frames=frames, person=args.person, hands=args.hands)
             video = args.src
     motion, report = import_motion(args.src, fmt, fps=args.fps, body=body, bone_map=args.bone_map,
                                    up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,

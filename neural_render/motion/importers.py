@@ -157,6 +157,16 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
 
             motion, kp_report = import_keypoint_set(keypoint_set, fps=source_fps, body=body,
                                                     options=FitOptions(device=device), camera_name=src.stem)
+            hands = getattr(keypoint_set, "hands", None)
+            if hands is not None and getattr(body, "hands", None) is not None \
+                    and len(hands) == motion.num_frames:
+                from neural_render.motion.hand_fit import fit_hand_poses
+
+                hand_poses, found = fit_hand_poses(hands, body, motion.betas)
+                if found.any():  # else the motion keeps no hand poses (the relaxed default hands)
+                    motion = motion.copy(hand_poses=hand_poses)
+                kp_report["hands_found"] = {"left": int(found[:, 0].sum()), "right": int(found[:, 1].sum()),
+                                            "frames": int(len(found))}
         else:
             extra = {"calibration": calibration} if calibration else {}
             extra["options"] = FitOptions(device=device)

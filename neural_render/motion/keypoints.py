@@ -70,6 +70,7 @@ class KeypointSet:
     world: np.ndarray | None = None          # (T, K, 4) metres (x, y, z, visibility), camera-aligned
     world_axes: str = ""                     # how `world` axes are oriented
     normalized: bool = False                 # x, y still in 0..1 (image size unknown)
+    hands: np.ndarray | None = None          # (T, 2, 21, 3) left/right hand landmarks, NaN = not found
 
     @property
     def num_frames(self) -> int:
