@@ -310,3 +310,25 @@ def test_wholebody_drawing_agrees_with_dwpose_rules(body):
     ref = dwpose_reference(512, 512, [uv])
     a = agreement(ours, ref)
     assert a["iou"] > 0.8 and a["colour_agreement"] > 0.8, a
+
+
+def test_hands_profile_splits_palms_and_fingers(curled_motion, tmp_path):
+    import json
+
+    import cv2
+
+    from neural_render.passes.spec import hand_part_labels, parts_colors
+
+    body = load_body()
+    labels = hand_part_labels(body)
+    counts = np.bincount(labels, minlength=35)
+    assert np.all(counts[23:35] > 50)  # both palms and all ten fingers
+    np.testing.assert_array_equal(labels[body.parts < 21], body.parts[body.parts < 21])  # body unchanged
+    assert parts_colors("hands").shape == (35, 3)
+    _passes(curled_motion / "curled.npz", tmp_path / "p", "--profile", "hands", "--frames", "0:1",
+            "--passes", "parts,skeleton", size=512)
+    p = cv2.imread(str(tmp_path / "p" / "parts" / "000001.png"), cv2.IMREAD_UNCHANGED)
+    assert {23, 24} <= set(np.unique(p)) and len(set(np.unique(p)) & set(range(25, 35))) >= 6
+    leg = json.loads((tmp_path / "p" / "legend.json").read_text())
+    assert leg["skeleton"]["style"] == "wholebody" and "30..34" in leg["encodings"]["parts"]["values"]
+    assert len(leg["palettes"]["parts_colors"]) == 35

@@ -21,7 +21,8 @@ def register(sub) -> None:
                    help="A:B[:S] motion frame indices, 0-based, B exclusive (python slice); default all")
     p.add_argument("--renderer", choices=("blender", "raster"), default="blender",
                    help="blender: Cycles via the bpy module; raster: OpenGL offscreen (EGL/OSMesa)")
-    p.add_argument("--profile", choices=("default", "champ"), default="default")
+    p.add_argument("--profile", choices=("default", "champ", "hands"), default="default",
+                   help="hands: fingers get their own part labels (25..34) and the skeleton is wholebody")
     p.add_argument("--skeleton", choices=("body25", "coco18", "wholebody"), default=None,
                    help="skeleton style (profile's default); wholebody = DWPose's body + feet + hands + face drawing")
     p.add_argument("--camera", choices=("follow", "fixed"), default="follow")

@@ -312,6 +312,23 @@ def _pad_frames(x: np.ndarray, T: int) -> np.ndarray:
     return x if len(x) >= T else np.concatenate([x, np.repeat(x[-1:], T - len(x), 0)])
 
 
+def with_profile_parts(instances: Sequence[BodyInstance], prof) -> list[BodyInstance]:
+    """The instances with the profile's part labels (profile "hands": fingers split off)."""
+    if not prof.hand_parts:
+        return list(instances)
+    from dataclasses import replace
+
+    from neural_render.passes.spec import face_parts, hand_part_labels
+
+    out = []
+    for inst in instances:
+        if inst.body is not None and getattr(inst.body, "hands", None) is not None:
+            vp = hand_part_labels(inst.body)
+            inst = replace(inst, vertex_parts=vp, face_parts=face_parts(inst.faces, vp))
+        out.append(inst)
+    return out
+
+
 def iter_frame_passes(instances: Sequence[BodyInstance], cameras, size, frames=None, renderer="raster",
                       profile: str = "default", skeleton_style: str | None = None, occlusion: bool = False,
                       fps: float = 30.0, renderer_obj=None) -> Iterator[dict]:
@@ -326,6 +343,7 @@ def iter_frame_passes(instances: Sequence[BodyInstance], cameras, size, frames=N
     frames = list(range(T)) if frames is None else [int(f) for f in frames]
     prof = get_profile(profile)
     style = skeleton_style or prof.skeleton_style
+    instances = with_profile_parts(instances, prof)
     rend = renderer_obj or make_renderer(renderer, W, H)
     try:
         B = max(1, getattr(rend, "batch_size", 1))

@@ -57,6 +57,7 @@ class Profile:
     normal_bits: int = 8
     description: str = ""
     extra: dict = field(default_factory=dict)
+    hand_parts: bool = False     # fingers get their own labels 25..34 (bodies with hands)
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,6 +69,12 @@ PROFILES: dict[str, Profile] = {
         name="champ", parts_encoding="rgb", parts_palette="parts_champ_viridis", skeleton_style="body25",
         description="Champ-style guidance: parts as 24 viridis colours (RGB PNG), view-space (= camera-space) "
                     "normals, OpenPose BODY_25 skeleton"),
+    "hands": Profile(
+        name="hands", parts_encoding="label", parts_palette="parts_hands", skeleton_style="wholebody",
+        hand_parts=True,
+        description="parts as uint8 labels 0..34: SMPL's 1..24 (23/24 = the palms, the fingers split off), "
+                    "25..29 left thumb/index/middle/ring/little finger, 30..34 the right hand's; DWPose whole-body "
+                    "skeleton; camera-space normals"),
 }
 
 
@@ -89,7 +96,8 @@ def load_palette(name: str) -> dict:
 
 
 def parts_colors(profile: str | Profile = "default") -> np.ndarray:
-    """(25, 3) uint8 colour table indexed by part label (row 0 = background)."""
+    """(25, 3) uint8 colour table indexed by part label (row 0 = background); (35, 3) for a
+    profile with hand parts."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     pal = load_palette(prof.parts_palette)
     return np.asarray([pal["background"]] + pal["colors"], np.uint8)
@@ -98,6 +106,32 @@ def parts_colors(profile: str | Profile = "default") -> np.ndarray:
 def frame_filename(frame_index: int, ext: str = ".png") -> str:
     """File name of a motion frame: index 0 -> '000001.png' (frame index + 1, zero-padded to 6)."""
     return f"{int(frame_index) + 1:06d}{ext}"
+
+
+def hand_part_labels(body) -> np.ndarray:
+    """(V,) uint8 part labels with the hands split into palm and fingers (profile "hands"): the
+    body's SMPL labels; 23/24 (SMPL's left/right hand) = the palm: wrist-skinned skin past 15 % of
+    the way from the wrist to the middle knuckle; 25 + 5 side + finger (thumb, index, middle, ring,
+    little) where the vertex's strongest SMPL-H weight is a finger joint. The body's own labels
+    when it has no hands."""
+    from neural_render.body.skeletons import MANO_FINGERS
+
+    parts = np.asarray(body.parts, np.uint8).copy()
+    if getattr(body, "hands", None) is None:
+        return parts
+    owner = np.argmax(body.hands.weights, 1)
+    # Palms: wrist-skinned skin past the wrist joint toward the knuckles (23 left, 24 right).
+    v = np.asarray(body.hands.v_template, np.float64)
+    J = np.asarray(body.hands.J_regressor, np.float64) @ v
+    for side, (wrist, middle1, label) in enumerate(((20, 25, 23), (21, 40, 24))):
+        d = J[middle1] - J[wrist]
+        t = (v - J[wrist]) @ d / (d @ d)
+        parts[(owner == wrist) & (t > 0.15)] = label
+    coco = ("thumb", "index", "middle", "ring", "pinky")
+    for j in range(22, 52):
+        side, m = (j - 22) // 15, ((j - 22) % 15) // 3
+        parts[owner == j] = 25 + 5 * side + coco.index(MANO_FINGERS[m])
+    return parts
 
 
 def face_parts(faces: np.ndarray, vertex_parts: np.ndarray) -> np.ndarray:
@@ -114,7 +148,9 @@ def encodings(profile: str | Profile = "default", normal_bits: int | None = None
     prof = get_profile(profile) if isinstance(profile, str) else profile
     style = skeleton_style or prof.skeleton_style
     nb = normal_bits or prof.normal_bits
-    parts = ({"file": "PNG uint8, single channel", "values": "0 = background, 1..24 = SMPL part (SMPL joint order)"}
+    parts = ({"file": "PNG uint8, single channel", "values": "0 = background, 1..24 = SMPL part (SMPL joint order)"
+              + ("; 23/24 = left/right palm, 25..29 = left thumb, index, middle, ring, little finger, 30..34 = right"
+                 if prof.hand_parts else "")}
              if prof.parts_encoding == "label" else
              {"file": "PNG RGB8", "values": f"palette '{prof.parts_palette}' colour of the part, background black"})
     return {
