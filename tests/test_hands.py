@@ -332,3 +332,18 @@ def test_hands_profile_splits_palms_and_fingers(curled_motion, tmp_path):
     leg = json.loads((tmp_path / "p" / "legend.json").read_text())
     assert leg["skeleton"]["style"] == "wholebody" and "30..34" in leg["encodings"]["parts"]["values"]
     assert len(leg["palettes"]["parts_colors"]) == 35
+
+
+def test_coco_wholebody_fields():
+    from neural_render.dataset.labels import wholebody_fields
+
+    uv = np.stack([np.arange(133, dtype=float), np.arange(133, dtype=float) * 2], 1)
+    vis = np.full(133, 2)
+    vis[WB_RHAND:] = 0  # right hand outside the image
+    vis[WB_FACE] = 1
+    f = wholebody_fields(uv, vis)
+    assert len(f["face_kpts"]) == 68 * 3 and len(f["foot_kpts"]) == 18 and len(f["lefthand_kpts"]) == 63
+    assert f["face_kpts"][:3] == [23.0, 46.0, 1] and f["righthand_kpts"] == [0] * 63
+    assert f["lefthand_valid"] and not f["righthand_valid"] and f["righthand_box"] == [0.0, 0.0, 0.0, 0.0]
+    x, y, w, h = f["lefthand_box"]
+    assert x < 91 and x + w > 111 and y < 182 and y + h > 222  # around the left hand's points

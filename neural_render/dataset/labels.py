@@ -189,3 +189,33 @@ def assemble_coco(sample_labels: list[dict], info: dict) -> dict:
                 annotations.append(p["coco"])
     return {"info": info, "licenses": [], "images": images, "annotations": annotations,
             "categories": coco_categories()}
+
+
+# ------------------------------------------------------------------------------ COCO-WholeBody
+
+# COCO-WholeBody's annotation fields beside COCO's 17 body "keypoints" (133 points in all:
+# body 0-16, feet 17-22, face 23-90, left hand 91-111, right hand 112-132).
+WHOLEBODY_PARTS = (("foot", 17, 23), ("face", 23, 91), ("lefthand", 91, 112), ("righthand", 112, 133))
+
+
+def wholebody_fields(uv: np.ndarray, vis: np.ndarray, margin: float = 0.1) -> dict:
+    """COCO-WholeBody fields of one person from its 133 projected points (uv (133, 2), vis (133,)):
+    `foot_kpts`, `face_kpts`, `lefthand_kpts`, `righthand_kpts` ([x, y, v] flat), `*_valid` (any
+    point in the image) and `face_box` / `lefthand_box` / `righthand_box` ([x, y, w, h] around the
+    points in the image, `margin` of their size added each side; zeros when none)."""
+    out: dict = {}
+    for name, a, b in WHOLEBODY_PARTS:
+        out[f"{name}_kpts"] = coco_keypoints(uv[a:b], vis[a:b])
+        ok = np.asarray(vis[a:b]) > OUTSIDE
+        out[f"{name}_valid"] = bool(ok.any())
+        if name != "foot":
+            box = [0.0, 0.0, 0.0, 0.0]
+            if ok.any():
+                p = np.asarray(uv[a:b], np.float64)[ok]
+                lo, hi = p.min(0), p.max(0)
+                pad = margin * (hi - lo) + 1.0
+                lo, hi = lo - pad, hi + pad
+                box = [round(float(lo[0]), 2), round(float(lo[1]), 2), round(float(hi[0] - lo[0]), 2),
+                       round(float(hi[1] - lo[1]), 2)]
+            out[f"{name}_box"] = box
+    return out

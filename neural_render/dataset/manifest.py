@@ -53,7 +53,9 @@ def dataset_legend(cfg: dict) -> dict:
                       "keypoints and SMPL joints (world), SMPL poses/betas/trans (up z), scene parameters, "
                       "SHA-256 of every file of the sample",
             "annotations": "coco_keypoints.json: COCO keypoints (v 2 visible, 1 occluded, 0 outside), bbox, area, "
-                           "segmentation as compressed RLE of the person's own visible pixels",
+                           "segmentation as compressed RLE of the person's own visible pixels; for bodies with hands "
+                           "also COCO-WholeBody's fields (133 points: foot_kpts, face_kpts, lefthand_kpts, "
+                           "righthand_kpts, *_valid, face_box, lefthand_box, righthand_box)",
         },
         "passes": {k: v for k, v in enc.items() if k in cfg["passes"] or (k == "instance" and "instances" in cfg["passes"])},
         "visibility": f"visible = inside the image, the first surface on the camera ray is the person's own body "

@@ -60,6 +60,7 @@ class PosedPerson:
     model: str
     faces: np.ndarray          # (Fc, 3)
     parts: np.ndarray | None   # (V,) 1..24
+    wholebody: np.ndarray | None = None  # (F, 133, 3) COCO-WholeBody, when the body has that regressor
 
 
 @dataclass
@@ -281,7 +282,9 @@ def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
         people.append(PosedPerson(
             poses=poses.astype(np.float32), betas=betas.astype(np.float32), trans=trans.astype(np.float32),
             vertices=out.vertices + shift, joints=out.joints + shift, body25=out.body25 + shift,
-            coco17=out.coco17 + shift, model=ps.model, faces=body.faces, parts=body.parts))
+            coco17=out.coco17 + shift, model=ps.model, faces=body.faces, parts=body.parts,
+            wholebody=(body.keypoints(out.vertices, out.joints, "wholebody") + shift
+                       if "wholebody" in body.keypoint_regressors else None)))
     W, H = cfg["resolution"]
     K, w2c = aim_camera(spec.camera, people, W, H)
     return PosedScene(spec, people, K, w2c, W, H, times.tolist())

@@ -168,6 +168,13 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
                     "keypoints": L.coco_keypoints(uv17, v17), "num_keypoints": int((v17 > 0).sum()),
                     "bbox": L.bbox_of(mask), "area": float(mask.sum()),
                     "segmentation": L.encode_mask(mask), "instance_id": pid}
+            if person.wholebody is not None:  # COCO-WholeBody fields beside COCO-17's keypoints
+                wb = person.wholebody[f].astype(np.float64)
+                uvw, zw = project(wb, posed.K, posed.world_to_camera)
+                vw = L.keypoint_visibility(wb, pid, uvw, eye, ray_hit, ids, tol)
+                vw[zw <= 0] = L.OUTSIDE
+                vw[:17] = v17  # the body points are COCO-17's own
+                coco.update(L.wholebody_fields(uvw, vw))
             people.append({
                 "instance_id": pid, "coco": coco,
                 "body25": {"uv": np.round(uv25, 3).tolist(), "visibility": v25.tolist()},
