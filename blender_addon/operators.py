@@ -242,6 +242,27 @@ class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class NEURALRENDER_OT_motion_from_video(NEURALRENDER_OT_import_motion):
+    """Detect the person in a video, folder of frames or photo and fit the body's motion to it (new action)"""
+
+    bl_idname = "neural_render.motion_from_video"
+    bl_label = "Motion from Video..."
+    bl_options = OPTIONS
+
+    filter_glob: bpy.props.StringProperty(default=_api().VIDEO_FILTER, options={"HIDDEN"})
+
+    def invoke(self, context, event):
+        self.format = "video"
+        if not self.filepath:
+            context.window_manager.fileselect_add(self)  # execute() runs once a file is picked
+            return {"RUNNING_MODAL"}
+        return super().invoke(context, event)
+
+    def execute(self, context):
+        self.format = "video"  # the job runs `neural-render motion import VIDEO --format video`
+        return super().execute(context)
+
+
 def _pass_settings(op, context):
     s = context.scene.neural_render
     passes = sorted(_setting(op, "passes", s))
@@ -496,6 +517,7 @@ class NEURALRENDER_OT_start_dataset(bpy.types.Operator):
 
 
 CLASSES = (NEURALRENDER_OT_add_body, NEURALRENDER_OT_set_height_weight, NEURALRENDER_OT_import_motion,
+           NEURALRENDER_OT_motion_from_video,
            NEURALRENDER_OT_render_passes, NEURALRENDER_OT_generate_frames, NEURALRENDER_OT_animate_photo, NEURALRENDER_OT_preview_frames,
            NEURALRENDER_OT_add_camera, NEURALRENDER_OT_start_dataset)
 

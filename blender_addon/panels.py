@@ -58,6 +58,7 @@ class NEURALRENDER_PT_motion(_Panel, bpy.types.Panel):
         col.prop(s, "set_scene_range")
         op = col.operator("neural_render.import_motion", icon="IMPORT")
         op.filepath = s.motion_file
+        col.operator("neural_render.motion_from_video", icon="FILE_MOVIE")
 
 
 class NEURALRENDER_PT_passes(_Panel, bpy.types.Panel):

@@ -1,4 +1,4 @@
-"""`neural-render bench body|passes|fit|generator|train|dataset --json`: speed figures for BENCHMARKS.md.
+"""`neural-render bench body|passes|fit|generator|train|dataset|detect --json`: speed figures for BENCHMARKS.md.
 
 Each target lives beside the code it measures (`neural_render.<area>.bench:run`) and returns a
 JSON-serialisable dict. `bench all` (neural_render.bench_all) is the GPU check: the CUDA tests, every
@@ -18,6 +18,7 @@ TARGETS = {
     "generator": "neural_render.generator.bench",
     "dataset": "neural_render.dataset.bench",
     "train": "neural_render.generator.bench_train",
+    "detect": "neural_render.capture.detect_bench",
 }
 
 

@@ -55,3 +55,39 @@ def test_openpose_folder_through_the_operator_in_a_torch_subprocess(shared_data)
     assert res["last_progress"] == 1.0
     # A person upright most of the time (balancing on a beam: some frames lean), Z-up world.
     assert 0.6 < res["pelvis_z"] < 1.6 and res["head_above_pelvis"] > 0.3, res
+
+
+VIDEO_SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, "scripts")
+from addon_screenshot import register_addon
+import bpy
+register_addon()
+from neural_render.blender import rig
+bpy.ops.neural_render.add_body()
+r = bpy.ops.neural_render.motion_from_video(filepath=sys.argv[1], fps=24.0)
+arm = next(o for o in bpy.context.scene.objects if o.type == "ARMATURE")
+act = arm.animation_data.action
+j = rig.posed_joints(arm)
+print(json.dumps({"result": sorted(r), "action": act.name, "frames": act["nr_frames"],
+                  "head_above_pelvis": float(j[15, 2] - j[0, 2])}), flush=True)
+if bpy.app.version < (5, 0):
+    os._exit(0)
+"""
+
+
+@pytest.mark.slow
+def test_motion_from_video_operator_detects_in_the_job_runner(shared_data, tmp_path):
+    """"Motion from Video...": Blender's Python has no mediapipe; the job runner's interpreter detects and fits."""
+    import cv2
+
+    img = cv2.imread(str(shared_data / "images" / "pexels-anete-lusina-4793258.jpg"))
+    cv2.imwrite(str(tmp_path / "lunge.jpg"), cv2.resize(img, (400, 600), interpolation=cv2.INTER_AREA))
+    # NEURAL_RENDER_PYTHON stands in for the add-on preference 'Python with torch'
+    env = {**os.environ, "NEURAL_RENDER_NO_INPROCESS_TORCH": "1", "NEURAL_RENDER_PYTHON": sys.executable}
+    r = subprocess.run([sys.executable, "-c", VIDEO_SCRIPT, str(tmp_path / "lunge.jpg")], capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    assert res["result"] == ["FINISHED"] and res["action"] == "lunge" and res["frames"] == 1
+    assert res["head_above_pelvis"] > 0.3, res  # upright lunge, Z-up

@@ -24,8 +24,11 @@ import numpy as np
 from neural_render.blender import rig
 from neural_render.errors import InputError
 
-MOTION_FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe")
-KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe")
+MOTION_FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe", "tfjs", "video")
+# Fitted in torch (and "video" first detected with mediapipe, which Blender's Python never gets):
+# always a heavy job through `neural-render motion import`.
+KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe", "tfjs", "video")
+VIDEO_FILTER = "*.mp4;*.mov;*.avi;*.mkv;*.webm;*.m4v;*.png;*.jpg;*.jpeg"  # "Motion from Video..." file browser
 BODY_DENSITY = 985.0  # kg/m^3, average human body density (for weight from mesh volume)
 
 
@@ -158,7 +161,9 @@ def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone
     """Read any supported motion source into a `Motion` (resampled to `fps` when given).
 
     Formats that need torch (keypoint fitting) run `neural-render motion import` as a heavy.py
-    job: in a thread when this Python imports torch, else in the configured interpreter. unit
+    job: in a thread when this Python imports torch, else in the configured interpreter. A video,
+    folder of frames or photo (fmt "video", or "auto" on such a path) is detected with the
+    built-in detector first, in that job. unit
     (BVH/FBX length unit, None = detected), ground ("auto"/"on"/"off") and smooth (seconds) are
     the importer's options. match_proportions (BVH/FBX only): the motion's betas fit the source
     skeleton's bone lengths (importer shape="source") so the body's joints follow the source

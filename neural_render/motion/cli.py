@@ -47,6 +47,11 @@ def register(sub) -> None:
     imp.add_argument("--hands", action="store_true",
                      help="video/photo: also detect the hands (MediaPipe) and fit the fingers (joint-limited) "
                           "into the motion's hand poses")
+    imp.add_argument("--image-id", default=None,
+                     help="COCO annotation file of several photos: fit the one with this image id or file name")
+    imp.add_argument("--all-images", action="store_true",
+                     help="COCO annotation file of several photos: fit each as its own one-frame motion, written "
+                          "as OUT_<image id>.npz")
     imp.add_argument("--person", default=None,
                      help="video/photo input with several people: a pixel X,Y on the subject or a box X0,Y0,X1,Y1 "
                           "(first frame)")
@@ -117,6 +122,38 @@ def _parse_frames(spec: str | None):
 
 
 def _import(args) -> int:
+    if args.all_images:
+        return _import_all_images(args)
+    return _import_one(args)
+
+
+def _import_all_images(args) -> int:
+    """One single-frame motion per image of a COCO annotation file: OUT_<id>.npz (+ previews)."""
+    import copy
+
+    from neural_render.motion.keypoints import read_coco
+
+    if args.image_id is not None:
+        raise InputError("--all-images and --image-id exclude each other", where="--all-images")
+    ids = read_coco(args.src).frame_names
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InputError("output must be a .npz file", path=out, where="--out")
+    for i in ids:
+        a = copy.copy(args)
+        a.image_id, a.all_images = i, False
+        a.out = str(out.with_name(f"{out.stem}_{_safe_name(i)}.npz"))
+        _import_one(a)
+    return 0
+
+
+def _safe_name(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
+
+
+def _import_one(args) -> int:
     from neural_render.body import load_body
     from neural_render.motion.importers import import_motion
     from neural_render.motion.preview import preview_path, render_preview
@@ -141,7 +178,7 @@ def _import(args) -> int:
                                    video=video, frames=None if kset is not None else frames,
                                    calibration=args.calibration,
                                    swing_fix=args.swing_fix, source_fps=args.source_fps, device=args.device,
-                                   shape=args.shape, keypoint_set=kset)
+                                   shape=args.shape, keypoint_set=kset, image_id=args.image_id)
     if kset is not None and frames is not None:
         motion.metadata["video_start_frame"] = int(frames[0] or 0)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})

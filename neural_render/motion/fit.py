@@ -429,7 +429,7 @@ def fit_keypoints(body, **kwargs):
 def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camera] | None = None,
                   obs3d: np.ndarray | None = None, layout: str = "body25", fps: float = 30.0,
                   options: FitOptions | None = None, world: str = "", init3d: np.ndarray | None = None,
-                  init_motion=None, rel3d: np.ndarray | None = None):
+                  init_motion=None, rel3d: np.ndarray | None = None, rel3d_layout: str | None = None):
     """Fit SMPL to keypoints.
 
     Args:
@@ -442,6 +442,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
         rel3d: (C, T, K, 4) metric 3D per camera of `cameras`, in that camera's OpenCV axes (x right,
             y down, z forward; any origin: it is made hip-relative) + visibility, in `layout` (needs
             the hips) -- MediaPipe world landmarks are exactly this. Zero weight = not seen.
+        rel3d_layout: layout of rel3d when it differs from `layout` (e.g. OpenPose 2D + MediaPipe 3D).
     Returns:
         FitResult with a Motion (up="z") in the cameras' world.
     """
@@ -476,7 +477,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     if rel3d is not None:
         if rel3d.ndim != 4 or rel3d.shape[0] != len(cams) or rel3d.shape[1] != T or rel3d.shape[-1] != 4:
             raise ValueError(f"rel3d has shape {rel3d.shape}; expected ({len(cams)} cameras, {T}, K, 4)")
-        r3 = to_body25(rel3d, layout).astype(np.float64)
+        r3 = to_body25(rel3d, rel3d_layout or layout).astype(np.float64)
         ok = np.isfinite(r3).all(-1) & (r3[..., 3] >= opts.min_conf) & (r3[..., [9], 3] > 0) & (r3[..., [12], 3] > 0)
         r3[..., :3] -= r3[..., [9, 12], :3].mean(-2, keepdims=True)
         r3 = np.where(ok[..., None], r3, 0.0)

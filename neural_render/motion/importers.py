@@ -13,8 +13,8 @@ import numpy as np
 from neural_render.errors import InputError
 from neural_render.motion.motion import Motion
 
-FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe", "video")
-KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe")
+FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe", "tfjs", "video")
+KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe", "tfjs")
 # Read by the built-in detector first (neural_render/capture/video_motion.py), then fitted.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -57,15 +57,13 @@ def detect_format(src: str | Path) -> str:
         return "mediapipe"
     if suf == ".json":
         from neural_render.fileio import read_json
+        from neural_render.motion.keypoints import FORMAT_NAMES, structure_format
 
-        head = read_json(p)
-        if isinstance(head, dict) and "people" in head:
-            return "openpose"
-        if isinstance(head, dict) and ("annotations" in head or "images" in head):
-            return "coco"
-        if isinstance(head, list) and head and isinstance(head[0], dict) and "keypoints" in head[0]:
-            return "coco"
-        return "mediapipe"
+        fmt = structure_format(read_json(p))
+        if fmt == "unknown":
+            raise InputError("JSON of no keypoint layout this tool reads", path=p,
+                             fix="expected " + "; ".join(FORMAT_NAMES.values()))
+        return fmt
     raise InputError(f"cannot tell the format of '{p.name}'", path=p,
                      fix=f"pass --format ({', '.join(FORMATS[1:])})")
 
@@ -75,7 +73,8 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
                   unit: str | None = None, smooth: float = 0.0, video: str | Path | None = None,
                   frames: tuple[int, int | None] | None = None, swing_fix: bool = False,
                   source_fps: float | None = None, calibration: str | Path | None = None,
-                  device: str = "cpu", shape: str = "source", keypoint_set=None) -> tuple[Motion, dict]:
+                  device: str = "cpu", shape: str = "source", keypoint_set=None,
+                  image_id: str | None = None) -> tuple[Motion, dict]:
     """Read any supported motion source into a Motion for `body` (the default body when None).
 
     fps: resample to this rate (None keeps the source rate). ground: "on" shifts the clip so its
@@ -171,7 +170,7 @@ def import_motion(src: str | Path, fmt: str = "auto", fps: float | None = None, 
             extra = {"calibration": calibration} if calibration else {}
             extra["options"] = FitOptions(device=device)
             motion, kp_report = import_keypoints(src, fmt, fps=source_fps, body=body, video=video,
-                                                 frames=_frame_pair(frames), **extra)
+                                                 frames=_frame_pair(frames), image_id=image_id, **extra)
             trimmed = frames is not None
             if frames is not None:
                 motion.metadata["video_start_frame"] = int(frames[0] or 0)

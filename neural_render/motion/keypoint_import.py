@@ -104,7 +104,7 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
                         video: str | Path | list | None = None, calibration: str | Path | None = None,
                         layout: str = "auto", options: FitOptions | None = None,
                         views: list[str] | None = None, frames: tuple[int, int] | None = None,
-                        level: bool = False) -> FitResult:
+                        level: bool = False, image_id: str | None = None) -> FitResult:
     """Read, track, (triangulate,) fit. See the module docstring.
 
     level: one uncalibrated view only: turn the world so the fitted torso's mean direction is
@@ -132,7 +132,12 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
     cams = load_calibration(calib_path) if calib_path else None
     if image_size is None and cams:
         image_size = (cams[0].width, cams[0].height)
-    ks = read_keypoints(src, fmt, layout=layout, image_size=image_size)
+    ks = read_keypoints(src, fmt, layout=layout, image_size=image_size, image_id=image_id)
+    if ks.separate_images and ks.num_frames > 1:
+        ids = ", ".join(ks.frame_names[:8]) + (" ..." if ks.num_frames > 8 else "")
+        raise InputError(f"{ks.num_frames} separate images (a COCO annotation file), not frames of one clip", path=src,
+                         fix=f"fit one with --image-id ID or file name (ids: {ids}), or all with --all-images "
+                             "(one motion per image)")
     fps = float(fps or (vinfo or {}).get("fps") or ks.fps or 30.0)
     if ks.world is not None and ks.normalized:
         # Normalized image landmarks without an image size: only the metric 3D can be fitted.

@@ -1,4 +1,5 @@
-"""Keypoint file parsers: OpenPose JSON folders, COCO keypoint JSON, MediaPipe 33-landmark JSON/CSV.
+"""Keypoint file parsers: OpenPose JSON folders, COCO keypoint JSON, MediaPipe 33-landmark JSON/CSV,
+TensorFlow.js pose-detection JSON (lists of poses with named keypoints, in pixels).
 
 Every parser returns a `KeypointSet`: per frame, the candidate people as (P, K, 3) arrays of
 x, y (pixels) and confidence (0 = missing), in the file's own layout (see LAYOUTS), plus optional
@@ -71,6 +72,7 @@ class KeypointSet:
     world_axes: str = ""                     # how `world` axes are oriented
     normalized: bool = False                 # x, y still in 0..1 (image size unknown)
     hands: np.ndarray | None = None          # (T, 2, 21, 3) left/right hand landmarks, NaN = not found
+    separate_images: bool = False            # frames are unrelated photos (COCO annotations), not a clip
 
     @property
     def num_frames(self) -> int:
@@ -219,11 +221,14 @@ def detect_25_layout(people: list[np.ndarray]) -> str:
 
 # ------------------------------------------------------------------------------------------ COCO
 
-def read_coco(path: str | Path) -> KeypointSet:
+def read_coco(path: str | Path, image_id: str | int | None = None) -> KeypointSet:
     """COCO keypoint JSON: annotation format (images + annotations) or results format (a list).
 
-    Frames are the images in id order (annotations) or the sorted distinct image_ids (results).
+    Frames are the images in list order (annotations) or the sorted distinct image_ids (results).
     Annotation visibility v: 0 -> missing, 1 (occluded, labelled) -> 0.5, 2 -> 1. Results: score.
+    Several images of an annotation file are unrelated photos (`separate_images`) unless they carry
+    video frame numbers (PoseTrack-style `frame_id` / `vid_id`); `image_id` keeps one image, named
+    by its id or its file name.
     """
     path = Path(path)
     data = _load_json(path)
@@ -233,13 +238,22 @@ def read_coco(path: str | Path) -> KeypointSet:
         images = data.get("images") or []
         if not isinstance(anns, list) or not isinstance(images, list):
             raise InputError("'annotations' and 'images' must be lists", path=path)
-        order = []
+        order, clip = [], bool(images)
         for i, im in enumerate(images):
             if not isinstance(im, dict) or "id" not in im:
                 raise InputError("image entry without 'id'", path=path, where=f"images[{i}]")
             order.append(im["id"])
             if "width" in im and "height" in im:
                 sizes[im["id"]] = (int(im["width"]), int(im["height"]))
+            clip &= any(k in im for k in ("frame_id", "frame_index", "vid_id", "video_id"))
+        if image_id is not None:
+            hit = [im["id"] for im in images if str(im["id"]) == str(image_id)
+                   or Path(str(im.get("file_name", ""))).name == Path(str(image_id)).name]
+            if not hit:
+                some = ", ".join(str(k) for k in order[:8]) + (" ..." if len(order) > 8 else "")
+                raise InputError(f"no image with id or file name '{image_id}'", path=path, where="--image-id",
+                                 fix=f"use one of the image ids: {some}")
+            order = hit[:1]
         results = False
     elif isinstance(data, list):
         anns, order, results = data, None, True
@@ -279,7 +293,8 @@ def read_coco(path: str | Path) -> KeypointSet:
     if not any(len(p) for p in people):
         raise InputError("no person keypoints (category 1) in any image", path=path)
     size = sizes.get(order[0])
-    return KeypointSet("coco17", people, str(path), [str(k) for k in order], image_size=size)
+    return KeypointSet("coco17", people, str(path), [str(k) for k in order], image_size=size,
+                       separate_images=not results and len(order) > 1 and not clip)
 
 
 # ------------------------------------------------------------------------------------- MediaPipe
@@ -307,12 +322,15 @@ def read_mediapipe(path: str | Path, image_size: tuple[int, int] | None = None) 
     size = image_size or meta.get("size")
     if not frames:
         raise InputError("no frames", path=path)
+    if not any(frames) and not any(w is not None for w in worlds):
+        raise InputError(f"no person in any of {len(frames)} frames", path=path)
+    _check_normalized(frames, path, meta.get("pixels", False))
     people = []
     for t, cands in enumerate(frames):
         out = []
         for c in cands:
             c = c.copy()
-            if size is not None:
+            if size is not None and not meta.get("pixels"):
                 c[:, 0] *= size[0]
                 c[:, 1] *= size[1]
             pts = np.concatenate([c[:, :2], c[:, 3:4]], 1)
@@ -333,8 +351,21 @@ def read_mediapipe(path: str | Path, image_size: tuple[int, int] | None = None) 
     ks = KeypointSet("mediapipe33", people, str(path), [str(i) for i in range(len(frames))],
                      image_size=tuple(size) if size else None, fps=meta.get("fps"), world=world,
                      world_axes="mediapipe: x right, y down, z away from camera, origin between hips",
-                     normalized=size is None)
+                     normalized=size is None and not meta.get("pixels"))
     return ks
+
+
+def _check_normalized(frames: list, path: Path, pixels: bool) -> None:
+    """MediaPipe image landmarks are 0..1 of the image (a little outside for points out of frame).
+    Larger values are pixels: scaling them by the image size again would put the body kilometres away."""
+    if pixels:
+        return
+    xy = [np.abs(c[:, :2]).max() for cands in frames for c in cands]
+    if xy and max(xy) > 3.0:
+        raise InputError(f"image landmarks reach {max(xy):.0f}, but MediaPipe's are normalized to 0..1 of the image "
+                         "(these look like pixels)", path=path,
+                         fix='divide x by the image width and y by its height, or add "coordinates": "pixels" '
+                             'and image_width / image_height to the JSON')
 
 
 def _landmarks(obj, path, where) -> np.ndarray:
@@ -371,8 +402,11 @@ def _mediapipe_json(path: Path):
         if "image_width" in data and "image_height" in data:
             meta["size"] = (_bounded(data["image_width"], 1, MAX_IMAGE_SIDE, path, "image_width", int),
                             _bounded(data["image_height"], 1, MAX_IMAGE_SIDE, path, "image_height", int))
-        if "fps" in data:
+        if data.get("fps") is not None:
             meta["fps"] = _bounded(data["fps"], MIN_FPS, MAX_FPS, path, "fps", float)
+        meta["pixels"] = data.get("coordinates") == "pixels"
+        if meta["pixels"] and "size" not in meta:
+            raise InputError('"coordinates": "pixels" needs image_width and image_height', path=path)
         data = data.get("frames")
     if not isinstance(data, list):
         raise InputError("expected a list of frames (or {'frames': [...]})", path=path)
@@ -477,37 +511,175 @@ def _mediapipe_csv(path: Path):
 
 # ----------------------------------------------------------------------------------- dispatching
 
+# ------------------------------------------------------------------------------- TensorFlow.js
+
+TFJS_COCO_NAMES = tuple(n.lower() for n in (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle"))
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _tfjs_name(name: str) -> str:
+    """'leftShoulder' (PoseNet 2.x) / 'left_shoulder' (pose-detection) -> 'left_shoulder'."""
+    return _CAMEL.sub("_", str(name)).lower()
+
+
+def _is_tfjs_pose(obj) -> bool:
+    return (isinstance(obj, dict) and isinstance(obj.get("keypoints"), list) and bool(obj["keypoints"])
+            and isinstance(obj["keypoints"][0], dict) and ("x" in obj["keypoints"][0] or "position" in obj["keypoints"][0]))
+
+
+def read_tfjs(path: str | Path) -> KeypointSet:
+    """TensorFlow.js pose-detection / PoseNet output, in pixels.
+
+    A frame is a list of poses, a pose {"keypoints": [{"x", "y", "score", "name"} | {"position":
+    {x, y}, "score", "part"}, ...], "score"}. The file: one frame (a list of poses), a list of
+    frames, or {"frames": [...], "fps", "image_width", "image_height"}. Keypoint names choose the
+    layout: COCO-17 (MoveNet, PoseNet) or MediaPipe's 33 (BlazePose); unnamed keypoints go by count.
+    """
+    path = Path(path)
+    data = _load_json(path)
+    meta = data if isinstance(data, dict) else {}
+    frames = data.get("frames") if isinstance(data, dict) else data
+    if not isinstance(frames, list) or not frames:
+        raise InputError("expected a list of poses, or of frames of poses", path=path)
+    if _is_tfjs_pose(frames[0]) or frames[0] == []:
+        frames = [frames] if all(_is_tfjs_pose(f) for f in frames) else frames
+    names_all = None
+    people = []
+    for t, fr in enumerate(frames):
+        if fr is None:
+            fr = []
+        if not isinstance(fr, list):
+            raise InputError("frame is not a list of poses", path=path, where=f"frames[{t}]")
+        cands = []
+        for i, pose in enumerate(fr):
+            where = f"frames[{t}][{i}]"
+            if not _is_tfjs_pose(pose):
+                raise InputError("pose needs a 'keypoints' list of {x, y, score, name}", path=path, where=where)
+            rows, names = [], []
+            for j, k in enumerate(pose["keypoints"]):
+                pos = k.get("position", k)
+                try:
+                    rows.append([float(pos["x"]), float(pos["y"]), float(k.get("score", 1.0))])
+                except (KeyError, TypeError, ValueError):
+                    raise InputError("keypoint needs numeric x and y", path=path, where=f"{where}.keypoints[{j}]") from None
+                names.append(_tfjs_name(k.get("name", k.get("part", j))))
+            a = _finite_array(rows, path, where, "x, y, score")
+            if names_all is None:
+                names_all = names
+            elif names != names_all:
+                raise InputError("keypoint names differ from the first pose's", path=path, where=where)
+            cands.append(a)
+        people.append(cands)
+    if names_all is None:
+        raise InputError(f"no person in any of {len(frames)} frames", path=path)
+    if set(names_all) >= set(TFJS_COCO_NAMES):
+        layout, order = "coco17", [names_all.index(n) for n in TFJS_COCO_NAMES]
+    elif set(names_all) >= set(MEDIAPIPE33_NAMES):
+        layout, order = "mediapipe33", [names_all.index(n) for n in MEDIAPIPE33_NAMES]
+    elif len(names_all) in (17, 33):
+        layout, order = ("coco17" if len(names_all) == 17 else "mediapipe33"), list(range(len(names_all)))
+    else:
+        raise InputError(f"{len(names_all)} keypoints named {names_all[:4]}...: neither COCO-17 (MoveNet/PoseNet) "
+                         "nor BlazePose's 33", path=path)
+    K = len(order)
+    out = []
+    for cands in people:
+        arr = np.stack([c[order] for c in cands]) if cands else np.zeros((0, K, 3))
+        arr[..., 2] = np.clip(arr[..., 2], 0, 1)
+        out.append(arr)
+    size = (int(meta["image_width"]), int(meta["image_height"])) if "image_width" in meta and "image_height" in meta else None
+    return KeypointSet(layout, out, str(path), [str(i) for i in range(len(out))], image_size=size,
+                       fps=float(meta["fps"]) if meta.get("fps") else None)
+
+
+# ----------------------------------------------------------------------------------- dispatching
+
+FORMAT_NAMES = {"openpose": "OpenPose JSON (a 'people' list per file)",
+                "coco": "COCO keypoints (annotations with images, or a results list with image_id)",
+                "mediapipe": "MediaPipe landmarks (frames of 33 landmarks)",
+                "tfjs": "TensorFlow.js pose-detection output (lists of poses with named keypoints)"}
+
+
 def read_keypoints(src: str | Path, fmt: str = "auto", layout: str = "auto",
-                   image_size: tuple[int, int] | None = None) -> KeypointSet:
-    """Read one view's keypoints. fmt: auto | openpose | coco | mediapipe."""
+                   image_size: tuple[int, int] | None = None, image_id: str | int | None = None) -> KeypointSet:
+    """Read one view's keypoints. fmt: auto | openpose | coco | mediapipe | tfjs.
+
+    A file whose structure does not fit the chosen format is refused, naming the format it looks like.
+    """
     src = Path(src)
     if not src.exists():
         raise InputError("keypoint source not found", path=src)
+    sniffed = sniff_format(src)
     if fmt == "auto":
-        fmt = sniff_format(src)
+        fmt = sniffed
+    elif fmt != sniffed and sniffed != "unknown" and not (fmt == "openpose" and src.is_dir()):
+        raise InputError(f"--format {fmt}, but the file looks like {FORMAT_NAMES[sniffed]}", path=src,
+                         fix=f"use --format {sniffed} (or auto)")
+    if fmt == "unknown":
+        raise InputError("not a keypoint layout this tool reads", path=src,
+                         fix="expected " + "; ".join(FORMAT_NAMES.values()))
+    if image_id is not None and fmt != "coco":
+        raise InputError("--image-id applies to COCO annotation files only", path=src, where="--image-id")
     if fmt == "openpose":
         ks = read_openpose(src, layout)
     elif fmt == "coco":
-        ks = read_coco(src)
+        ks = read_coco(src, image_id)
     elif fmt == "mediapipe":
         ks = read_mediapipe(src, image_size)
+    elif fmt == "tfjs":
+        ks = read_tfjs(src)
     else:
-        raise InputError(f"unknown keypoint format '{fmt}'", path=src, fix="use openpose, coco or mediapipe")
+        raise InputError(f"unknown keypoint format '{fmt}'", path=src, fix="use openpose, coco, mediapipe or tfjs")
     if image_size is not None and ks.image_size is None:
         ks.image_size = tuple(image_size)
     return ks
 
 
 def sniff_format(src: Path) -> str:
+    """openpose | coco | mediapipe | tfjs | unknown, from the structure of the file."""
     if src.is_dir():
         return "openpose"
     if src.suffix.lower() == ".csv":
         return "mediapipe"
-    data = _load_json(src)
-    if isinstance(data, dict) and "people" in data:
-        return "openpose"
-    if isinstance(data, dict) and "annotations" in data:
-        return "coco"
-    if isinstance(data, list) and data and isinstance(data[0], dict) and "keypoints" in data[0]:
-        return "coco"
-    return "mediapipe"
+    return structure_format(_load_json(src))
+
+
+def structure_format(data) -> str:
+    """What a parsed JSON document looks like (see sniff_format)."""
+    if isinstance(data, dict):
+        if "people" in data:
+            return "openpose"
+        if "annotations" in data or ("images" in data and "categories" in data):
+            return "coco"
+        if isinstance(data.get("frames"), list):
+            return structure_format(data["frames"])
+        if _is_tfjs_pose(data):
+            return "tfjs"
+        if any(k in data for k in ("landmarks", "pose_landmarks", "world_landmarks")):
+            return "mediapipe"
+        return "unknown"
+    if not isinstance(data, list):
+        return "unknown"
+    first = next((d for d in data if d not in (None, [])), None)
+    if first is None:
+        return "mediapipe" if data else "unknown"
+    if isinstance(first, dict):
+        if "image_id" in first and "keypoints" in first:
+            return "coco"
+        if _is_tfjs_pose(first):
+            return "tfjs"
+        if any(k in first for k in ("landmarks", "pose_landmarks", "world_landmarks")):
+            return "mediapipe"
+        if {"x", "y"} <= set(first):
+            return "mediapipe"   # one frame of landmark dicts
+        return "unknown"
+    if isinstance(first, list):
+        inner = next((d for d in first if d not in (None, [])), None)
+        if isinstance(inner, dict) and _is_tfjs_pose(inner):
+            return "tfjs"
+        if isinstance(inner, (dict, list)) or isinstance(inner, (int, float)):
+            return "mediapipe"
+    return "unknown"
