@@ -266,3 +266,18 @@ def test_animate_a_real_photo_with_the_built_in_detector(shared_data, tmp_path):
     assert rep["fit"][0]["keypoints"].startswith("built-in detector")
     assert rep["fit"][0]["reprojection_px"] < 0.01 * 6016       # within 1 % of the photo's height
     assert len(list((tmp_path / "a" / "frames").glob("*.png"))) == 3
+
+
+def test_fuse_weights_by_confidence_and_part_regions_cover_the_body():
+    from neural_render.generator.animate import PARTS
+    from neural_render.generator.uv_lift import UVTexture, fuse
+
+    a = UVTexture(np.full((4, 4, 3), 100, np.float32), np.full((4, 4), 0.9, np.float32))
+    b = UVTexture(np.full((4, 4, 3), 200, np.float32), np.full((4, 4), 0.3, np.float32))
+    b.conf[0, 0], a.conf[0, 0] = 1.0, 0.0            # only b saw this texel
+    f = fuse([a, b])
+    assert f.rgb[0, 0, 0] == pytest.approx(200) and f.conf[0, 0] == pytest.approx(1.0)
+    w = 0.81 / (0.81 + 0.09)
+    assert f.rgb[1, 1, 0] == pytest.approx(w * 100 + (1 - w) * 200) and f.conf[1, 1] == pytest.approx(0.9)
+    labels = sorted(p for ps in PARTS.values() for p in ps)
+    assert labels == list(range(1, 25))              # every SMPL part in exactly one --part region

@@ -10,7 +10,9 @@ The world is the single-view world of `motion.keypoint_import.level_and_ground`:
 camera taken as level and looking along +y, the person's pelvis at x = y = 0 and the lowest foot
 keypoint on the ground z = 0. The camera is a pinhole with a 60 deg field of view across the
 photo's larger side (a phone's), so depth and body size trade off along the viewing ray: what the
-photo shows is fitted, what it cannot tell (absolute scale) is the body model's default.
+photo shows is fitted, what it cannot tell (absolute scale) is the body model's default. With the
+detector's person mask, the pose is then refined so the body fills that silhouette
+(`refine_to_mask`, the silhouette term of capture/silhouette.py, tethered to the keypoint fit).
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ class PhotoFit:
     reprojection_px: float             # mean keypoint reprojection error, photo pixels
     seconds: dict = field(default_factory=dict)
     keypoint_source: str = ""
+    silhouette: dict | None = None     # IoU with the person mask before/after the silhouette refinement
 
     def report(self) -> dict:
         c = self.camera
         return {"image": str(self.path), "width": int(c.width), "height": int(c.height),
                 "keypoints": self.keypoint_source, "reprojection_px": round(float(self.reprojection_px), 2),
+                "silhouette": self.silhouette,
                 "camera": {"K": np.round(c.K, 4).tolist(), "world_to_camera": np.round(c.world_to_camera, 6).tolist()},
                 "betas": np.round(np.asarray(self.motion.betas, np.float64), 4).tolist(),
                 "pose": np.round(np.asarray(self.motion.poses[0], np.float64), 4).tolist(),
@@ -132,7 +136,35 @@ def fit_photo(path: str | Path, keypoints: str | Path | None = None, fmt: str = 
                         world="single view (photo)")
     res = level_and_ground(res, body)
     t2 = time.perf_counter()
+    motion, silhouette = res.motion, None
+    if mask is not None:
+        motion, silhouette = refine_to_mask(res, body, np.asarray(mask, bool), device)
+    t3 = time.perf_counter()
     rep = float(np.nan_to_num(res.reprojection_px[0, 0], nan=0.0))
-    return PhotoFit(image=image, path=path, motion=res.motion, camera=res.cameras[0], keypoints=b25,
+    return PhotoFit(image=image, path=path, motion=motion, camera=res.cameras[0], keypoints=b25,
                     person_mask=None if mask is None else np.asarray(mask, bool), reprojection_px=rep,
-                    seconds={"keypoints": round(t1 - t0, 2), "fit": round(t2 - t1, 2)}, keypoint_source=source)
+                    seconds={"keypoints": round(t1 - t0, 2), "fit": round(t2 - t1, 2),
+                             "silhouette_refine": round(t3 - t2, 2)},
+                    keypoint_source=source, silhouette=silhouette)
+
+
+def refine_to_mask(res, body, mask: np.ndarray, device: str = "cpu", work: int = 256):
+    """The keypoint fit refined so the body fills the detector's person mask (capture/silhouette.py,
+    one view, at `work` px on the longer side); kept only where the overlap improves.
+    Returns (Motion, {"iou_before", "iou_after"})."""
+    import cv2
+
+    from neural_render.capture import silhouette as sil
+    from neural_render.passes.camera import Camera as PassCamera
+
+    c = res.cameras[0]
+    s = work / max(c.width, c.height)
+    w, h = max(8, int(round(c.width * s))), max(8, int(round(c.height * s)))
+    cam = PassCamera(c.K, c.world_to_camera, c.width, c.height).scaled(w, h)
+    cam.name = "photo"
+    m = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_AREA) > 0
+    motion, rep = sil.refine(body, res.motion, [cam], [m[None]], res.keypoints3d,
+                             opts=sil.RefineOptions(device=device, fit_shape=False, iterations=60))
+    v = rep["views"]["photo"]
+    return motion, {"iou_before": v["silhouette_iou_before"], "iou_after": v["silhouette_iou_after"],
+                    "refined": bool(rep["refined_frames"])}

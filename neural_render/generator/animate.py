@@ -135,9 +135,10 @@ def animate(images: list[str | Path], motion_src: str | Path, out: str | Path, o
         write_image(work / "texture.png", tex.image())
         write_image(work / "texture_confidence.png", np.rint(tex.conf * 255).astype(np.uint8))
         times["background_s"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         frames_info = render_frames(placed, body, cam_out, tex, bg, work, opts)
         times["frames_s"] = time.perf_counter() - t
+        times["frames_cpu_s"] = time.process_time() - c   # all threads of this process (not the wall clock)
         t = time.perf_counter()
         _write_video(work, frames_info["frames"], placed.fps)
         _contact_sheet(work, main.image, frames_info["frames"], (W, H), opts.sheet_frames)
@@ -155,6 +156,7 @@ def animate(images: list[str | Path], motion_src: str | Path, out: str | Path, o
             "method": "generator " + str(opts.checkpoint) if opts.checkpoint else "lifted UV texture (no generator)",
             "seconds": {k: round(v, 2) for k, v in times.items()},
             "frames_per_s": round(len(frames_info["frames"]) / max(times["frames_s"], 1e-9), 2),
+            "frames_per_cpu_s": round(len(frames_info["frames"]) / max(times["frames_cpu_s"], 1e-9), 2),
             "video": str(opts.video or out / "animate.mp4"),
         }
         write_json(work / "animate.json", report)
