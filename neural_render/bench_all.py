@@ -105,15 +105,15 @@ def run_benches(dev: str, quick: bool, out: Path, train_seconds: float | None) -
     res: dict = {}
     errors: list = []
     # body: the CPU rows are the baseline of the CUDA ones (cheap, so they run in both modes)
-    _bench("body", lambda: body_bench.run("auto" if cuda else "cpu", quick), res, errors)
+    _bench("body", lambda: body_bench.run("auto" if cuda else "cpu", quick, cpu_budget_s=0.5 if cuda else None),
+           res, errors)
     # fit: one long clip on CUDA (frames/s grows with the batch; the test covers correctness)
     _bench("fit", lambda: fit_bench.run(dev, quick, accuracy=False, frames=[32] if quick else [4096] if cuda else [64]),
            res, errors)
     _bench("passes", lambda: passes_bench.run(dev, quick, renderers=("raster",), sizes=(512,),
                                               agreement_check=False), res, errors)
     _bench("generator", lambda: gen_bench.run(dev, quick, configs=("shipped",) if quick and not cuda else
-                                              ("shipped", "default"), sizes=(512,) if quick or not cuda else (256, 512),
-                                              train_step=False), res, errors)
+                                              ("shipped", "default"), sizes=(512,), train_step=False), res, errors)
     _bench("train", lambda: bench_train.run(dev, quick, seconds=train_seconds, keep=out), res, errors)
     return res, errors
 

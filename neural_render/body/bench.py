@@ -14,10 +14,11 @@ import numpy as np
 BATCHES = (1, 64, 4096)
 
 
-def _time(fn, batch: int, quick: bool) -> dict:
-    """Repeat `fn` for at least `budget` seconds (and at least once); poses/s from the median."""
+def _time(fn, batch: int, quick: bool, budget: float | None = None) -> dict:
+    """Repeat `fn` for `budget` seconds (default 2, quick 0.3; at least once, at most 200 times);
+    poses/s from the median."""
     fn()  # warm-up (allocations, lazy init, CUDA kernels)
-    budget = 0.3 if quick else 2.0
+    budget = budget if budget is not None else 0.3 if quick else 2.0
     times, cpu = [], []
     start = time.perf_counter()
     while not times or (time.perf_counter() - start < budget and len(times) < 200):
@@ -33,7 +34,8 @@ def _time(fn, batch: int, quick: bool) -> dict:
             "cpu_ms_per_pose": round(cpu_med * 1000 / batch, 3), "repeats": len(times)}
 
 
-def run(device: str = "auto", quick: bool = False) -> dict:
+def run(device: str = "auto", quick: bool = False, cpu_budget_s: float | None = None) -> dict:
+    """Rows per backend, device and batch; `cpu_budget_s`: seconds timed per CPU row (default 2, quick 0.3)."""
     from neural_render.body import load_body
 
     body = load_body()
@@ -47,7 +49,7 @@ def run(device: str = "auto", quick: bool = False) -> dict:
         for n in batches:
             poses = rng.normal(0, 0.4, (n, 72)).astype(np.float32)
             trans = np.zeros((n, 3), np.float32)
-            r = _time(lambda: body.forward(poses, betas, trans), n, quick)
+            r = _time(lambda: body.forward(poses, betas, trans), n, quick, cpu_budget_s)
             results["results"].append({"backend": "numpy", "device": "cpu", **r})
 
     try:
@@ -82,7 +84,7 @@ def run(device: str = "auto", quick: bool = False) -> dict:
                     torch.cuda.synchronize()
                 return v
 
-            r = _time(call, n, quick)
+            r = _time(call, n, quick, cpu_budget_s if dev == "cpu" else None)
             results["results"].append({"backend": "torch", "device": dev, "threads": threads, **r})
     torch.set_num_threads(default_threads)
     return results
