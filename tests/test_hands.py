@@ -347,3 +347,24 @@ def test_coco_wholebody_fields():
     assert f["lefthand_valid"] and not f["righthand_valid"] and f["righthand_box"] == [0.0, 0.0, 0.0, 0.0]
     x, y, w, h = f["lefthand_box"]
     assert x < 91 and x + w > 111 and y < 182 and y + h > 222  # around the left hand's points
+
+
+def test_generator_hand_crops_centre_on_the_finger_points():
+    from neural_render.generator.data import crop_boxes_from_keypoints
+
+    kp = np.zeros((25, 2))
+    kp[[0, 15, 16, 17, 18]] = [100, 40]
+    kp[7], kp[6] = [150, 100], [150, 60]   # left wrist, left elbow: the fallback aims 12 px past the wrist
+    kp[4], kp[3] = [50, 100], [50, 60]
+    vis = np.full(25, 2)
+    uv = np.full((133, 2), np.nan)
+    wvis = np.zeros(133, int)
+    uv[91:112] = [170, 130] + np.random.default_rng(0).normal(0, 3, (21, 2))  # the hand turned sideways
+    wvis[91:112] = 2
+    boxes, valid = crop_boxes_from_keypoints(kp, vis, 256, 256, 32)
+    boxes_wb, valid_wb = crop_boxes_from_keypoints(kp, vis, 256, 256, 32, (uv, wvis))
+    assert valid.all() and valid_wb.all()
+    np.testing.assert_array_equal(boxes_wb[0], boxes[0])
+    np.testing.assert_array_equal(boxes_wb[2], boxes[2])  # right hand: no finger points, the wrist rule
+    centre = boxes_wb[1] + 16
+    assert np.abs(centre - [170, 130]).max() <= 3 and np.abs(boxes[1] + 16 - [150, 112]).max() <= 1

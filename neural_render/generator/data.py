@@ -60,11 +60,15 @@ def frame_numbers(folder: Path) -> list[int]:
     return sorted(int(p.stem) for p in folder.glob("*.png") if p.stem.isdigit())
 
 
-def crop_boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray, height: int, width: int, side: int):
-    """Crop corners from projected BODY_25 keypoints.
+def crop_boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray, height: int, width: int, side: int,
+                              wholebody: tuple[np.ndarray, np.ndarray] | None = None):
+    """Crop corners from projected BODY_25 keypoints (and COCO-WholeBody's finger points).
 
     Args:
         kp: (25, 2) pixel coordinates at the dataset's resolution. vis: (25,) > 0 where usable.
+        wholebody: optional ((133, 2) pixels, (133,) visibility): a hand crop is then centred on
+            the hand's own 21 points (wrist and fingers) when at least 3 are usable, instead of a
+            point extrapolated past the wrist.
     Returns:
         boxes (3, 2) int (x0, y0) and valid (3,) bool for face, left hand, right hand.
     """
@@ -72,7 +76,15 @@ def crop_boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray, height: int, widt
     face = [i for i in _FACE_KP if vis[i] > 0]
     centers.append(kp[face].mean(0) if face else np.zeros(2))
     valid.append(bool(face))
-    for wrist, elbow in ((_L_WRIST, _L_ELBOW), (_R_WRIST, _R_ELBOW)):
+    for s, (wrist, elbow) in enumerate(((_L_WRIST, _L_ELBOW), (_R_WRIST, _R_ELBOW))):
+        if wholebody is not None:
+            uv, v = wholebody
+            h = slice(91 + 21 * s, 112 + 21 * s)
+            ok_pts = np.flatnonzero((np.asarray(v[h]) > 0) & np.all(np.isfinite(uv[h]), 1))
+            if len(ok_pts) >= 3:
+                centers.append(np.asarray(uv[h], np.float64)[ok_pts].mean(0))
+                valid.append(True)
+                continue
         ok = vis[wrist] > 0
         c = kp[wrist] + (0.3 * (kp[wrist] - kp[elbow]) if vis[elbow] > 0 else 0)
         centers.append(c if ok else np.zeros(2))
@@ -103,7 +115,8 @@ def _corners(centers: np.ndarray, h: int, w: int, side: int) -> np.ndarray:
 
 
 def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
-    """{frame number: (25, 2) px} and {frame number: (25,) visibility} at native resolution, or None."""
+    """{frame number: (25, 2) px} and {frame number: (25,) visibility} at native resolution, plus
+    {frame number: ((133, 2) px, (133,) visibility)} when the file has COCO-WholeBody points; or None."""
     path = root / "skeleton" / "keypoints.npz"
     if not path.is_file():
         return None
@@ -139,8 +152,13 @@ def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
         nums = nums + 1
     if len(nums) != len(kp):
         return None
-    return ({int(n): kp[i, :, :2] for i, n in enumerate(nums)},
-            {int(n): vis[i] for i, n in enumerate(nums)})
+    out = ({int(n): kp[i, :, :2] for i, n in enumerate(nums)},
+           {int(n): vis[i] for i, n in enumerate(nums)})
+    if "wholebody_uv" in keys and "wholebody_visibility" in keys:  # bodies with hands: 133 points
+        wuv, wvis = np.asarray(z["wholebody_uv"], np.float64), np.asarray(z["wholebody_visibility"])
+        if wuv.ndim == 4 and wuv.shape[0] == len(nums) and wuv.shape[2] == 133 and wvis.shape == wuv.shape[:3]:
+            out = out + ({int(n): (wuv[i, 0], wvis[i, 0]) for i, n in enumerate(nums)},)
+    return out
 
 
 class PairedDataset:
@@ -248,7 +266,10 @@ class PairedDataset:
         for i, n in enumerate(self.numbers):
             if kps is not None and n in kps[0]:
                 kp = kps[0][n] * np.array([sx, sy])
-                b, v = crop_boxes_from_keypoints(kp, np.asarray(kps[1][n]), h, w, side)
+                wb = None
+                if len(kps) > 2 and n in kps[2]:
+                    wb = (kps[2][n][0] * np.array([sx, sy]), kps[2][n][1])
+                b, v = crop_boxes_from_keypoints(kp, np.asarray(kps[1][n]), h, w, side, wb)
             elif "parts" in self.arrays:
                 b, v = crop_boxes_from_parts(self.arrays["parts"][i], side)
             else:

@@ -89,9 +89,10 @@ def annotate(buffers: dict, camera: Camera, keypoints_world: Sequence[np.ndarray
 
     keypoints_world: per person (25, 3) BODY_25 world positions (or None: blank skeleton).
     wholebody_world: per person (133, 3) COCO-WholeBody world positions or None (then body and
-    feet come from BODY_25, hands and face are missing); only the ``wholebody`` style uses them.
+    feet come from BODY_25, hands and face are missing); the ``wholebody`` style draws them, and
+    the records carry them whenever given (keypoints.npz: generator hand crops, labels).
     Returns (image (H, W, 3) uint8, [{"instance_id", "uv" (25,2), "z" (25,), "visibility" (25,),
-    "world", and for the wholebody style "wholebody": the same keys for the 133 points}]).
+    "world", and "wholebody": the same keys for the 133 points (wholebody style, or given)}]).
     """
     W, H = camera.width, camera.height
     people = []
@@ -101,8 +102,9 @@ def annotate(buffers: dict, camera: Camera, keypoints_world: Sequence[np.ndarray
         vis = keypoint_visibility(uv, z, W, H, buffers.get("depth"), buffers.get("instance"), iid)
         rec = {"instance_id": int(iid), "uv": uv.astype(np.float32), "z": z.astype(np.float32),
                "visibility": vis, "world": np.asarray(kp, np.float32)}
-        if style == "wholebody":
-            wb = wb_list[n] if n < len(wb_list) and wb_list[n] is not None else wholebody_from_body25(kp)
+        have_wb = n < len(wb_list) and wb_list[n] is not None
+        if style == "wholebody" or have_wb:  # bodies with hands always label their 133 points
+            wb = wb_list[n] if have_wb else wholebody_from_body25(kp)
             rec["wholebody"] = _project_record(wb, camera, buffers, iid)
         people.append(rec)
     img = draw_skeleton(W, H, people, style, occlusion)
