@@ -10,7 +10,8 @@ PASS_ITEMS = [("skeleton", "Skeleton", "OpenPose BODY_25 stick figure"),
               ("depth", "Depth", "Metric depth (EXR + PNG)"),
               ("mask", "Mask", "Person mask"),
               ("uv", "UV", "Body UV + part index")]
-PROFILES = [("default", "Default", "SURREAL part labels"), ("champ", "Champ", "Champ colours, view-space normals")]
+PROFILES = [("default", "Default", "SURREAL part labels"), ("champ", "Champ", "Champ colours, view-space normals"),
+            ("hands", "Hands", "DWPose whole-body skeleton (body, feet, hands, face)")]
 GENDERS = [("neutral", "Neutral", ""), ("female", "Female", ""), ("male", "Male", "")]
 FORMAT_ITEMS = [(f, f.upper() if f != "auto" else "Auto", "") for f in MOTION_FORMATS]
 GROUND_ITEMS = [("auto", "Auto", "Put clips without a known floor on the floor"),

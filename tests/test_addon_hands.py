@@ -51,3 +51,42 @@ print(json.dumps({"bones": bones, "errors": errs,
     # the relaxed hand, the numpy route's the flat hand re-curled, and the rig's thumb metacarpal
     # skin stays on the wrist bone), the same everywhere else
     assert out["errors"]["hands"][0] < 0.02 and out["errors"]["hands"][1] < 1e-4, out["errors"]
+
+
+def test_scene_passes_draw_the_rigs_fingers(tmp_path):
+    """The add-on's pass render (render_scene_passes) with the 'hands' profile: the whole-body
+    skeleton's hand points come from the rig's deformed fingers."""
+    out = run_bpy(f"""
+import json, sys
+import numpy as np
+sys.path.insert(0, "tests")
+import bpy
+from neural_render.blender import rig
+from neural_render.blender.render import render_scene_passes
+from neural_render.body import load_body
+from neural_render.motion import Motion
+from test_hands import curl
+
+body = load_body()
+r = rig.build_body(body, name="Body")
+poses = np.zeros((1, 72)); poses[0, 0] = np.pi / 2
+m = Motion(poses=poses, trans=np.zeros((1, 3)), fps=30, up="z", hand_poses=curl(80))
+rig.keyframe_motion(r.armature, m, frame_start=1)
+scene = bpy.context.scene
+cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+scene.collection.objects.link(cam)
+cam.location = (0.0, -4.0, 1.0)
+cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
+scene.camera = cam
+scene.frame_start = scene.frame_end = 1
+scene.render.resolution_x = scene.render.resolution_y = 256
+leg = render_scene_passes(scene, [r.mesh], r"{tmp_path}", passes=["skeleton", "mask"], profile="hands", body=body)
+kp = np.load(r"{tmp_path}/skeleton/keypoints.npz")
+ref = body.forward(body.smplh_poses(m.poses, m.hand_poses), None, m.trans)
+wb = body.keypoints(ref.vertices, ref.joints, "wholebody")[0]
+err = float(np.abs(kp["wholebody_world"][0, 0, 91:] - wb[91:]).max())
+print(json.dumps({{"style": leg["skeleton"]["style"], "err": err,
+                  "vis": int((kp["wholebody_visibility"][0, 0, 91:] > 0).sum())}}))
+""", timeout=600)
+    assert out["style"] == "wholebody" and out["vis"] == 42
+    assert out["err"] < 0.02  # the rig's deformed hand vs the numpy SMPL-H route

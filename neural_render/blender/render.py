@@ -317,18 +317,22 @@ def _render_scene_frame(scene, f: int, body_objects, body, passes, path: str, wr
     scene.frame_set(f)
     dg = bpy_depsgraph(scene)
     cam = Camera.from_blender(scene.camera, scene, dg)
-    keypoints = []
+    keypoints, wholebody = [], []
     if "skeleton" in passes and body is not None and "body25" in body.keypoint_regressors:
         for ob in body_objects:
             v = evaluated_world_vertices(ob, dg)
             if len(v) != body.num_vertices:
-                keypoints = []
+                keypoints, wholebody = [], []
                 break
             j = (body.J_regressor @ v)[None]  # joints of the deformed surface
             keypoints.append(body.keypoints(v[None], j, "body25")[0])
+            # COCO-WholeBody (hands, face) from the deformed surface too: the finger bones' pose
+            wholebody.append(body.keypoints(v[None], j, "wholebody")[0]
+                             if "wholebody" in body.keypoint_regressors else None)
     buf = buffers_from_channels(render_exr(scene, path), cam)
     # Blender frame f is written as file number f (frame index f - 1).
-    writer.write_frame(f - 1, buf, cam, keypoints if keypoints else None, [i.instance_id for i in instances])
+    writer.write_frame(f - 1, buf, cam, keypoints if keypoints else None, [i.instance_id for i in instances],
+                       wholebody if wholebody else None)
 
 
 def bpy_depsgraph(scene):
