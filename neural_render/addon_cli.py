@@ -85,7 +85,12 @@ def _render_passes_cmd(args) -> int:
         raise InputError(f"the file's active scene is {scene.name!r}, not {args.scene!r}", path=blend,
                          fix="save the file with that scene active")
     passes = [p.strip() for p in args.passes.split(",")] if args.passes else None
-    addon_api.render_passes(scene, args.out, passes, args.size, args.profile, progress=True)
+    from neural_render.errors import check_range
+    from neural_render.fileio import exclusive_folder
+
+    check_range(args.size, 8, 8192, "--size", "pixels")
+    with exclusive_folder(args.out, "render-passes run"):
+        addon_api.render_passes(scene, args.out, passes, args.size, args.profile, progress=True)
     print(f"passes written to {args.out}")
     return 0
 

@@ -53,12 +53,18 @@ def _parse_frames(spec: str | None):
 def _run(args) -> int:
     from neural_render.generator.animate import AnimateOptions, animate
 
+    from neural_render.errors import check_range
+
+    check_range(args.size, 16, 8192, "--size", "pixels")
     if args.texture_size not in (64, 128, 256, 512, 1024):
         raise InputError(f"texture size {args.texture_size}", where="--texture-size", fix="use 128, 256 or 512")
     opts = AnimateOptions(size=args.size, device=args.device, texture_size=args.texture_size,
                           keypoints=args.keypoints or [], parts=_parse_parts(args.part), video=args.video,
                           checkpoint=args.checkpoint, frames=_parse_frames(args.frames))
-    rep = animate(args.image, args.motion, args.out, opts)
+    from neural_render.fileio import exclusive_folder
+
+    with exclusive_folder(args.out, "animate run"):
+        rep = animate(args.image, args.motion, args.out, opts)
     print(f"{rep['frames']} frames {rep['size']['width']}x{rep['size']['height']} -> {args.out}/frames "
           f"({rep['frames_per_s']} frames/s; fit reprojection {rep['fit'][0]['reprojection_px']} px)")
     return 0

@@ -154,7 +154,12 @@ def _run(args) -> int:
         a, b = (int(x) for x in args.frames.split(":"))
     except ValueError:
         raise InputError(f"bad frame range '{args.frames}'", where="--frames", fix="use A:B, e.g. 132:196") from None
-    summary = run_demo(args.out, (a, b), args.size, args.renderer, args.device, args.checkpoint, args.motion,
-                       photo=not args.no_photo)
+    from neural_render.errors import check_range
+    from neural_render.fileio import exclusive_folder
+
+    check_range(args.size, 16, 4096, "--size", "pixels")
+    with exclusive_folder(args.out, "demo run"):
+        summary = run_demo(args.out, (a, b), args.size, args.renderer, args.device, args.checkpoint, args.motion,
+                           photo=not args.no_photo)
     print(json.dumps(summary, indent=2))
     return 0

@@ -278,7 +278,12 @@ def lock_beside(path: str | Path, what: str = "run") -> OutputLock:
     return OutputLock(path.parent / f".{path.name}.lock", what)
 
 
-def clean_temporaries(folders, patterns: tuple[str, ...] = (".*.tmp*",)) -> int:
+# Names atomic_path / atomic_dir give their temporaries (mkstemp / mkdtemp add 8 random characters):
+# strict enough that another program's dot-files in a shared --out folder are never matched.
+TEMPORARY_PATTERNS = (".*.????????.tmp*", ".*.tmp-????????")
+
+
+def clean_temporaries(folders, patterns: tuple[str, ...] = TEMPORARY_PATTERNS) -> int:
     """Remove temporaries left by dead runs in `folders` (call only while holding their lock).
     Returns how many were removed; folders (atomic_dir staging) are removed whole."""
     import shutil
@@ -296,6 +301,32 @@ def clean_temporaries(folders, patterns: tuple[str, ...] = (".*.tmp*",)) -> int:
                     p.unlink(missing_ok=True)
                 n += 1
     return n
+
+
+@contextlib.contextmanager
+def exclusive_folder(folder: str | Path, what: str) -> Iterator[Path]:
+    """Hold `folder`'s lock while a command writes into it (a second run on it is refused with an
+    InputError), after removing temporaries that dead runs left in it and its direct sub-folders.
+
+    The lock file is `.NAME.lock` beside the folder, so the folder itself is neither created nor
+    changed here (commands decide what an existing or empty folder means)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError("output path exists and is not a folder", path=folder, fix="choose another --out")
+    with lock_beside(folder, what):
+        if folder.is_dir():
+            clean_temporaries([folder] + [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")])
+        yield folder
+
+
+@contextlib.contextmanager
+def exclusive_replacement(path: str | Path, what: str) -> Iterator[Path]:
+    """Hold the lock of an output replaced whole (atomic_dir: `prepare`), `.NAME.lock` beside it,
+    after removing the `.NAME.tmp-*` staging folders and `.NAME.*.tmp*` files of dead runs."""
+    path = Path(path)
+    with lock_beside(path, what):
+        clean_temporaries([path.parent], (f".{path.name}.tmp-????????", f".{path.stem}.????????.tmp*"))
+        yield path
 
 
 def sweep_dead_pid_dirs(base: str | Path, prefix: str) -> int:

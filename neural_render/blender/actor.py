@@ -156,7 +156,10 @@ def render_frames(inst, cameras, frames, out_dir: Path, size: int, samples: int,
 
     first = inst.posed([frames[0]]).vertices[0]
     scene, ob, cam_obj = build_actor_scene(inst, first, floor_z, size, samples)
-    tmpdir = tempfile.mkdtemp(prefix="nr_actor_")
+    from neural_render.fileio import atomic_path, sweep_dead_pid_dirs
+
+    sweep_dead_pid_dirs(tempfile.gettempdir(), "nr_actor_")  # scratch of killed runs
+    tmpdir = tempfile.mkdtemp(prefix=f"nr_actor_{os.getpid()}_")
     dest = out_dir / "frames"
     dest.mkdir(parents=True, exist_ok=True)
     it = frames
@@ -174,7 +177,8 @@ def render_frames(inst, cameras, frames, out_dir: Path, size: int, samples: int,
                 tmp = os.path.join(tmpdir, "frame.png")
                 scene.render.filepath = tmp
                 bpy.ops.render.render(write_still=True, scene=scene.name)
-                shutil.move(tmp, dest / frame_filename(f))  # same filesystem or copy+remove; readers see whole files
+                with atomic_path(dest / frame_filename(f)) as final_tmp:  # readers see whole files only
+                    shutil.move(tmp, final_tmp)
                 if progress:
                     it.update(1) if hasattr(it, "update") else None
     finally:

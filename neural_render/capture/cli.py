@@ -64,8 +64,11 @@ def _frame_range(text: str | None) -> tuple[int, int] | None:
 def _run_detect(args) -> int:
     from neural_render.capture.detect_output import run_detect
 
-    summary = run_detect(args.src, args.out, person=args.person, hands=not args.no_hands,
-                         masks=not args.no_masks, frames=_frame_range(args.frames))
+    from neural_render.fileio import exclusive_folder
+
+    with exclusive_folder(args.out, "detect run"):
+        summary = run_detect(args.src, args.out, person=args.person, hands=not args.no_hands,
+                             masks=not args.no_masks, frames=_frame_range(args.frames))
     lost = summary.pop("lost_frames")
     summary["lost"] = len(lost)
     summary["lost_frames"] = lost[:20] + (["..."] if len(lost) > 20 else [])
@@ -75,8 +78,9 @@ def _run_detect(args) -> int:
 
 def _run(args) -> int:
     from neural_render.capture.prepare import PrepareOptions, prepare
-    from neural_render.errors import InputError
+    from neural_render.errors import InputError, check_range
 
+    check_range(args.size, 16, 4096, "--size", "pixels")
     frames = None
     if args.frames:
         try:
@@ -89,7 +93,10 @@ def _run(args) -> int:
                           views=args.views.split(",") if args.views else None, calibration=args.calibration,
                           refine=not args.no_refine, min_silhouette_iou=args.min_silhouette_iou,
                           refine_options={} if args.refine_iterations is None else {"iterations": args.refine_iterations})
-    rep = prepare(args.video, args.keypoints, args.out, opts)
+    from neural_render.fileio import exclusive_replacement
+
+    with exclusive_replacement(args.out, "prepare run"):  # DIR is staged beside and replaced whole
+        rep = prepare(args.video, args.keypoints, args.out, opts)
     print(json.dumps({"out": args.out, "frames": rep["frames"], "median_reprojection_px": rep["median_reprojection_px"],
                       "silhouette_iou": None if not rep["silhouette_refinement"] else {
                           k: {"before": v["silhouette_iou_before"], "after": v["silhouette_iou_after"]}

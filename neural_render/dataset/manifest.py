@@ -9,7 +9,7 @@ A dataset folder holds
 
 Resume rule: a sample is done iff its label file parses and every file it lists exists. Files are
 only ever written through temporary files renamed into place, so a killed run leaves complete
-files or stray temporaries (`.*.tmp*`, removed here), never a truncated file. A sample killed
+files or stray temporaries (`fileio.TEMPORARY_PATTERNS`, removed here), never a truncated file. A sample killed
 half-way has no label file and is rendered again (overwriting its earlier frames atomically).
 The manifest is rewritten atomically as samples finish; it is an index, the label files decide.
 """

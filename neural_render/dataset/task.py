@@ -214,7 +214,8 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
             files[str(Path(w).relative_to(out_dir))] = _sha(w)
     label = {
         "sample": index, "software": f"neural-render {__version__}",
-        "scene": _scene_summary(posed), "frames": frames, "files": dict(sorted(files.items())), **extra,
+        "scene": _scene_summary(posed), "frames": frames, "files": dict(sorted(files.items())),
+        "file_bytes": {rel: (out_dir / rel).stat().st_size for rel in sorted(files)}, **extra,
     }
     lp = label_path(out_dir, index)
     write_json(lp, label, indent=None)
@@ -252,15 +253,44 @@ def read_label(out_dir: Path, index: int) -> dict | None:
 
 
 def verify_sample(out_dir: Path, index: int, hashes: bool = False) -> dict | None:
-    """The label dict when the sample's label file and every file it lists exist (and match)."""
+    """The label dict when the sample's label file and every file it lists exist and are whole:
+    each has the size the label recorded (labels without sizes: PNGs end with their IEND chunk,
+    JSON parses); with `hashes`, also its SHA-256."""
     out_dir = Path(out_dir)
     lab = read_label(out_dir, index)
     if lab is None:
         return None
-    for rel, sha in lab.get("files", {}).items():
+    files, sizes = lab.get("files", {}), lab.get("file_bytes", {})
+    if not isinstance(files, dict) or not isinstance(sizes, dict):
+        return None
+    for rel, sha in files.items():
         p = out_dir / rel
         if not p.is_file():
+            return None
+        if rel in sizes:
+            if p.stat().st_size != sizes[rel]:
+                return None
+        elif not _looks_whole(p):
             return None
         if hashes and _sha(p) != sha:
             return None
     return lab
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _looks_whole(p: Path) -> bool:
+    """A cheap integrity check of a file whose size was not recorded (labels of older versions)."""
+    try:
+        if p.suffix == ".png":
+            with open(p, "rb") as f:
+                if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                    return False
+                f.seek(-12, os.SEEK_END)
+                return f.read(12) == _PNG_END
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        return True
+    except (OSError, ValueError):
+        return False

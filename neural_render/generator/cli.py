@@ -156,7 +156,11 @@ def _train(args) -> int:
         progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at, max_seconds=args.max_seconds,
         crop=args.crop, init_from_data=not args.no_init_from_data, residual=not args.no_residual,
         snapshot_every=args.snapshot_every, val_split=args.val_split)
-    print(json.dumps(_clean(train(o))))
+    from neural_render.fileio import exclusive_folder
+
+    with exclusive_folder(args.out, "train run"):
+        res = train(o)
+    print(json.dumps(_clean(res)))
     return 0
 
 
@@ -165,8 +169,11 @@ def _generate(args) -> int:
 
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
-    res = generate(args.checkpoint, args.passes, args.out, video=args.video, device=args.device, batch=args.batch,
-                   compile=args.compile, size=args.size, fps=args.fps, progress=not args.json)
+    from neural_render.fileio import exclusive_folder
+
+    with exclusive_folder(args.out, "generate run"):
+        res = generate(args.checkpoint, args.passes, args.out, video=args.video, device=args.device,
+                       batch=args.batch, compile=args.compile, size=args.size, fps=args.fps, progress=not args.json)
     print(json.dumps(res) if args.json else f"wrote {res['frames']} frames to {res['out']}"
           + (f" and {res['video']}" if res["video"] else "") + f" ({res['ms_per_frame']} ms/frame)")
     return 0
@@ -177,8 +184,13 @@ def _eval(args) -> int:
 
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
-    res = _clean(evaluate(args.checkpoint, args.data, device=args.device, batch=args.batch, size=args.size,
-                          split=args.split, save_dir=args.save))
+    import contextlib
+
+    from neural_render.fileio import exclusive_folder
+
+    with exclusive_folder(args.save, "eval --save run") if args.save else contextlib.nullcontext():
+        res = _clean(evaluate(args.checkpoint, args.data, device=args.device, batch=args.batch, size=args.size,
+                              split=args.split, save_dir=args.save))
     if args.json:
         print(json.dumps(res, indent=2))
     else:
@@ -196,7 +208,10 @@ def _actor_render(args) -> int:
         from neural_render.blender.cycles_device import ENV
 
         os.environ[ENV] = args.cycles_device
-    res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
-                       test_fraction=args.split, renderer=args.renderer, progress=not args.json)
+    from neural_render.fileio import exclusive_folder
+
+    with exclusive_folder(args.out, "actor render"):
+        res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
+                           test_fraction=args.split, renderer=args.renderer, progress=not args.json)
     print(json.dumps(_clean(res)) if args.json else f"wrote {res['frames']} frames + passes to {args.out}")
     return 0

@@ -177,6 +177,27 @@ def _lr_factor(step: int, o: TrainOptions) -> float:
     return 1.0 - 0.9 * (step - start) / max(1, o.steps - start)
 
 
+def _saved_options(out: Path) -> dict:
+    """RUN/options.json of the run being resumed, checked: it must parse and name only known options."""
+    import dataclasses
+
+    from neural_render.fileio import read_json
+
+    fix = "the run folder is damaged: pass --no-resume to start over, or choose another --out"
+    path = out / "options.json"
+    if not path.is_file():
+        raise InputError("a checkpoint without options.json", path=path, fix=fix)
+    try:
+        saved = read_json(path)
+    except InputError as e:
+        raise InputError(f"{e} while resuming", fix=fix) from None
+    known = {f.name for f in dataclasses.fields(TrainOptions)}
+    if not isinstance(saved, dict) or set(saved) - known:
+        raise InputError(f"not this version's training options (unknown: {sorted(set(saved) - known)[:5]})"
+                         if isinstance(saved, dict) else "not a JSON object", path=path, fix=fix)
+    return saved
+
+
 def train(o: TrainOptions) -> dict:
     """Run (or resume) a training run; returns a summary dict."""
     import torch
@@ -202,7 +223,7 @@ def train(o: TrainOptions) -> dict:
     ck_path = out / "checkpoints" / "latest.safetensors"
     resuming = o.resume and ck_path.is_file()
     if resuming:  # the run's own options win (architecture must match the checkpoint)
-        saved = json.loads((out / "options.json").read_text())
+        saved = _saved_options(out)
         keep = {"steps": o.steps, "progress": o.progress, "device": o.device, "threads": o.threads,
                 "stop_at": o.stop_at, "max_seconds": o.max_seconds}
         o = TrainOptions(**{**saved, **keep})
@@ -575,7 +596,19 @@ class _Logger:
     def _read(path: Path, start: int) -> list[dict]:
         if not path.is_file():
             return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = []
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise InputError("damaged log line", path=path, where=f"line {n}",
+                                 fix="delete the line (the log is rewritten from the checkpoint's step), "
+                                     "or pass --no-resume")
+            rows.append(row)
         return [r for r in rows if r["step"] <= start]
 
     def scalars(self, step: int, logs: dict, seconds: float) -> None:

@@ -111,17 +111,20 @@ def run(args) -> int:
 
     cams = resolve_cameras(instances, args.camera, (W, H), fps=motions[0].fps, focal_mm=args.focal_mm,
                            elevation_deg=args.elevation, azimuth_deg=args.azimuth)
+    from neural_render.fileio import exclusive_folder
+
     out = Path(args.out)
-    existed = out.exists()
-    try:
-        leg = render_passes(instances, cams, out, (W, H), frames, renderer=args.renderer, passes=passes,
-                            profile=args.profile, progress=not args.no_progress, skeleton_style=args.skeleton,
-                            occlusion=args.occlusion, normal_bits=args.normal_bits,
-                            contact_sheet=args.contact_sheet, fps=motions[0].fps)
-    except BaseException:
-        if not existed:  # no partial output: remove the folder this run created
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    with exclusive_folder(out, "passes run"):  # a second run on DIR is refused; dead runs' temporaries go
+        existed = out.exists()
+        try:
+            leg = render_passes(instances, cams, out, (W, H), frames, renderer=args.renderer, passes=passes,
+                                profile=args.profile, progress=not args.no_progress, skeleton_style=args.skeleton,
+                                occlusion=args.occlusion, normal_bits=args.normal_bits,
+                                contact_sheet=args.contact_sheet, fps=motions[0].fps)
+        except BaseException:
+            if not existed:  # no partial output: remove the folder this run created
+                shutil.rmtree(out, ignore_errors=True)
+            raise
     n = len(leg["frames"])
     print(f"wrote {n} frame(s) of {', '.join(leg['passes'])} at {W}x{H} to {out}"
           + (f" (+ contact_sheet.png)" if args.contact_sheet else ""))
