@@ -221,6 +221,8 @@ def read_json(path: str | Path, max_bytes: int = MAX_JSON_BYTES):
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", path=path) from None
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise InputError(f"not readable JSON ({str(e)[:120]})", path=path) from None
     except RecursionError:
         raise InputError("JSON nested too deeply to parse", path=path,
                          fix="keypoint and calibration files nest a few levels") from None

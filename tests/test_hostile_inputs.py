@@ -456,3 +456,148 @@ def test_train_resume_with_damaged_run_folder(tmp_path, damage):
     rc, err = run_cli(["train", "--data", str(tmp_path), "--out", str(run), "--steps", "1", "--device", "cpu"])
     _exit2(rc, err)
     assert "--no-resume" in err
+
+
+# ------------------------------------------------------------------------------ second round
+# The same classes, made differently: other encodings of the same attacks, found by probing.
+def _smpl_bvh(tmp_path, frame_time=None, root_x=None, frames_line=None) -> "Path":
+    """A retargetable BVH (the SMPL skeleton, as `motion export` writes it), then tampered."""
+    from neural_render.body import load_body
+    from neural_render.motion.bvh import format_bvh
+    from neural_render.motion.export import motion_to_bvh
+    from neural_render.motion.motion import Motion
+
+    rng = np.random.default_rng(0)
+    b = motion_to_bvh(Motion(rng.normal(0, 0.2, (3, 72)), np.zeros((3, 3)), fps=30.0), load_body(), unit="cm")
+    if root_x is not None:
+        b.frames[:, 0] = root_x
+    text = format_bvh(b, precision=6)
+    if frame_time is not None:
+        import re
+
+        text = re.sub(r"Frame Time: \S+", f"Frame Time: {frame_time!r}", text)
+    if frames_line is not None:
+        text = text.replace("Frames: 3", frames_line)
+    p = tmp_path / "s.bvh"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(), None),
+    (dict(frame_time=1e-300), "frame rate"),            # fps 1e300: finite in the file, absurd as a result
+    (dict(frame_time=1e6), "frame rate"),               # 1e-6 fps: a 10^6 s frame
+    (dict(root_x=9.99e6), "finite"),                    # within the parser's limit: refused or finite
+    (dict(frames_line="Frames: 99999999999999999999999"), "declared"),  # beyond int64
+])
+def test_round2_bvh_results_checked_before_writing(tmp_path, kw, needle):
+    rc, err = _import(tmp_path, _smpl_bvh(tmp_path, **kw))
+    if needle is None:
+        assert rc == 0, err
+    elif needle == "finite" and rc == 0:
+        from neural_render.motion.motion import Motion
+
+        m = Motion.load(tmp_path / "out.npz")
+        assert np.all(np.isfinite(m.trans)) and np.abs(m.trans).max() <= 1e5
+    else:
+        _exit2(rc, err)
+        assert needle in err
+
+
+@pytest.mark.parametrize("doc,needle", [
+    ({"people": [{"pose_keypoints_2d": [10**400] + [1.0] * 74}]}, "expected numbers"),  # int beyond float
+    ('{"people": [{"pose_keypoints_2d": [' + "9" * 5000 + "]}]}", "not readable JSON"),  # int beyond 4,300 digits
+])
+def test_round2_openpose_numbers(tmp_path, doc, needle):
+    src = tmp_path / "op"
+    src.mkdir()
+    (src / "a_000001_keypoints.json").write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    rc, err = _import(tmp_path, src, "--format", "openpose")
+    _exit2(rc, err)
+    assert needle in err
+
+
+@pytest.mark.parametrize("doc", [
+    {"images": [{"id": 1, "width": "abc", "height": 5}], "annotations": [{"image_id": 1, "keypoints": [1] * 51}]},
+    {"images": [{"id": [1], "width": 5, "height": 5}], "annotations": [{"image_id": 1, "keypoints": [1] * 51}]},
+    {"images": [{"id": 1, "width": 10**400, "height": 5}], "annotations": [{"image_id": 1, "keypoints": [1] * 51}]},
+    [{"image_id": [1, 2], "keypoints": [1] * 51, "score": 1}],
+    [{"image_id": {"a": 1}, "keypoints": [1] * 51, "score": 1}],
+])
+def test_round2_coco_fields(tmp_path, doc):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(doc))
+    rc, err = _import(tmp_path, p, "--format", "coco")
+    _exit2(rc, err)
+    assert len(err) < 400
+
+
+def test_round2_mediapipe_and_calibration_magnitudes(tmp_path):
+    from neural_render.motion.calibration import load_calibration
+
+    p = tmp_path / "mp.json"
+    p.write_text(json.dumps({"image_width": 10**400, "image_height": 5, "frames": []}))
+    rc, err = _import(tmp_path, p, "--format", "mediapipe")
+    _exit2(rc, err)
+    assert len(err) < 300
+    eye = np.eye(4).tolist()
+    for cam in ({"K": [[1e300, 0, 1], [0, 1e300, 1], [0, 0, 1]], "width": 64, "height": 64},
+                {"K": [[100, 0, 1], [0, 100, 1], [0, 0, 1]], "width": 10**12, "height": 64}):
+        (tmp_path / "cams.json").write_text(json.dumps({"cameras": [dict(cam, name="a", world_to_camera=eye)]}))
+        with pytest.raises(InputError, match="absurd"):
+            load_calibration(tmp_path / "cams.json")
+
+
+def test_round2_yaml_deep_nesting_and_self_reference(tmp_path):
+    for name, text in (("deep.yaml", "samples: " + "[" * 100_000 + "]" * 100_000 + "\n"),
+                       ("self.yaml", "a: &a [*a]\nsamples: *a\n"),
+                       ("wide.yaml", "a: &a [" + ",".join(["x"] * 400) + "]\nb: &b [" + ",".join(["*a"] * 400)
+                        + "]\nsamples: *b\n")):
+        cfg = tmp_path / name
+        cfg.write_text(text)
+        rc, err = run_cli(["batch", "--config", str(cfg), "--out", str(tmp_path / "o")])
+        _exit2(rc, err)
+        assert len(err) < 600
+
+
+@pytest.mark.parametrize("arrays,needle", [
+    ({"poses": np.zeros((2, 72)), "betas": np.ones(10**6), "mocap_framerate": 30.0}, "shape coefficients"),
+    ({"poses": np.zeros((2, 72)), "mocap_framerate": np.float32(np.inf)}, "frame"),
+    ({"poses": np.zeros((2, 72), np.float16) + np.float16(60000), "mocap_framerate": 30.0}, "outside"),
+    ({"poses": np.array([[True] * 72]), "trans": np.array([[1e-320] * 3]), "mocap_framerate": 30.0}, None),
+])
+def test_round2_amass_values(tmp_path, arrays, needle):
+    p = tmp_path / "m.npz"
+    np.savez(p, **arrays)
+    rc, err = _import(tmp_path, p, "--format", "amass")
+    if needle is None:  # odd but harmless: bool poses and subnormal trans are plain numbers
+        assert rc == 0, err
+    else:
+        _exit2(rc, err)
+        assert needle in err
+
+
+def test_round2_npz_member_without_npy_suffix(tmp_path):
+    """np.load reads members not ending in .npy whole, as bytes: their declared size counts too."""
+    from neural_render.fileio import check_npz
+
+    p = tmp_path / "raw.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("blob", bytes(8 << 20))
+    assert p.stat().st_size < 100_000
+    with pytest.raises(InputError, match="inflates"):
+        check_npz(p, max_bytes=1 << 20)
+
+
+def test_round2_pickle_newobj_on_the_ndarray_tag(tmp_path):
+    from neural_render.body.safe_pickle import safe_load_pickle
+
+    for blob in (b"\x80\x02cnumpy\nndarray\n)\x81.",                       # NEWOBJ ndarray()
+                 b"\x80\x02cnumpy\nndarray\n(K\x01tR.",                    # ndarray(1)
+                 b"\x80\x02(cnumpy\ndtype\nX\x02\x00\x00\x00O8o.",          # OBJ: dtype('O8')
+                 b"\x80\x02cnumpy\ndtype\n(X\x04\x00\x00\x00f8,OtR.",       # structured spec
+                 b"\x80\x02}q\x00X\x01\x00\x00\x00ah\x00s."):              # a dict holding itself
+        p = tmp_path / "n.pkl"
+        p.write_bytes(blob)
+        with pytest.raises(InputError):
+            safe_load_pickle(p)

@@ -109,6 +109,8 @@ def load_config(path: str | Path) -> dict:
         where = f"line {mark.line + 1}" if mark is not None else None
         raise InputError(f"not valid YAML ({getattr(e, 'problem', e)})", path=path, where=where,
                          fix="check indentation and colons") from None
+    except RecursionError:
+        raise InputError("YAML nested too deeply to parse", path=path, fix="a config nests a few levels") from None
     _check_expansion(raw, path)
     return validate(raw, base_dir=path.parent, source=path)
 

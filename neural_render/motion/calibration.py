@@ -194,6 +194,11 @@ def _check_camera(cam: Camera, path, where) -> None:
         raise InputError("world_to_camera rotation is not a rotation matrix", path=path, where=where)
     if cam.width <= 0 or cam.height <= 0:
         raise InputError("image width/height must be positive", path=path, where=where)
+    if cam.width > 100_000 or cam.height > 100_000:
+        raise InputError(f"image size {cam.width}x{cam.height} is absurd (limit 100,000 px)", path=path, where=where)
+    if np.abs(cam.K).max() > 1e7 or np.abs(cam.world_to_camera).max() > 1e6 or np.abs(cam.dist).max() > 1e3:
+        raise InputError("intrinsics, extrinsics or distortion have absurd magnitudes (focal > 1e7 px, "
+                         "translation > 1,000 km or distortion > 1e3)", path=path, where=where)
 
 
 def _read_qualisys(path: Path) -> list[Camera]:

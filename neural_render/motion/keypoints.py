@@ -99,7 +99,7 @@ def natural_key(name: str):
 def _finite_array(values, path, where, shape_hint: str) -> np.ndarray:
     try:
         a = np.asarray(values, np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (OverflowError: an integer beyond float range)
         raise InputError(f"expected numbers ({shape_hint})", path=path, where=where) from None
     if not np.all(np.isfinite(a)):
         raise InputError("NaN or infinite value", path=path, where=where, fix="remove or zero missing keypoints")
@@ -118,8 +118,14 @@ def _bounded(value, lo, hi, path, where, kind=float):
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"expected a number, got {quote(value)}", path=path, where=where) from None
     if not (lo <= v <= hi):
-        raise InputError(f"{v} is outside [{lo}, {hi}]", path=path, where=where)
+        raise InputError(f"{quote(v, 40)} is outside [{lo}, {hi}]", path=path, where=where)
     return v
+
+
+def _check_id(v, path, where) -> None:
+    """COCO ids are numbers or strings (used as dict keys and sorted)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise InputError(f"id {quote(v)} is not a number or string", path=path, where=where)
 
 
 def _check_points(a: np.ndarray, path, where) -> None:
@@ -242,9 +248,11 @@ def read_coco(path: str | Path, image_id: str | int | None = None) -> KeypointSe
         for i, im in enumerate(images):
             if not isinstance(im, dict) or "id" not in im:
                 raise InputError("image entry without 'id'", path=path, where=f"images[{i}]")
+            _check_id(im["id"], path, f"images[{i}].id")
             order.append(im["id"])
             if "width" in im and "height" in im:
-                sizes[im["id"]] = (int(im["width"]), int(im["height"]))
+                sizes[im["id"]] = (_bounded(im["width"], 1, MAX_IMAGE_SIDE, path, f"images[{i}].width", int),
+                                   _bounded(im["height"], 1, MAX_IMAGE_SIDE, path, f"images[{i}].height", int))
             clip &= any(k in im for k in ("frame_id", "frame_index", "vid_id", "video_id"))
         if image_id is not None:
             hit = [im["id"] for im in images if str(im["id"]) == str(image_id)
@@ -264,6 +272,7 @@ def read_coco(path: str | Path, image_id: str | int | None = None) -> KeypointSe
         where = f"{'' if results else 'annotations'}[{i}]"
         if not isinstance(a, dict) or "keypoints" not in a or "image_id" not in a:
             raise InputError("entry needs 'image_id' and 'keypoints'", path=path, where=where)
+        _check_id(a["image_id"], path, where + ".image_id")
         if a.get("category_id", 1) != 1:
             continue
         kp = _finite_array(a["keypoints"], path, where + ".keypoints", "51 numbers")

@@ -33,6 +33,7 @@ MAX_FRAMES = 2_000_000              # 18.5 h at 30 fps
 MAX_ABS_POSE = 1_000.0              # radians per axis-angle component
 MAX_ABS_TRANS = 100_000.0           # metres
 MAX_ABS_BETA = 1_000.0
+MAX_BETAS = 400                     # SMPL-X: 300 shape + 100 expression coefficients
 
 
 def check_motion_values(poses, trans, betas, fps, path="", action: str = "") -> None:
@@ -56,6 +57,9 @@ def check_motion_values(poses, trans, betas, fps, path="", action: str = "") -> 
             i = tuple(int(k) for k in big[0])
             raise InputError(f"{head}{name}{list(i)} = {float(a[i]):g} is outside +-{limit:g}", path=path,
                              fix="the source's values or units are wrong")
+    if np.asarray(betas).size > MAX_BETAS:
+        raise InputError(f"{head}{np.asarray(betas).size:,} shape coefficients (SMPL-family models have at most "
+                         f"{MAX_BETAS})", path=path)
     if len(np.asarray(poses)) > MAX_FRAMES:
         raise InputError(f"{head}{len(poses):,} frames (limit {MAX_FRAMES:,})", path=path)
     try:
