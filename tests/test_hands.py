@@ -214,6 +214,12 @@ def test_motion_carries_hand_poses_through_files(tmp_path):
     a = Motion.load(tmp_path / "amass.npz")
     np.testing.assert_allclose(a.hand_poses, m.hand_poses, atol=1e-6)
     assert m.resample(60).hand_poses.shape == (11, 90) and m.trim(1, 4).hand_poses.shape == (3, 90)
+    # AMASS SMPL-X (165: body, jaw, eyes, hands) through the AMASS importer
+    from neural_render.motion.smpl_params import load_amass
+
+    x = np.concatenate([m.poses[:, :66], rng.normal(0, 0.1, (T, 9)), m.hand_poses], 1)
+    np.savez(tmp_path / "smplx.npz", poses=x, trans=m.trans, mocap_framerate=30.0, gender="neutral")
+    np.testing.assert_allclose(load_amass(tmp_path / "smplx.npz").hand_poses, m.hand_poses, atol=1e-6)
     if importlib.util.find_spec("smplcodec"):
         save_smpl_file(m, tmp_path / "m.smpl")
         s = load_smpl_file(tmp_path / "m.smpl")
