@@ -84,11 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if os.environ.get("NEURAL_RENDER_DEBUG"):
             raise
-        frames = traceback.format_tb(e.__traceback__)[-TRACEBACK_FRAMES:]
-        print("internal error (a bug: please report it with this output); traceback, innermost last:\n"
-              + "".join(frames) + f"{type(e).__name__}: {quote(str(e), 500)}", file=sys.stderr)
+        print(internal_error_text(e), file=sys.stderr)
         return 1
     return int(rc or 0)
+
+
+def internal_error_text(e: BaseException) -> str:
+    """What a bug prints: a header, the innermost TRACEBACK_FRAMES frames, the exception (capped)."""
+    frames = traceback.format_tb(e.__traceback__)[-TRACEBACK_FRAMES:]
+    return ("internal error (a bug: please report it with this output); traceback, innermost last:\n"
+            + "".join(frames) + f"{type(e).__name__}: {str(e)[:500]}")
 
 
 def _where(e: BaseException) -> str:

@@ -279,6 +279,21 @@ def test_environment_error_mapping():
     assert environment_error(KeyError("x")) is None
 
 
+def test_internal_error_is_a_short_traceback():
+    from neural_render.cli import TRACEBACK_FRAMES, environment_error, internal_error_text
+
+    def deep(n):
+        return deep(n - 1) if n else np.linalg.inv(np.zeros((2, 2)))
+
+    try:
+        deep(30)
+    except Exception as e:  # noqa: BLE001
+        assert environment_error(e) is None  # a bug, not the environment: exit 1
+        text = internal_error_text(e)
+    assert text.startswith("internal error") and text.rstrip().endswith("Singular matrix")
+    assert 3 <= text.count('File "') <= TRACEBACK_FRAMES and len(text) < 3000
+
+
 # ------------------------------------------------------------------------------- message size
 def test_yaml_billion_laughs_is_refused_briefly(tmp_path):
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']

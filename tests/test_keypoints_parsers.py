@@ -213,6 +213,29 @@ def test_fuzz_parsers_raise_only_input_errors(tmp_path, doc, kind):
         return
     for p in ks.people:
         assert p.ndim == 3 and p.shape[2] == 3 and np.all(np.isfinite(p))
+        assert np.all((p[..., 2] >= 0) & (p[..., 2] <= 1)) and np.all(np.abs(p[..., :2]) <= 1e6 * 1e5)
+
+
+# Hostile values of the same documents (issue 17): numbers beyond float range or absurd, deep nesting.
+hostile_numbers = st.sampled_from([1e9, -1e9, 1e308, 10**400, 2**63, -0.0, 1e-320, True])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=json_values, kind=st.sampled_from(["openpose", "coco", "mediapipe"]), nest=st.integers(0, 5000),
+       bad=hostile_numbers, at=st.integers(0, 80))
+def test_fuzz_parsers_hostile_numbers_and_nesting(tmp_path, doc, kind, nest, bad, at):
+    kp = [100.0 + i for i in range(75)]
+    kp[at % 75] = bad
+    doc = {"people": [{"pose_keypoints_2d": kp}], "annotations": [{"image_id": 1, "keypoints": kp[:51]}],
+           "frames": [[{"x": 0.5, "y": 0.5, "visibility": bad}] * 33], "extra": doc}
+    path = tmp_path / "f.json"
+    path.write_text("[" * nest + json.dumps(doc) + "]" * nest if nest % 2 else json.dumps(doc))
+    try:
+        ks = read_keypoints(path, kind)
+    except InputError:
+        return
+    for p in ks.people:
+        assert np.all(np.isfinite(p)) and np.all((p[..., 2] >= 0) & (p[..., 2] <= 1))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -144,14 +144,22 @@ def test_bvh_export_cli_round_trip(tmp_path):
                                         "global_orient", "body_pose", "mocap_framerate", "gender"]),
                        st.one_of(hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=80),
                                             elements=st.floats(allow_nan=True, allow_infinity=True, width=32)),
+                                 # issue 17: complex and text arrays, absurd magnitudes and frame rates
+                                 hnp.arrays(np.complex128, hnp.array_shapes(max_dims=2, max_side=80)),
+                                 hnp.arrays(np.float64, hnp.array_shapes(max_dims=2, max_side=80),
+                                            elements=st.sampled_from([0.0, 1e-300, 1e30, -1e300, 1e5])),
+                                 hnp.arrays("U3", hnp.array_shapes(max_dims=2, max_side=80)),
                                  st.text(max_size=4), st.integers(-3, 3)),
                        max_size=5))
 def test_fuzz_smpl_dict(d):
+    from neural_render.motion.motion import MAX_ABS_TRANS, MAX_FPS, MIN_FPS
+
     try:
         m = motion_from_smpl_dict(d)
     except InputError:
         return
     assert np.all(np.isfinite(m.poses)) and np.all(np.isfinite(m.trans)) and m.poses.shape[1] == 72
+    assert np.abs(m.trans).max(initial=0) <= MAX_ABS_TRANS and MIN_FPS <= m.fps <= MAX_FPS
 
 
 @settings(max_examples=40, deadline=None)
