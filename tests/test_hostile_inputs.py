@@ -616,3 +616,24 @@ def test_round2_pickle_newobj_on_the_ndarray_tag(tmp_path):
         p.write_bytes(blob)
         with pytest.raises(InputError):
             safe_load_pickle(p)
+
+
+def test_round2_toml_bone_map_and_split_files(tmp_path):
+    from neural_render.generator.data import _split_numbers
+    from neural_render.generator.video import read_fps
+    from neural_render.motion.bone_maps import load_bone_map
+    from neural_render.motion.calibration import load_calibration
+
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_calibration(tmp_path / "deep.toml")
+    (tmp_path / "map.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_bone_map(tmp_path / "map.json")
+    for doc in ('{"train": "1,2"}', '[1, 2]', '{"train": [1, "x"]}', "{"):
+        (tmp_path / "split.json").write_text(doc)
+        with pytest.raises(InputError):
+            _split_numbers(tmp_path / "split.json", "train")
+    for legend, fps in (('{"fps": 1e-300}', None), ('{"fps": 1e300}', None), ("[1]", None), ('{"fps": 24}', 24.0)):
+        (tmp_path / "legend.json").write_text(legend)
+        assert read_fps(tmp_path) == fps

@@ -167,8 +167,11 @@ def _train(args) -> int:
 def _generate(args) -> int:
     from neural_render.generator.infer import generate
 
+    from neural_render.motion.motion import MAX_FPS, MIN_FPS
+
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
+    check_range(args.fps, MIN_FPS, MAX_FPS, "--fps", "frames per second")
     from neural_render.fileio import exclusive_folder
 
     with exclusive_folder(args.out, "generate run"):

@@ -20,7 +20,6 @@ torch tensors (see `PairedDataset.item`). Tensor conventions (C, H, W), float32 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +113,18 @@ def _corners(centers: np.ndarray, h: int, w: int, side: int) -> np.ndarray:
     return np.stack([x0, y0], 1).astype(np.int64)
 
 
+def _split_numbers(path: Path, split: str) -> set[int]:
+    """Frame numbers of `split` in a split.json ({"train": [1, 2, ...], "test": [...]})."""
+    from neural_render.fileio import read_json
+
+    data = read_json(path)
+    nums = data.get(split) if isinstance(data, dict) else None
+    if not isinstance(nums, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in nums):
+        raise InputError(f"no list of frame numbers named '{split}'", path=path,
+                         fix="split.json maps split names to lists of frame numbers")
+    return set(nums)
+
+
 def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
     """{frame number: (25, 2) px} and {frame number: (25,) visibility} at native resolution, plus
     {frame number: ((133, 2) px, (133,) visibility)} when the file has COCO-WholeBody points; or None."""
@@ -197,7 +208,7 @@ class PairedDataset:
         if frames is not None:
             nums = [n for n in nums if n in set(frames)]
         elif split is not None and (root / "split.json").is_file():
-            sel = set(int(n) for n in json.loads((root / "split.json").read_text())[split])
+            sel = _split_numbers(root / "split.json", split)
             nums = [n for n in nums if n in sel]
         if not nums:
             raise InputError("no frames to load", path=str(ref), fix="check the folder and split.json")

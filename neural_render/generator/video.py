@@ -49,16 +49,20 @@ def read_fps(passes_dir: str | Path) -> float | None:
     p = Path(passes_dir) / "legend.json"
     if not p.is_file():
         return None
+    from neural_render.motion.motion import MAX_FPS, MIN_FPS
+
     try:
         d = json.loads(p.read_text())
-    except ValueError:
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(d, dict):
         return None
     for k in ("fps", "frame_rate", "framerate"):
-        if isinstance(d.get(k), (int, float)) and d[k] > 0:
+        if isinstance(d.get(k), (int, float)) and MIN_FPS <= d[k] <= MAX_FPS:
             return float(d[k])
     seq = d.get("sequence") or d.get("motion") or {}
     if isinstance(seq, dict):
         for k in ("fps", "frame_rate"):
-            if isinstance(seq.get(k), (int, float)) and seq[k] > 0:
+            if isinstance(seq.get(k), (int, float)) and MIN_FPS <= seq[k] <= MAX_FPS:
                 return float(seq[k])
     return None

@@ -7,7 +7,6 @@ retargeter folds their motion into the mapped joints around them).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -43,11 +42,9 @@ def load_bone_map(name_or_path: str | Path) -> dict:
         elif not p.exists():
             raise InputError(f"unknown bone map {str(name_or_path)!r}", where="--bone-map",
                              fix=f"use a preset ({', '.join(list_presets())}) or a JSON file path")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"bone map is not valid JSON ({e})", path=p) from None
-    return validate_bone_map(data, p)
+    from neural_render.fileio import read_json
+
+    return validate_bone_map(read_json(p), p)
 
 
 def validate_bone_map(data, path: str | Path = "<bone map>") -> dict:

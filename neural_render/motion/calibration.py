@@ -253,7 +253,9 @@ def _read_toml(path: Path) -> list[Camera]:
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid TOML ({e})", path=path) from None
+        raise InputError(f"not valid TOML ({str(e)[:200]})", path=path) from None
+    except RecursionError:
+        raise InputError("TOML nested too deeply to parse", path=path) from None
     cams = []
     for key, d in data.items():
         if not isinstance(d, dict) or "matrix" not in d:
