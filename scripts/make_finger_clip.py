@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=48)
     args = ap.parse_args(argv)
     import bpy
-    from mathutils import Matrix, Quaternion, Vector
+    from mathutils import Matrix, Vector
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

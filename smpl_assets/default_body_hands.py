@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from neural_render.body.skeletons import MANO_FINGERS, SMPL_PARENTS, SMPLH_PARENTS
+from neural_render.body.skeletons import MANO_FINGERS, SMPLH_PARENTS
 
 # MANO finger -> anny finger number (anny: 1 thumb, 2 index, 3 middle, 4 ring, 5 little).
 ANNY_FINGER = {"index": 2, "middle": 3, "pinky": 5, "ring": 4, "thumb": 1}
-FINGERTIP_KEY = {"thumb": "thumb", "index": "index", "middle": "middle", "ring": "ring", "pinky": "pinky"}
 HAND_ORDER_21 = ("thumb", "index", "middle", "ring", "pinky")  # COCO-WholeBody / OpenPose hand order
 
 
@@ -244,7 +243,7 @@ def wholebody_regressor(V: int, kp_coco17: np.ndarray, kp_body25: np.ndarray, fi
             m = MANO_FINGERS.index(f)
             for k in range(3):
                 R[start + 1 + 4 * f_i + k, :V] = finger_reg[15 * s + 3 * m + k]
-            R[start + 4 + 4 * f_i, tips[pre + FINGERTIP_KEY[f]]] = 1.0
+            R[start + 4 + 4 * f_i, tips[pre + f]] = 1.0  # smplx's fingertip vertex ids: "lindex", ...
     return R.astype(np.float32)
 
 
@@ -299,7 +298,3 @@ def add_hands(arrays: dict, verts: np.ndarray, heads: np.ndarray, labels: list[s
     }
     arrays["metadata"] = np.array(json.dumps(meta))
     return meta["hands"]
-
-
-def assert_parents_consistent() -> None:
-    assert list(SMPLH_PARENTS[:22]) == list(SMPL_PARENTS[:22])

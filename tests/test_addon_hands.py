@@ -1,6 +1,7 @@
 """The add-on's rig with finger bones: hand poses keyframed headless curl the fingers as the
 numpy SMPL-H route does, and SMPL motions deform exactly as before."""
 
+import numpy as np
 import pytest
 
 from test_addon_rig import run_bpy
@@ -90,3 +91,40 @@ print(json.dumps({{"style": leg["skeleton"]["style"], "err": err,
 """, timeout=600)
     assert out["style"] == "wholebody" and out["vis"] == 42
     assert out["err"] < 0.02  # the rig's deformed hand vs the numpy SMPL-H route
+
+
+def test_import_operator_keys_the_fingers(tmp_path):
+    """The add-on's import path (addon_api.import_motion, as the operator calls it) on a motion
+    file with hand poses: the rig's fingers curl as the numpy SMPL-H route's."""
+    out = run_bpy(f"""
+import json, sys
+import numpy as np
+sys.path.insert(0, "tests")
+import bpy
+from neural_render.blender import addon_api, rig
+from neural_render.body import load_body
+from neural_render.motion import Motion
+from test_hands import curl
+
+body = load_body()
+r = rig.build_body(body, name="Body")
+T = 3
+poses = np.zeros((T, 72)); poses[:, 0] = np.pi / 2
+m = Motion(poses=poses, trans=np.zeros((T, 3)), fps=30, up="z", hand_poses=np.concatenate([curl(0), curl(45), curl(90)]))
+m.save(r"{tmp_path}/hands.npz")
+addon_api.import_motion(r.armature, r"{tmp_path}/hands.npz", fps=30)
+ref = body.forward(body.smplh_poses(m.poses, m.hand_poses), None, m.trans)
+scene = bpy.context.scene
+errs, tips = [], []
+for i in range(T):
+    scene.frame_set(scene.frame_start + i)
+    v = rig.evaluated_vertices(r.mesh)
+    errs.append(float(np.linalg.norm(v - ref.vertices[i], axis=1).max()))
+    tips.append(v[2319].tolist())  # the left index fingertip vertex (smplx's 'lindex')
+print(json.dumps({{"errs": errs, "tips": tips}}))
+""", timeout=600)
+    assert max(out["errs"]) < 0.02
+    tips = np.array(out["tips"])
+    # 45 deg per joint: the fingertip drops toward the palm side (world z down); 90: a fist, the
+    # tip back near the knuckles, well away from where the straight finger ended
+    assert tips[1, 2] < tips[0, 2] - 0.03 and np.linalg.norm(tips[2] - tips[0]) > 0.06

@@ -304,7 +304,6 @@ def test_wholebody_drawing_agrees_with_dwpose_rules(body):
     sys.path.insert(0, str(ROOT / "scripts"))
     from dwpose_reference import agreement, dwpose_reference
 
-    from neural_render.passes.camera import Camera
     from neural_render.passes.wholebody import draw_wholebody
 
     out = body.forward(body.smplh_poses(np.zeros((1, 72)), curl(30)))
