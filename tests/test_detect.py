@@ -199,3 +199,18 @@ def test_motion_import_without_a_person_exit_2(tmp_path):
     write_image(grey, np.full((256, 256, 3), 128, np.uint8))
     assert main(["motion", "import", str(grey), "--out", str(tmp_path / "e.npz")]) == 2
     assert not (tmp_path / "e.npz").exists()
+
+
+@pytest.mark.slow  # ~1 min: detection, fit, refinement and raster passes of 3 frames
+def test_prepare_without_keypoints_uses_the_detector_masks(actor, tmp_path):
+    from neural_render.cli import main
+
+    out = tmp_path / "prep"
+    assert main(["prepare", "--video", str(actor["dir"] / "frames"), "--out", str(out), "--size", "64",
+                 "--renderer", "raster", "--refine-iterations", "5", "--test-tail", "0.34"]) == 0
+    rep = json.loads((out / "fit_report.json").read_text())
+    assert rep["silhouette_refinement"]["silhouettes"] == "detector"
+    iou = rep["silhouette_refinement"]["views"]["frames"]
+    assert iou["silhouette_iou_before"] > 0.6 and iou["silhouette_iou_after"] >= iou["silhouette_iou_before"] - 0.02
+    assert sorted(p.name for p in (out / "person_mask").iterdir()) == ["000001.png", "000002.png", "000003.png"]
+    assert (out / "detection" / "keypoints_coco.json").is_file()

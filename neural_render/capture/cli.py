@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--min-silhouette-iou", type=float, default=0.5,
                    help="exclude a camera's frames whose refined body overlaps the person's silhouette less (IoU)")
     p.add_argument("--refine-iterations", type=int, default=None, help="silhouette refinement steps per chunk")
+    p.add_argument("--silhouettes", default="auto", choices=["auto", "detector", "background", "both"],
+                   help="the person's silhouette for the refinement: the built-in detector's person masks, "
+                        "background subtraction, or both (auto: detector when it ran for lack of --keypoints)")
     p.set_defaults(func=_run)
 
 
@@ -92,6 +95,7 @@ def _run(args) -> int:
                           renderer=args.renderer, device=args.device, max_error_px=args.max_error_px, fmt=args.fmt,
                           views=args.views.split(",") if args.views else None, calibration=args.calibration,
                           refine=not args.no_refine, min_silhouette_iou=args.min_silhouette_iou,
+                          silhouettes=args.silhouettes,
                           refine_options={} if args.refine_iterations is None else {"iterations": args.refine_iterations})
     from neural_render.fileio import exclusive_replacement
 

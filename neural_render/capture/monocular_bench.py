@@ -46,7 +46,8 @@ def _contact_frames(J: np.ndarray, fps: float) -> np.ndarray:
     return (h < 0.03) & (v < 0.2)
 
 
-def evaluate(frames: int | None = None, cache: Path | None = None, options=None, settings=("2d", "2d+world")) -> dict:
+def evaluate(frames: int | None = None, cache: Path | None = None, options=None, settings=("2d", "2d+world"),
+             cameras: tuple[str, ...] | None = None) -> dict:
     import torch
 
     from neural_render.body import load_body
@@ -74,6 +75,8 @@ def evaluate(frames: int | None = None, cache: Path | None = None, options=None,
     out = {"frames": T, "reference": "4-camera fit", "multi_view_s": round(time.perf_counter() - t0, 1),
            "contact_foot_frames": int(contact.sum()), "cameras": {}}
     for f, cam in pairs:
+        if cameras and cam.name not in cameras:
+            continue
         obs = track_subject(read_openpose(f, "body25b").people).keypoints[:T]
         row = {}
         for setting in settings:

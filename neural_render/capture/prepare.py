@@ -46,6 +46,11 @@ class PrepareOptions:
     refine: bool = True                # refine the fit against the person's silhouettes (see silhouette.py)
     refine_options: dict = field(default_factory=dict)
     min_silhouette_iou: float = 0.5    # after refinement, view-frames below this are excluded (see _silhouette_exclusions)
+    # The person's silhouette for the refinement: "detector" (the built-in detector's person masks),
+    # "background" (background subtraction), "both" (detector masks plus background-subtraction
+    # pixels next to them), "auto" (detector when it ran because no keypoints were given, else
+    # background). Detector masks are also written to person_mask/ beside frames/.
+    silhouettes: str = "auto"
 
 
 def prepare(videos: list[str | Path], keypoints: str | Path | None, out: str | Path,
@@ -84,17 +89,34 @@ def prepare(videos: list[str | Path], keypoints: str | Path | None, out: str | P
             det_dir = tmp / "detection"
             run_detect(video_paths[0], det_dir, hands=False, frames=opts.frames, progress=opts.progress)
             keypoints, fit_frames = det_dir / "landmarks.json", None  # detected frames start at --frames' A
+        mode = opts.silhouettes if opts.silhouettes != "auto" else ("detector" if det_dir is not None else "background")
+        if mode not in ("detector", "background", "both"):
+            raise InputError(f"unknown silhouette source '{opts.silhouettes}'", where="--silhouettes",
+                             fix="use auto, detector, background or both")
+        mask_dirs: dict[Path, Path] = {}
+        if mode != "background" and opts.refine:
+            from neural_render.capture.detect_output import run_detect
+
+            for i, v in enumerate(video_paths):
+                if det_dir is not None:
+                    mask_dirs[v] = det_dir / "masks"
+                    continue
+                out.parent.mkdir(parents=True, exist_ok=True)
+                mdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f".{out.name}.masks-",
+                                                                            dir=out.parent))) / "det"
+                run_detect(v, mdir, hands=False, frames=opts.frames, progress=opts.progress)
+                mask_dirs[v] = mdir / "masks"
         t0 = time.perf_counter()
         fit = fit_keypoint_source(keypoints, opts.fmt, fps=infos[0]["fps"], body=body,
                                   video=video_paths if len(video_paths) > 1 else video_paths[0],
                                   calibration=opts.calibration, views=opts.views, frames=fit_frames,
                                   options=FitOptions(device=opts.device, **opts.fit_options))
         fit_s = time.perf_counter() - t0
-        return _prepare_fitted(fit, fit_s, video_paths, infos, body, out, opts, det_dir)
+        return _prepare_fitted(fit, fit_s, video_paths, infos, body, out, opts, det_dir, (mode, mask_dirs))
 
 
 def _prepare_fitted(fit, fit_s: float, video_paths, infos, body, out: Path, opts: PrepareOptions,
-                    det_dir: Path | None) -> dict:
+                    det_dir: Path | None, silhouettes=("background", {})) -> dict:
     """Everything after the fit: check the videos against it, then write DIR through a staging folder."""
     import shutil
 
@@ -111,7 +133,7 @@ def _prepare_fitted(fit, fit_s: float, video_paths, infos, body, out: Path, opts
         raise InputError(f"no view named '{opts.holdout_view}'", where="--holdout-view",
                          fix=f"choose one of {[c.name for c, _, _ in pairs]}")
     with staged_folder(out) as work:
-        report = _write_all(work, out, fit, fit_s, pairs, body, start, opts)
+        report = _write_all(work, out, fit, fit_s, pairs, body, start, opts, silhouettes)
         if det_dir is not None:
             shutil.move(str(det_dir), str(work / "detection"))
         return report
@@ -135,7 +157,8 @@ def staged_folder(out: Path):
         yield work
 
 
-def _write_all(work: Path, out: Path, fit, fit_s: float, pairs, body, start: int, opts: PrepareOptions) -> dict:
+def _write_all(work: Path, out: Path, fit, fit_s: float, pairs, body, start: int, opts: PrepareOptions,
+               silhouettes=("background", {})) -> dict:
     """Everything after the fit, written under `work` (renamed to `out` afterwards)."""
     T = fit.motion.num_frames
     excluded, reasons = _excluded_frames(fit, opts.max_error_px)
@@ -144,10 +167,15 @@ def _write_all(work: Path, out: Path, fit, fit_s: float, pairs, body, start: int
     views = [_extract_view(work / "views" / cam.name if multi else work, cam, vpath, fit, start, opts)
              for cam, vpath, _ in pairs]
     motion, refine_report = fit.motion, None
+    mode, mask_dirs = silhouettes
+    for v in views:
+        if v.video in mask_dirs:
+            _write_person_masks(v, mask_dirs[v.video], start)
     if opts.refine:
         t1 = time.perf_counter()
-        motion, refine_report = _refine(views, fit, body, opts)
+        motion, refine_report = _refine(views, fit, body, opts, mode, mask_dirs)
         refine_report["seconds"] = round(time.perf_counter() - t1, 2)
+        refine_report["silhouettes"] = mode
     per_view_excluded = _silhouette_exclusions(refine_report, opts.min_silhouette_iou, reasons)
     view_reports, sheet_rows = {}, {}
     for v in views:
@@ -262,10 +290,38 @@ def _extract_view(vdir: Path, cam, video: Path, fit, start: int, opts: PrepareOp
     return view
 
 
-def _refine(views: list[_View], fit, body, opts: PrepareOptions):
+def _write_person_masks(view: _View, mask_dir: Path, start: int) -> None:
+    """The detector's person masks of the view, undistorted and cropped like its frames, to
+    person_mask/ (uint8 0/255; all zero where the detector lost the person)."""
+    from neural_render.capture.video import undistorter
+    from neural_render.passes.spec import frame_filename
+
+    undistort = undistorter(view.cam.K, view.cam.dist, view.cam.width, view.cam.height)
+    for t in range(view.frames):
+        m = _read_source_mask(mask_dir, start + t, view.cam.width, view.cam.height)
+        m = view.crop.apply_to_image(undistort(m))
+        write_image(view.folder / "person_mask" / frame_filename(t), np.where(m > 127, 255, 0).astype(np.uint8))
+
+
+def _read_source_mask(mask_dir: Path, frame: int, width: int, height: int) -> np.ndarray:
+    """(H, W) uint8 mask of source frame `frame` (detect's masks/ are numbered frame + 1)."""
+    import cv2
+
+    p = mask_dir / f"{frame + 1:06d}.png"
+    m = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.is_file() else None
+    if m is None or m.shape != (height, width):
+        return np.zeros((height, width), np.uint8)
+    return m
+
+
+def _refine(views: list[_View], fit, body, opts: PrepareOptions, mode: str = "background",
+            mask_dirs: dict | None = None):
     """Refine the fit against the person's silhouettes in every view, at <= 256 px."""
+    import cv2
+
     from neural_render.capture import silhouette as sil
     from neural_render.passes.camera import Camera as PassCamera
+    from neural_render.passes.spec import frame_filename
 
     work = min(opts.size, 256)
     s = work / opts.size
@@ -291,10 +347,26 @@ def _refine(views: list[_View], fit, body, opts: PrepareOptions):
 
     ro = sil.RefineOptions(device=opts.device, **opts.refine_options)
 
+    def person_mask(c: int, t: int) -> np.ndarray:
+        img = cv2.imread(str(views[c].folder / "person_mask" / frame_filename(t)), cv2.IMREAD_GRAYSCALE)
+        return cv2.resize(img, (work, work), interpolation=cv2.INTER_AREA) > 127
+
+    near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+
     def load(c: int, t0: int, t1: int) -> np.ndarray:
         masks = body_masks(c, np.arange(t0, t1))
-        return np.stack([sil.person_silhouette(views[c].read_frame(t, work), backgrounds[c], masks[t - t0],
-                                               ro.threshold) for t in range(t0, t1)])
+        has_det = views[c].video in (mask_dirs or {})
+        out = []
+        for t in range(t0, t1):
+            if has_det and mode == "detector":
+                out.append(person_mask(c, t))
+                continue
+            bg = sil.person_silhouette(views[c].read_frame(t, work), backgrounds[c], masks[t - t0], ro.threshold)
+            if has_det:  # both: the detector's mask plus background-subtraction pixels right next to it
+                det = person_mask(c, t)
+                bg = det | (bg & (cv2.dilate(det.astype(np.uint8), near) > 0))
+            out.append(bg)
+        return np.stack(out)
 
     return sil.refine(body, m0, cams, load, fit.keypoints3d, skip=fit.flagged, opts=ro, progress=opts.progress)
 

@@ -227,7 +227,8 @@ def _print_summary(r: dict) -> None:
             print(f"  warning: {w}")
     if "fit" in r:
         fit = r["fit"]
-        err = {k: v for k, v in fit.items() if "err" in k or k.startswith("median_repro") or k == "flagged_frames"} \
+        err = {k: v for k, v in fit.items() if "err" in k or k.startswith("median_repro") or k == "flagged_frames"
+               or k == "implausible"} \
             if isinstance(fit, dict) else fit
         print(f"  fit: {json.dumps(err, default=str)}")
     if "ground_shift_m" in r:

@@ -39,6 +39,7 @@ TORSO = (1, 2, 5, 8, 9, 12)
 BODY25_WEIGHTS = np.ones(25, np.float32)
 BODY25_WEIGHTS[[8, 9, 12]] = 0.6
 FEET = (11, 14, 19, 20, 21, 22, 23, 24)
+FOOT_POINTS = ((19, 20, 21), (22, 23, 24))  # BODY_25 (big toe, small toe, heel) of the left, right foot
 
 
 @dataclass
@@ -58,6 +59,9 @@ class FitOptions:
     w_pose_smooth: float = 5.0    # pose-parameter velocity, rad^2
     w_focal: float = 50.0         # log-focal prior when the focal length is refined
     w_rel3d: float = 0.5          # root-relative 3D term (detector world landmarks), per keypoint
+    w_floor: float = 10.0         # keypoints below the floor plane (when one is given), cm^2
+    w_contact: float = 5.0        # the lowest point of a contacting foot off the floor, cm^2
+    w_slide: float = 5.0          # a contacting foot moving along the floor between frames, cm^2
     refine_focal: bool = False
     fit_shape: bool = True
     min_conf: float = 0.1
@@ -96,6 +100,7 @@ class FitResult:
     world: str = ""                     # how the world frame was defined
     stats: dict = field(default_factory=dict)
     error3d_m: np.ndarray | None = None  # (T,) mean distance to 3D targets (3D fits)
+    implausible: dict[str, np.ndarray] = field(default_factory=dict)  # (T,) bool per check (plausibility.py)
 
     @property
     def flagged(self) -> np.ndarray:
@@ -117,6 +122,9 @@ class FitResult:
         }
         if self.error3d_m is not None:
             out["median_error3d_m"] = _nanstat(np.nanmedian, self.error3d_m)
+        if self.implausible:
+            out["implausible"] = {k: np.flatnonzero(v).tolist() for k, v in self.implausible.items()}
+            out["implausible_frames"] = np.flatnonzero(np.logical_or.reduce(list(self.implausible.values()))).tolist()
         return out
 
 
@@ -277,6 +285,8 @@ class _Problem:
         self.obs2d = None  # (C, T, 25, 3) undistorted px + weight
         self.obs3d = None  # (T, 25, 4) world + weight
         self.rel3d = None  # (C, T, 25, 4) hip-relative points in camera c's axes (metres) + weight
+        self.floor = None  # (normal (3,), offset ()) tensors: height of x above the floor = n . x + d
+        self.contact = None  # (T, 2) left/right foot in contact with the floor (0..1)
 
     def set_cameras(self, cameras: list[Camera], refine_focal: bool = False):
         torch = self.torch
@@ -337,6 +347,28 @@ class _Problem:
             if keypoints is not None:
                 w = w * keypoints
             loss = loss + (w * self.gm(r2, self.opts.robust_sigma * 0.2)).sum((0, 2))
+        return loss
+
+    def floor_terms(self, kp):
+        """Floor and foot contacts (0 when no floor is set): nothing below the plane; a foot in
+        contact has its lowest point (big toe, small toe or heel) on it and does not slide."""
+        torch = self.torch
+        if self.floor is None:
+            return torch.zeros((), device=self.dev)
+        o = self.opts
+        n, d = self.floor
+        h = kp @ n + d                                                    # (N, 25) metres above the floor
+        loss = o.w_floor * (torch.relu(-h) * 100).pow(2).sum()
+        if self.contact is not None and kp.shape[0] == self.contact.shape[0]:
+            c = self.contact
+            feet = torch.stack([h[:, list(FOOT_POINTS[0])], h[:, list(FOOT_POINTS[1])]], 1)   # (T, 2, 3)
+            loss = loss + o.w_contact * (c * (feet.min(-1).values * 100).pow(2)).sum()
+            if o.temporal and kp.shape[0] >= 2:
+                P = torch.stack([kp[:, list(FOOT_POINTS[0])], kp[:, list(FOOT_POINTS[1])]], 1)  # (T, 2, 3, 3)
+                step = P[1:] - P[:-1]
+                step = step - (step @ n)[..., None] * n                    # along the floor only
+                both = (c[1:] * c[:-1])[..., None]
+                loss = loss + o.w_slide * (both * (step * 100).pow(2).sum(-1)).sum()
         return loss
 
     def pose_terms(self, body_pose):
@@ -429,7 +461,8 @@ def fit_keypoints(body, **kwargs):
 def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camera] | None = None,
                   obs3d: np.ndarray | None = None, layout: str = "body25", fps: float = 30.0,
                   options: FitOptions | None = None, world: str = "", init3d: np.ndarray | None = None,
-                  init_motion=None, rel3d: np.ndarray | None = None, rel3d_layout: str | None = None):
+                  init_motion=None, rel3d: np.ndarray | None = None, rel3d_layout: str | None = None,
+                  floor: tuple[np.ndarray, float] | None = None, contacts: np.ndarray | None = None):
     """Fit SMPL to keypoints.
 
     Args:
@@ -443,6 +476,9 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
             y down, z forward; any origin: it is made hip-relative) + visibility, in `layout` (needs
             the hips) -- MediaPipe world landmarks are exactly this. Zero weight = not seen.
         rel3d_layout: layout of rel3d when it differs from `layout` (e.g. OpenPose 2D + MediaPipe 3D).
+        floor: (unit normal (3,), offset) of the floor plane in the world: height = n . x + d; no
+            keypoint goes below it. contacts: (T, 2) left/right foot on the floor (0..1): the foot's
+            lowest point stays on the plane and does not slide (see motion/floor.py).
     Returns:
         FitResult with a Motion (up="z") in the cameras' world.
     """
@@ -484,6 +520,11 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
         prob.rel3d = torch.as_tensor(r3, dtype=torch.float32, device=dev)
         prob.rel_R = torch.as_tensor(np.stack([c.R for c in cams]), dtype=torch.float32, device=dev)
         stats_rel = {"rel3d_points": int(ok.sum())}
+    if floor is not None:
+        prob.floor = (torch.as_tensor(np.asarray(floor[0], np.float32), device=dev),
+                      torch.as_tensor(float(floor[1]), dtype=torch.float32, device=dev))
+        if contacts is not None:
+            prob.contact = torch.as_tensor(np.asarray(contacts, np.float32).reshape(T, 2), device=dev)
     missing = valid_count < opts.min_keypoints
 
     betas = torch.zeros(1, prob.model.num_betas, device=dev, requires_grad=opts.fit_shape)
@@ -561,9 +602,14 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
             for c, cam in enumerate(cams):
                 cam.K = cam.K.copy()
                 cam.K[0, 0], cam.K[1, 1] = f[c]
+        prior_nll = prob.prior.nll(poses[:, 3:]).cpu().numpy()
+        limit_pen = prob.prior.limit_penalty(poses[:, 3:]).cpu().numpy()
     poses_np = poses.cpu().numpy().astype(np.float32)
     kp_np = kp.cpu().numpy().astype(np.float64)
     joints_np = joints.cpu().numpy().astype(np.float64)
+    from neural_render.motion.plausibility import implausible_frames
+
+    implausible = implausible_frames(prior_nll, limit_pen, joints_np, fps, [c.center for c in cams], opts.temporal)
     betas_np = betas.detach().cpu().numpy()[0]
     # Reprojection in the real (distorted) images.
     rep = np.full((T, max(len(cams), 0)), np.nan)
@@ -600,7 +646,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     motion = Motion(poses_np, trans_t.detach().cpu().numpy(), betas_np, fps=fps, up="z",
                     metadata={"source": "keypoint fit", "world": world})
     return FitResult(motion, cams, rep, kp_np, joints_np, {"missing": missing, "high_error": high & ~missing},
-                     world, stats, err3)
+                     world, stats, err3, implausible)
 
 
 def _stage(prob: _Problem, root, trans, body_pose, betas, iters: int, keypoints, fit):
@@ -643,7 +689,7 @@ def _total_loss(prob, root, trans, body_pose, betas, mask, fit):
     o = prob.opts
     pose_full = torch.cat([root, body_pose[:, :63], torch.zeros(root.shape[0], 6, device=prob.dev)], 1)
     kp, _ = prob.model.forward(pose_full, betas, trans)
-    loss = prob.data_terms(kp, keypoints=mask).sum()
+    loss = prob.data_terms(kp, keypoints=mask).sum() + prob.floor_terms(kp)
     if "pose" in fit:
         loss = loss + prob.pose_terms(body_pose).sum() + prob.smooth_terms(kp, pose_full)
     elif o.temporal and kp.shape[0] >= 3:

@@ -152,10 +152,12 @@ def fit_keypoint_source(src: str | Path, fmt: str = "auto", fps: float | None = 
 
 def fit_keypoint_set(ks: KeypointSet, body, fps: float, opts: FitOptions, frames: tuple[int, int] | None = None,
                      cams: list[Camera] | None = None, calib_path: Path | None = None, camera_name: str = "camera",
-                     size_from: str | None = None, level: bool = False) -> FitResult:
+                     size_from: str | None = None, level: bool = False, floor: bool = True) -> FitResult:
     """One view's keypoints (pixels) -> fit: follow the subject, take `frames` (before the fit), fit
     with the view's camera (calibrated, or a default pinhole at the image size) and, when the set
-    carries metric world landmarks (MediaPipe), their root-relative 3D as a second data term."""
+    carries metric world landmarks (MediaPipe), their root-relative 3D as a second data term.
+    Uncalibrated clips of 10+ frames are then refitted with the floor and foot contacts
+    (motion/floor.py; `floor=False` skips it)."""
     src = Path(ks.source) if ks.source else Path(camera_name)
     track = track_subject(ks.people)
     pts = track.keypoints
@@ -191,6 +193,10 @@ def fit_keypoint_set(ks: KeypointSet, body, fps: float, opts: FitOptions, frames
                         rel3d=None if rel is None else rel[None])
     if not cams:
         res = level_and_ground(res, body, level=level)
+        if floor and len(pts) >= 10 and opts.temporal:
+            from neural_render.motion.floor import fit_with_floor
+
+            res = fit_with_floor(res, body, pts[None], ks.layout, fps, opts, rel3d=None if rel is None else rel[None])
     res.stats.update({"source": str(src), "layout": ks.layout, "image_size": list(size),
                       "image_size_from": size_from or ("file" if ks.image_size else "guessed from keypoints"),
                       "tracking": {"missing_frames": int(track.missing.sum()), "reacquired_at": track.reacquired}})
@@ -336,7 +342,8 @@ def motion_and_report(res: FitResult):
     """The fit's Motion (cameras and fit summary in its metadata) and its JSON-ready report."""
     rep = res.report()
     res.motion.metadata["cameras"] = [c.to_dict() for c in res.cameras]
-    res.motion.metadata["fit"] = {k: rep[k] for k in ("median_reprojection_px", "flagged_frames", "world")}
+    res.motion.metadata["fit"] = {k: rep[k] for k in ("median_reprojection_px", "flagged_frames", "world",
+                                                      "implausible_frames") if k in rep}
     finite = res.reprojection_px[np.isfinite(res.reprojection_px)]
     rep["reprojection_error_px_median"] = round(float(np.median(finite)), 2) if finite.size else None
     rep.pop("per_frame_reprojection_px", None) if len(res.reprojection_px) > 2000 else None

@@ -1,0 +1,129 @@
+"""Floor and foot contacts for a single-view fit: the feet stand on the ground instead of floating.
+
+A monocular fit can lift both feet and keep the pelvis still where the person squats: the image is
+explained either way. The floor settles it:
+
+1. `estimate_contacts`: per frame and foot, the foot's lowest point (big toe, small toe or heel;
+   BODY_25 19-24) is in contact when it is near the clip's lowest foot level and nearly still;
+2. `estimate_floor`: the plane through the contact points (least squares; its tilt limited to
+   MAX_TILT_DEG, as a camera pitch would tilt it; horizontal with too few points);
+3. `fit_with_floor`: the fit again from the first one (`init_motion`), with the floor terms of
+   `motion.fit` (contacting feet on the plane and not sliding, no keypoint below it), then the
+   world turned and shifted so the plane is z = 0.
+Units: metres, seconds; world Z-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from neural_render.motion.fit import FOOT_POINTS
+
+CONTACT_SPEED = 0.25     # m/s: a foot slower than this may be standing
+CONTACT_HEIGHT = 0.06    # m above the clip's low foot level (its 10th percentile)
+MAX_TILT_DEG = 20.0
+MIN_CONTACT_POINTS = 8
+
+
+def lowest_foot_points(kp: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """(T, 2, 3): per frame the lowest of each foot's three points along `up`. kp: (T, 25, 3)."""
+    out = np.zeros((len(kp), 2, 3))
+    for s, idx in enumerate(FOOT_POINTS):
+        P = kp[:, list(idx)]
+        out[:, s] = P[np.arange(len(kp)), np.argmin(P @ up, axis=1)]
+    return out
+
+
+def estimate_contacts(kp: np.ndarray, fps: float, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """(T, 2) bool: left/right foot in contact (near the lowest foot level and slower than CONTACT_SPEED)."""
+    up = np.asarray(up, np.float64)
+    low = lowest_foot_points(kp, up)
+    h = low @ up
+    level = np.percentile(h, 10)
+    v = np.zeros(h.shape)
+    if len(kp) > 1:
+        step = np.linalg.norm(np.diff(low, axis=0), axis=-1) * fps
+        v[1:] = step
+        v[:-1] = np.maximum(v[:-1], step) if len(kp) > 2 else step
+        v[0] = step[0]
+    return (h < level + CONTACT_HEIGHT) & (v < CONTACT_SPEED)
+
+
+def estimate_floor(points: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, float, str]:
+    """(unit normal, offset d, how) of the plane n . x + d = 0 through contact points (N, 3)."""
+    up = np.asarray(up, np.float64)
+    if len(points) >= MIN_CONTACT_POINTS:
+        c = points.mean(0)
+        _, sv, vt = np.linalg.svd(points - c)
+        n = vt[2] * np.sign(vt[2] @ up or 1.0)
+        spread = sv[1] / np.sqrt(len(points))  # the points must span an area, not a line
+        if spread > 0.05 and np.degrees(np.arccos(np.clip(n @ up, -1, 1))) <= MAX_TILT_DEG:
+            return n, float(-n @ c), f"plane through {len(points)} contact points"
+    n = up / np.linalg.norm(up)
+    h = points @ n if len(points) else np.zeros(1)
+    return n, float(-np.median(h)), f"horizontal, at the median of {len(points)} contact points"
+
+
+def fit_with_floor(res, body, obs2d: np.ndarray, layout: str, fps: float, opts, rel3d: np.ndarray | None = None):
+    """Refit `res` (a single-view FitResult in a Z-up world) with the floor and foot contacts; the
+    returned fit's world has the floor at z = 0. Stats: floor, contact frames, foot slide and
+    lowest point before/after (mm)."""
+    from neural_render.motion.fit import fit_keypoints
+
+    kp = res.keypoints3d
+    contact = estimate_contacts(kp, fps)
+    low = lowest_foot_points(kp, np.array([0, 0, 1.0]))
+    n, d, how = estimate_floor(low[contact])
+    before = floor_stats(kp, contact, n, d, fps)
+    refit = fit_keypoints(body, obs2d=obs2d, cameras=res.cameras, layout=layout, fps=fps,
+                          options=dataclasses.replace(opts, iters_pose=max(60, opts.iters_pose // 2)),
+                          world=res.world, init_motion=res.motion, rel3d=rel3d, floor=(n, d), contacts=contact)
+    refit = _to_floor_frame(refit, body, n, d)
+    after = floor_stats(refit.keypoints3d, contact, np.array([0, 0, 1.0]), 0.0, fps)
+    refit.stats.update({k: v for k, v in res.stats.items() if k not in refit.stats})
+    refit.stats["floor"] = {"estimate": how, "tilt_deg": round(float(np.degrees(np.arccos(np.clip(n[2], -1, 1)))), 2),
+                            "contact_frames": {"left": int(contact[:, 0].sum()), "right": int(contact[:, 1].sum())},
+                            "before": before, "after": after}
+    return refit
+
+
+def floor_stats(kp: np.ndarray, contact: np.ndarray, n: np.ndarray, d: float, fps: float) -> dict:
+    """Contact foot height above the floor (median |h|), slide speed while in contact, and the
+    lowest keypoint (below the floor when negative), in mm / mm per second."""
+    h_all = kp @ n + d
+    low = lowest_foot_points(kp, n)
+    h = low @ n + d
+    out = {"contact_height_mm": round(float(np.median(np.abs(h[contact]))) * 1000, 1) if contact.any() else None,
+           "lowest_point_mm": round(float(h_all.min()) * 1000, 1)}
+    if len(kp) > 1:
+        both = contact[1:] & contact[:-1]
+        step = np.diff(low, axis=0)
+        step = step - (step @ n)[..., None] * n
+        speed = np.linalg.norm(step, axis=-1) * fps
+        out["contact_slide_mm_per_s"] = round(float(np.median(speed[both])) * 1000, 1) if both.any() else None
+    return out
+
+
+def _to_floor_frame(res, body, n: np.ndarray, d: float):
+    """Turn and shift the fit's world so the plane n . x + d = 0 becomes z = 0 (n -> +z)."""
+    from neural_render.motion.calibration import Camera
+    from neural_render.motion.rotations import rotations_between
+
+    R = rotations_between(np.asarray(n, np.float64)[None], np.array([[0, 0, 1.0]]))[0]
+    t = np.array([0.0, 0.0, float(d)])  # x' = R x + t: the plane's point -d n lands at height 0
+    motion = res.motion.rotate_world(R, body=body)
+    motion = motion.copy(trans=(motion.trans + t).astype(np.float32))
+    cams = []
+    for c in res.cameras:
+        w2c = c.world_to_camera.copy()
+        w2c[:3, :3] = c.R @ R.T
+        w2c[:3, 3] = c.t - w2c[:3, :3] @ t
+        cams.append(Camera(c.name, c.K, w2c, c.width, c.height, c.dist))
+    res.motion, res.cameras = motion, cams
+    res.keypoints3d = res.keypoints3d @ R.T + t
+    res.joints = res.joints @ R.T + t
+    res.world = res.world.split("; ground")[0] + "; floor (fitted to the foot contacts) at z=0"
+    res.motion.metadata["world"] = res.world
+    return res
