@@ -68,7 +68,7 @@ def actor_dir(tmp_path_factory):
 
 
 def test_actor_writes_frames_and_all_passes(actor_dir):
-    for sub in ("frames", "skeleton", "parts", "normal", "depth", "mask", "uv"):
+    for sub in ("frames", "skeleton", "parts", "normal", "depth", "mask", "uv", "person_mask"):
         names = sorted(p.name for p in (actor_dir / sub).glob("*.png"))
         assert names == ["000002.png", "000003.png"], sub
     legend = json.loads((actor_dir / "legend.json").read_text())
@@ -77,6 +77,18 @@ def test_actor_writes_frames_and_all_passes(actor_dir):
     assert split == {"train": [2], "test": [3]}
     info = json.loads((actor_dir / "actor.json").read_text())
     assert info["frames"] == [1, 2] and info["size"] == 64
+    assert info["actor_version"] == 2 and "person_mask" in legend["extra_folders"]
+
+
+def test_actor_v2_silhouette_differs_from_the_body(actor_dir):
+    """The actor wears loose garments and long hair: its person mask holds the body mask and more."""
+    import cv2
+
+    for n in ("000002.png", "000003.png"):
+        body = cv2.imread(str(actor_dir / "mask" / n), cv2.IMREAD_GRAYSCALE) > 127
+        person = cv2.imread(str(actor_dir / "person_mask" / n), cv2.IMREAD_GRAYSCALE) > 127
+        assert (person[body]).mean() > 0.97           # the body is inside the dressed silhouette ...
+        assert person.sum() > 1.15 * body.sum()       # ... which is clearly larger (skirt, hair, shirt)
 
 
 def test_actor_frames_align_with_mask(actor_dir):
@@ -86,8 +98,9 @@ def test_actor_frames_align_with_mask(actor_dir):
         rgb = cv2.imread(str(actor_dir / "frames" / n)).astype(float)
         mask = cv2.imread(str(actor_dir / "mask" / n), cv2.IMREAD_GRAYSCALE) > 127
         assert rgb.shape == (64, 64, 3) and mask.sum() > 50
+        person = cv2.imread(str(actor_dir / "person_mask" / n), cv2.IMREAD_GRAYSCALE) > 127
         core = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        far = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+        far = cv2.dilate(person.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
         # the backdrop is plain: rows of the background vary little, the body differs from it
         bg_rows = [rgb[y][far[y]] for y in range(64) if far[y].sum() > 10]
         assert np.mean([r.std(0).mean() for r in bg_rows]) < 6

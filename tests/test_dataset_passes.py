@@ -41,13 +41,16 @@ def test_blender_guidance_passes_are_consistent(tmp_path):
         n = f"{fid:06d}"
         ids, parts, mask = _img(out / "instances" / f"{n}.png"), _img(out / "parts" / f"{n}.png"), _img(out / "mask" / f"{n}.png")
         assert ids.shape == parts.shape == mask.shape == (64, 80)
-        np.testing.assert_array_equal(parts > 0, ids > 0)      # one render labels both
-        np.testing.assert_array_equal(mask == 255, ids > 0)
+        body = mask == 255
+        np.testing.assert_array_equal(parts > 0, body)      # one render labels both (the bodies)
+        # People wear garments: their instance pixels (body, cloth and hair) cover the bodies' pixels,
+        # up to silhouette pixels the two renderers sample differently.
+        assert (ids[body] > 0).mean() > 0.98 and (ids > 0).sum() > body.sum()
         assert set(np.unique(parts)) <= set(range(25))
         depth = read_exr_depth(out / "depth" / f"{n}.exr")
-        assert np.all(depth[ids > 0] > 1.0) and np.all(depth[ids == 0] == 0)
+        assert np.all(depth[body] > 1.0) and np.all(depth[~body] == 0)
         normal = _img(out / "normal" / f"{n}.png")
-        assert normal.shape == (64, 80, 3) and normal[ids == 0].max() == 0
+        assert normal.shape == (64, 80, 3) and normal[~body].max() == 0
         assert _img(out / "skeleton" / f"{n}.png").shape == (64, 80, 3)
         assert _img(out / "depth" / f"{n}.png").dtype == np.uint16
     lab = json.loads((out / "labels" / "sample_000000.json").read_text())

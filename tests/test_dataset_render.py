@@ -34,8 +34,9 @@ def test_instance_pixels_match_ray_casts_through_pixel_centres(rendered):
     eye = -R.T @ t
     Kinv = np.linalg.inv(posed.K)
     from neural_render.dataset.rgb import RayCaster
+    from neural_render.dataset.task import _person_meshes
 
-    ray_hit = RayCaster([p.vertices[0] for p in posed.people], [p.faces for p in posed.people])
+    ray_hit = RayCaster(*_person_meshes(posed, 0))  # bodies with their garments and hair
     cast = np.zeros_like(ids)
     for r in range(H):
         for c in range(W):
@@ -79,3 +80,22 @@ def test_cycles_rgb_is_deterministic(rendered):
     # (Cycles antialiases edges with a 1.5 px filter, so thin limbs differ by a pixel at this size.)
     solid, person = a[..., 3] > 127, ids > 0
     assert (solid & person).sum() / (solid | person).sum() > 0.85
+
+
+def test_clothing_labels_agree_with_the_person_instances(rendered):
+    """Garments are drawn: the segmentation's background is exactly the instance background, bodies
+    alone cover less than the clothed people, each person's amodal mask holds its visible pixels."""
+    cfg, posed, scene, ids = rendered
+    from neural_render.body.garments import SEG_ID
+
+    assert any(p.garments for p in posed.people)
+    seg = scene.render_segmentation()
+    assert np.array_equal(seg > 0, ids > 0)
+    labels = {g.label for p in posed.people for g in p.garments}
+    present = set(np.unique(seg).tolist())
+    assert {SEG_ID[lab] for lab in labels} & present  # garments are visible
+    body = scene.render_instances(body_only=True)
+    assert np.all(ids[body > 0] > 0) and (body > 0).sum() < (ids > 0).sum()
+    for k in range(len(posed.people)):
+        amodal = scene.render_instances(person=k) == k + 1
+        assert np.all(amodal[ids == k + 1])

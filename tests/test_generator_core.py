@@ -290,3 +290,21 @@ def test_extending_a_finished_run_keeps_the_learning_rate_continuous(syn, tmp_pa
     assert abs(_lr_factor(8, o) - 0.1) < 1e-9
     log = [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert log == list(range(1, 9))
+
+
+def test_person_mask_is_the_foreground_when_present(tmp_path):
+    """`actor render` v2 writes person_mask/ (garments and hair): crops, plate and metrics use it."""
+    import cv2
+
+    from neural_render.generator.data import open_paired
+    from neural_render.generator.synthetic import write_dataset
+
+    data = write_dataset(tmp_path / "d", frames=3, size=32)
+    body = open_paired(data).arrays["fg"].copy()
+    (data / "person_mask").mkdir()
+    for n in range(1, 4):
+        m = cv2.imread(str(data / "mask" / f"{n:06d}.png"), cv2.IMREAD_GRAYSCALE)
+        wide = cv2.dilate(m, np.ones((5, 5), np.uint8))  # a skirt / hair around the body
+        cv2.imwrite(str(data / "person_mask" / f"{n:06d}.png"), wide)
+    fg = open_paired(data).arrays["fg"]
+    assert np.all(fg[body > 0] == 1) and fg.sum() > body.sum()

@@ -1,9 +1,13 @@
-"""The reference actor: the default body wearing a procedural texture, rendered by Cycles.
+"""The reference actor (v2): the default body wearing a procedural texture and garments with their own
+geometry (a loose shirt, a flared skirt, shoes, long hair), rendered by Cycles.
 
 `render_actor(motion, out_dir, size, frames)` writes a reproducible paired dataset:
 
-    OUT/frames/NNNNNN.png    ground truth: Cycles, textured body (smpl_assets/actor/actor_texture.png),
-                             a sun with soft shadows, a sky-coloured world fill, a plain floor
+    OUT/frames/NNNNNN.png    ground truth: Cycles, textured body (smpl_assets/actor/actor_texture.png)
+                             dressed in the outfit of actor.json (neural_render.body.garments, skinned
+                             to the body), a sun with soft shadows, a sky-coloured world fill, a plain floor
+    OUT/person_mask/NNNNNN.png  uint8 0/255: the actor with garments and hair (the body passes' `mask`
+                             covers the body alone, so the two differ wherever cloth or hair hangs free)
     OUT/<pass>/NNNNNN.png    every guidance pass, rendered by `neural_render.passes.render.render_passes`
                              for the SAME frames and cameras (follow camera), + legend.json,
                              skeleton/keypoints.npz|json
@@ -44,11 +48,40 @@ def _texture_path() -> Path:
     return Path(asset("actor", actor_params()["texture"]["file"]))
 
 
-def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: int, samples: int,
-                      params: dict | None = None):
-    """Reset bpy and build the actor scene: textured body, floor, sun, world, camera, render settings.
+class ActorGarments:
+    """The actor's outfit (actor.json "outfit"), posed with the body instance frame by frame."""
 
-    Returns (scene, body object, camera object)."""
+    def __init__(self, inst, outfit: dict | None):
+        from neural_render.body import garments as G
+
+        self.inst = inst
+        self.outfit = outfit or {}
+        betas = inst._betas if inst._betas is not None else np.zeros(inst.body.num_betas)
+        self.betas = betas
+        self.garments = G.build_outfit(inst.body, betas, self.outfit) if self.outfit else []
+
+    def posed(self, frames, body_vertices: np.ndarray) -> list[np.ndarray]:
+        """(n, G, 3) world vertices per garment for frame indices `frames` (body_vertices (n, V, 3) world)."""
+        from neural_render.body import garments as G
+
+        if not self.garments:
+            return []
+        inst = self.inst
+        frames = np.atleast_1d(np.asarray(frames, np.int64))
+        out = G.pose_garments(inst.body, self.garments, inst._poses[frames], self.betas, inst._trans[frames])
+        if inst._up != "z":
+            from neural_render.body.axes import to_z_up
+
+            out = [to_z_up(v).astype(np.float32) for v in out]
+        return G.push_out(body_vertices, inst.body.faces, out)
+
+
+def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: int, samples: int,
+                      params: dict | None = None, garments: "ActorGarments | None" = None,
+                      first_garments: list | None = None):
+    """Reset bpy and build the actor scene: textured body, garments, floor, sun, world, camera, render settings.
+
+    Returns (scene, body object, camera object, garment objects)."""
     import bpy
 
     from neural_render.blender import scene as bscene
@@ -74,6 +107,17 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
         bsdf.inputs["Specular IOR Level"].default_value = p["material"]["specular_ior_level"]
     nt.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
     ob.data.materials.append(mat)
+    garment_objs = []
+    if garments is not None and garments.garments:
+        from neural_render.blender import garments as BG
+
+        outfit = garments.outfit
+        for k, (g, v) in enumerate(zip(garments.garments, first_garments)):
+            gob = BG.mesh_object(f"actor_{g.name}_{k}", v, g.faces, g.rest, scene.collection)
+            gob.pass_index = 1
+            gob.data.materials.append(BG.hair_material(f"actor_{g.name}", outfit["hair_colour"]) if g.label == "hair"
+                                      else BG.fabric_material(f"actor_{g.name}", outfit[g.label]["fabric"]))
+            garment_objs.append(gob)
     # floor: a large plain plane under the lowest foot position of the clip
     half = sc["floor_size_m"] / 2
     fme = bpy.data.meshes.new("floor")
@@ -143,19 +187,23 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     ims.color_mode = "RGB"
     ims.color_depth = "8"
     ims.compression = 15
-    return scene, ob, cam_obj
+    return scene, ob, cam_obj, garment_objs
 
 
 def render_frames(inst, cameras, frames, out_dir: Path, size: int, samples: int, floor_z: float,
-                  progress: bool = True) -> None:
-    """Cycles-render `frames` of the instance with `cameras` into out_dir/frames/NNNNNN.png."""
+                  progress: bool = True, garments: "ActorGarments | None" = None) -> None:
+    """Cycles-render `frames` of the instance with `cameras` into out_dir/frames/NNNNNN.png, then the
+    person masks (body + garments + hair, Workbench flat, one sample per pixel centre) into
+    out_dir/person_mask/NNNNNN.png."""
     import bpy
 
     from neural_render.blender import scene as bscene
     from neural_render.passes.spec import frame_filename
 
-    first = inst.posed([frames[0]]).vertices[0]
-    scene, ob, cam_obj = build_actor_scene(inst, first, floor_z, size, samples)
+    first = inst.posed([frames[0]]).vertices
+    first_g = [v[0] for v in garments.posed([frames[0]], first)] if garments is not None else []
+    scene, ob, cam_obj, gobs = build_actor_scene(inst, first[0], floor_z, size, samples, garments=garments,
+                                                 first_garments=first_g)
     from neural_render.fileio import atomic_path, sweep_dead_pid_dirs
 
     sweep_dead_pid_dirs(tempfile.gettempdir(), "nr_actor_")  # scratch of killed runs
@@ -167,32 +215,93 @@ def render_frames(inst, cameras, frames, out_dir: Path, size: int, samples: int,
         from tqdm import tqdm
 
         it = tqdm(frames, desc="actor (cycles)", unit="frame")
-    try:
+
+    def pose_chunks():
         for s in range(0, len(frames), 64):
             chunk = frames[s:s + 64]
             posed = inst.posed(chunk)
+            gv = garments.posed(chunk, posed.vertices) if garments is not None else []
             for k, f in enumerate(chunk):
                 bscene.set_vertices(ob, posed.vertices[k])
+                for gob, v in zip(gobs, gv):
+                    bscene.set_vertices(gob, v[k])
                 cameras[f].to_blender(cam_obj, scene)
-                tmp = os.path.join(tmpdir, "frame.png")
-                scene.render.filepath = tmp
-                bpy.ops.render.render(write_still=True, scene=scene.name)
-                with atomic_path(dest / frame_filename(f)) as final_tmp:  # readers see whole files only
-                    shutil.move(tmp, final_tmp)
-                if progress:
-                    it.update(1) if hasattr(it, "update") else None
+                yield f
+
+    try:
+        for f in pose_chunks():
+            tmp = os.path.join(tmpdir, "frame.png")
+            scene.render.filepath = tmp
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+            with atomic_path(dest / frame_filename(f)) as final_tmp:  # readers see whole files only
+                shutil.move(tmp, final_tmp)
+            if progress:
+                it.update(1) if hasattr(it, "update") else None
+        _person_mask_settings(scene, [ob] + gobs)
+        mdest = out_dir / "person_mask"
+        mdest.mkdir(parents=True, exist_ok=True)
+        for f in pose_chunks():
+            tmp = os.path.join(tmpdir, "mask.png")
+            scene.render.filepath = tmp
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+            _alpha_to_mask(tmp, mdest / frame_filename(f))
     finally:
         if progress and hasattr(it, "close"):
             it.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def floor_height(inst, frames, chunk: int = 128) -> float:
-    """World z of the floor: the lowest vertex of the clip (the feet touch it at least once)."""
+def _person_mask_settings(scene, person_objs) -> None:
+    """Switch the actor scene to exact flat silhouettes: Workbench, no AA, transparent film, floor hidden."""
+    for o in scene.objects:
+        if o.type == "MESH" and o not in person_objs:
+            o.hide_render = True
+    r = scene.render
+    r.engine = "BLENDER_WORKBENCH"
+    r.film_transparent = True
+    sh = scene.display.shading
+    sh.light = "FLAT"
+    sh.color_type = "SINGLE"
+    sh.single_color = (1.0, 1.0, 1.0)
+    sh.show_object_outline = False
+    sh.show_cavity = False
+    sh.show_shadows = False
+    scene.display.render_aa = "OFF"
+    r.image_settings.color_mode = "RGBA"
+
+
+def _alpha_to_mask(src: str, dest: Path) -> None:
+    import cv2
+
+    from neural_render.fileio import write_image
+
+    img = cv2.imread(src, cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 3 or img.shape[2] != 4:
+        raise RuntimeError(f"Blender wrote no RGBA mask at {src}")
+    write_image(dest, ((img[..., 3] > 127) * 255).astype(np.uint8))
+
+
+def floor_height(inst, frames, chunk: int = 128, garments: "ActorGarments | None" = None) -> float:
+    """World z of the floor: the lowest vertex (body or shoe) of the clip (the feet touch it at least once)."""
     lo = np.inf
     for s in range(0, len(frames), chunk):
-        lo = min(lo, float(inst.posed(frames[s:s + chunk]).vertices[..., 2].min()))
+        verts = inst.posed(frames[s:s + chunk]).vertices
+        lo = min(lo, float(verts[..., 2].min()))
+        if garments is not None:
+            for v in garments.posed(frames[s:s + chunk], verts):
+                lo = min(lo, float(v[..., 2].min()))
     return lo
+
+
+def _add_person_mask_to_legend(path: Path) -> None:
+    """State the person_mask folder in the passes' legend.json (written by render_passes)."""
+    from neural_render.fileio import write_json
+
+    leg = json.loads(path.read_text())
+    leg.setdefault("extra_folders", {})["person_mask"] = (
+        "PNG uint8 0/255: the actor including garments and hair (Workbench flat, one sample at each pixel "
+        "centre); the `mask` pass is the body alone")
+    write_json(path, leg)
 
 
 def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | None = None, samples: int | None = None,
@@ -229,13 +338,16 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
         cams = resolve_cameras([inst], "follow", (size, size), fps=motion.fps)
         legend = render_passes([inst], cams, out, (size, size), idx, renderer=renderer, progress=progress,
                                fps=motion.fps)
-        floor_z = floor_height(inst, idx)
-        render_frames(inst, cams, idx, out, size, samples, floor_z, progress)
         params = actor_params()
+        garments = ActorGarments(inst, params.get("outfit"))
+        floor_z = floor_height(inst, idx, garments=garments)
+        render_frames(inst, cams, idx, out, size, samples, floor_z, progress, garments)
+        _add_person_mask_to_legend(out / "legend.json")
         tex_hash = hashlib.sha256(_texture_path().read_bytes()).hexdigest()[:16]
         info = {"motion": str(motion_path), "fps": motion.fps, "frames": [int(i) for i in idx], "size": size,
                 "samples": samples, "floor_z": floor_z, "texture_sha256_16": tex_hash, "params": params,
-                "passes_renderer": renderer, "numbering": "motion frame index + 1"}
+                "passes_renderer": renderer, "numbering": "motion frame index + 1",
+                "actor_version": int(params.get("version", 1))}
         write_json(out / "actor.json", info)
         if test_fraction > 0:
             nums = [i + 1 for i in idx]

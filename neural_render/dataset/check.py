@@ -6,7 +6,11 @@ Checks:
   index, so a duplicate means a broken merge);
 - visible keypoints (v=2) lie inside their person's mask (the pixel holding the keypoint);
 - masks: RLE size matches the image, bbox and area match the decoded mask, and the RLE equals the
-  instances/ PNG for that person when the instances pass was written;
+  instances/ PNG for that person when the instances pass was written; the amodal mask (when
+  labelled) holds the modal one and its bbox / area match it;
+- clothing labels: segmentation/ values are classes 0..6 and are background exactly where
+  person_mask/ (and instances/) are; person_mask/ is the union of the instances; the body mask/
+  lies inside person_mask/ (up to 0.5 % of its pixels: two renderers sample the silhouette);
 - geometry: the stored 3D keypoints (and, with the body model available, the keypoints of the body
   re-posed from the stored SMPL pose/shape/trans) reproject with K and world_to_camera onto the 2D
   COCO and OpenPose labels within `tolerance_px`.
@@ -77,6 +81,7 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
             fid = fr["image_id"]
             inst_png = root / "instances" / f"{fid:06d}.png"
             inst = _read_gray(inst_png) if inst_png.is_file() else None
+            errors += _check_clothing_labels(root, fid, inst)
             op_path = root / "openpose" / f"{fid:06d}_keypoints.json"
             op = json.loads(op_path.read_text()) if op_path.is_file() else None
             if op is None:
@@ -100,6 +105,12 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
                     errors.append(f"{where}: bbox {ann['bbox']} != mask bbox {L.bbox_of(mask)}")
                 if inst is not None and not np.array_equal(inst == person["instance_id"], mask.astype(bool)):
                     errors.append(f"{where}: RLE mask differs from instances/{fid:06d}.png")
+                if "amodal_segmentation" in ann:
+                    am = L.decode_mask(ann["amodal_segmentation"]).astype(bool)
+                    if np.any(mask.astype(bool) & ~am):
+                        errors.append(f"{where}: visible pixels outside the amodal mask")
+                    if float(am.sum()) != ann["amodal_area"] or (am.any() and L.bbox_of(am) != ann["amodal_bbox"]):
+                        errors.append(f"{where}: amodal bbox/area do not match the amodal mask")
                 vis = kp[:, 2] == L.VISIBLE
                 px = L.pixel_of(kp[:, :2])
                 for j in np.flatnonzero(vis):
@@ -138,6 +149,31 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
     return {"ok": ok, "images": len(coco["images"]), "annotations": len(coco["annotations"]),
             "max_reprojection_px": max_err, "visible_outside_mask": outside,
             "missing_files": sorted(set(missing)), "errors": errors}
+
+
+def _check_clothing_labels(root: Path, fid: int, inst: np.ndarray | None) -> list[str]:
+    """Errors in the frame's segmentation / person_mask / mask PNGs (those that exist)."""
+    from neural_render.body.garments import SEGMENTATION_CLASSES
+
+    errs = []
+    name = f"{fid:06d}.png"
+    seg = _read_gray(root / "segmentation" / name) if (root / "segmentation" / name).is_file() else None
+    person = _read_gray(root / "person_mask" / name) if (root / "person_mask" / name).is_file() else None
+    body = _read_gray(root / "mask" / name) if (root / "mask" / name).is_file() else None
+    if seg is not None and seg.max() >= len(SEGMENTATION_CLASSES):
+        errs.append(f"segmentation/{name}: class {int(seg.max())} unknown (0..{len(SEGMENTATION_CLASSES) - 1})")
+    if person is not None:
+        if not set(np.unique(person).tolist()) <= {0, 255}:
+            errs.append(f"person_mask/{name}: values other than 0 and 255")
+        if inst is not None and not np.array_equal(person > 0, inst > 0):
+            errs.append(f"person_mask/{name}: differs from the union of instances/{name}")
+        if seg is not None and not np.array_equal(person > 0, seg > 0):
+            errs.append(f"segmentation/{name}: background differs from person_mask/{name}")
+        if body is not None:
+            stray = int(np.sum((body > 0) & (person == 0)))
+            if stray > 0.005 * max(int(np.sum(body > 0)), 1) + 2:
+                errs.append(f"mask/{name}: {stray} body pixels outside person_mask/{name}")
+    return errs
 
 
 def _read_gray(path: Path) -> np.ndarray:

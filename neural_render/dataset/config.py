@@ -39,8 +39,19 @@ Schema (all keys optional except `samples`; defaults in DEFAULTS):
       type: procedural | images
       folder: PATH                images (png/jpg) for type images; random crop per scene
     clothing:
-      patterns: [solid, stripes, checker, noise]   procedural textures for shirt / trousers
-    passes: [instances, mask, parts, normal, depth, skeleton, uv]   passes to write
+      patterns: [solid, stripes, checker, noise]   procedural textures: painted clothing (garments
+                                  off) and the prints of printed garments
+    garments:                     clothing and hair with their own geometry (neural_render.body.garments)
+      enabled: bool               false: bare bodies with painted-on clothing (the pre-garment look)
+      dress_probability: float    chance of a dress instead of a top + bottom
+      upper: {tshirt, shirt, jacket, tank: weight}     relative weights of each kind
+      lower: {trousers, shorts, skirt: weight}
+      shoes: {shoes, boots: weight}
+      hair: {buzz, short, long, ponytail, none: weight}
+      fabrics: {cotton, print, knit, denim, leather: weight}   (each garment kind allows a subset)
+      looseness: [lo, hi]         metres between skin and cloth
+      thickness: [lo, hi]         metres of cloth (a jacket's is 1.5x)
+    passes: [instances, mask, person_mask, segmentation, parts, normal, depth, skeleton, uv]   passes to write
     guidance:                     how parts/normal/depth/skeleton/uv are rendered (neural_render.passes)
       renderer: blender | raster  Cycles pass render (default) or the OpenGL raster renderer
       profile: default | champ    the passes' colour profile
@@ -62,9 +73,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from neural_render.dataset.outfits import FABRICS, HAIR_KINDS, LOWER_KINDS, SHOE_KINDS, UPPER_KINDS
 from neural_render.errors import InputError, quote
 
-PASS_CHOICES = ("instances", "mask", "parts", "normal", "depth", "skeleton", "uv")
+PASS_CHOICES = ("instances", "mask", "person_mask", "segmentation", "parts", "normal", "depth", "skeleton", "uv")
 # Passes rendered by neural_render.passes (the guidance-pass renderer); the others come from the
 # dataset's own label render.
 GUIDANCE_PASSES = ("parts", "normal", "depth", "skeleton", "uv")
@@ -87,6 +99,13 @@ DEFAULTS: dict = {
     "lighting": {"sun_strength": [2.0, 5.0], "sun_elevation_deg": [20.0, 70.0], "ambient": [0.3, 0.8]},
     "background": {"type": "procedural", "folder": None},
     "clothing": {"patterns": list(PATTERNS)},
+    "garments": {"enabled": True, "dress_probability": 0.15,
+                 "upper": {"tshirt": 3.0, "shirt": 2.0, "jacket": 1.0, "tank": 1.0},
+                 "lower": {"trousers": 4.0, "shorts": 2.0, "skirt": 1.5},
+                 "shoes": {"shoes": 3.0, "boots": 1.0},
+                 "hair": {"buzz": 1.0, "short": 3.0, "long": 2.0, "ponytail": 1.0, "none": 0.3},
+                 "fabrics": {"cotton": 3.0, "print": 3.0, "knit": 1.0, "denim": 2.0, "leather": 0.7},
+                 "looseness": [0.004, 0.025], "thickness": [0.003, 0.007]},
     "passes": ["instances", "mask"],
     "guidance": {"renderer": "blender", "profile": "default"},
     "rgb": {"cycles": True, "samples": 16, "denoise": False},
@@ -230,6 +249,9 @@ def resolve_path(p: str, base_dir: Path | None) -> Path | None:
     return None
 
 
+_WEIGHT_MAPS = {f"garments.{k}" for k in ("upper", "lower", "shoes", "hair", "fabrics")}
+
+
 def _merge(defaults: dict, raw: dict, v: _V, prefix: str = "") -> dict:
     out = copy.deepcopy(defaults)
     for k, val in raw.items():
@@ -238,10 +260,26 @@ def _merge(defaults: dict, raw: dict, v: _V, prefix: str = "") -> dict:
             close = [d for d in defaults if d.startswith(str(k)[:3])]
             hint = f"did you mean '{prefix}{close[0]}'?" if close else f"known keys: {', '.join(defaults)}"
             v.fail(key, "unknown key", hint)
-        if isinstance(defaults[k], dict):
+        if key in _WEIGHT_MAPS:  # a distribution is replaced as a whole, not merged kind by kind
+            out[k] = val
+        elif isinstance(defaults[k], dict):
             out[k] = _merge(defaults[k], v.mapping(key, val) if val is not None else {}, v, key + ".")
         else:
             out[k] = val
+    return out
+
+
+def _weights(v: _V, key: str, value, kinds: tuple) -> dict:
+    """A {kind: weight >= 0} mapping over known kinds with a positive total (a list means equal weights)."""
+    if isinstance(value, list):
+        value = {k: 1.0 for k in value}
+    v.mapping(key, value)
+    out = {}
+    for k, w in value.items():
+        v.choice(f"{key}.{k}", k, kinds)
+        out[k] = v.number(f"{key}.{k}", w, 0.0, 1e6)
+    if not out or sum(out.values()) <= 0:
+        v.fail(key, "no kind has a positive weight", f"give at least one of {', '.join(kinds)} a weight > 0")
     return out
 
 
@@ -348,10 +386,22 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
         v.choice(f"clothing.patterns[{i}]", pt, PATTERNS)
     c["clothing"]["patterns"] = pats
 
+    gm = c["garments"]
+    gm["enabled"] = v.boolean("garments.enabled", gm["enabled"])
+    gm["dress_probability"] = v.number("garments.dress_probability", gm["dress_probability"], 0.0, 1.0)
+    for key, kinds in (("upper", UPPER_KINDS), ("lower", LOWER_KINDS), ("shoes", SHOE_KINDS), ("hair", HAIR_KINDS),
+                       ("fabrics", FABRICS)):
+        gm[key] = _weights(v, f"garments.{key}", gm[key], kinds)
+    gm["looseness"] = v.range2("garments.looseness", gm["looseness"], 0.0, 0.1)
+    gm["thickness"] = v.range2("garments.thickness", gm["thickness"], 0.001, 0.03)
+
     passes = v.str_list("passes", c["passes"]) if c["passes"] else []
     for i, pn in enumerate(passes):
         v.choice(f"passes[{i}]", pn, PASS_CHOICES)
     c["passes"] = [p for p in PASS_CHOICES if p in passes]  # canonical order, no duplicates
+    for pn in ("person_mask", "segmentation"):
+        if pn in c["passes"] and not gm["enabled"]:
+            v.fail("passes", f"'{pn}' needs garments", "set 'garments: {enabled: true}' or drop it from passes")
 
     gd = c["guidance"]
     gd["renderer"] = v.choice("guidance.renderer", gd["renderer"], ("blender", "raster"))

@@ -26,13 +26,14 @@ from neural_render.dataset import labels as L
 from neural_render.dataset.config import config_hash
 from neural_render.dataset.task import label_path, read_label, verify_sample
 from neural_render.errors import InputError
+from neural_render.body.garments import SEGMENTATION_CLASSES
 from neural_render.fileio import OutputLock, clean_temporaries, lock_output, write_json
 
-OUTPUT_DIRS = ("images", "instances", "mask", "parts", "normal", "depth", "skeleton", "uv", "openpose",
+OUTPUT_DIRS = ("images", "instances", "mask", "person_mask", "segmentation", "parts", "normal", "depth", "skeleton", "uv", "openpose",
                "labels", "annotations", "generated")
 
 
-def dataset_legend(cfg: dict) -> dict:
+def dataset_legend(cfg: dict) -> dict:  # noqa: C901 - one literal
     """What every file of a dataset folder holds (written as DIR/legend.json)."""
     from neural_render.passes.spec import encodings
 
@@ -46,19 +47,29 @@ def dataset_legend(cfg: dict) -> dict:
                         "pixel centres at integer (u, v); the point (u, v) lies in pixel (round(v), round(u))"},
         "folders": {
             "images": "Cycles RGB PNG (people composited over the background)" if cfg["rgb"]["cycles"] else None,
-            "instances": "PNG uint8: 0 background, person k (1-based, = labels' instance_id)",
-            "mask": "PNG uint8: 0 background, 255 any person",
+            "instances": "PNG uint8: 0 background, person k (1-based, = labels' instance_id); a person's pixels "
+                         "include their garments and hair",
+            "mask": "PNG uint8: 0 background, 255 any person's body (skin surface, garments and hair not drawn: "
+                    "the pixels the body passes describe)",
+            "person_mask": "PNG uint8: 0 background, 255 any person including garments and hair (what is seen)",
+            "segmentation": "PNG uint8 clothing classes: " + ", ".join(f"{i} {n}" for i, n in enumerate(SEGMENTATION_CLASSES))
+                            + " (from garment geometry; body pixels not covered by a garment or hair are skin)",
             "openpose": "NNNNNN_keypoints.json: OpenPose BODY_25, c = 1 visible, 0.5 occluded, 0 outside",
             "labels": "sample_SSSSSS.json: cameras, per person COCO annotation, BODY_25 (uv, visibility), 3D "
                       "keypoints and SMPL joints (world), SMPL poses/betas/trans (up z), scene parameters, "
                       "SHA-256 of every file of the sample",
             "annotations": "coco_keypoints.json: COCO keypoints (v 2 visible, 1 occluded, 0 outside), bbox, area, "
-                           "segmentation as compressed RLE of the person's own visible pixels; for bodies with hands "
-                           "also COCO-WholeBody's fields (133 points: foot_kpts, face_kpts, lefthand_kpts, "
+                           "segmentation as compressed RLE of the person's own visible pixels (garments and hair "
+                           "included); amodal_segmentation / amodal_bbox / amodal_area: the whole person as if "
+                           "nothing were in front of it (present when the dataset's Blender scene renders); for bodies "
+                           "with hands also COCO-WholeBody's fields (133 points: foot_kpts, face_kpts, lefthand_kpts, "
                            "righthand_kpts, *_valid, face_box, lefthand_box, righthand_box)",
         },
         "passes": {k: v for k, v in enc.items() if k in cfg["passes"] or (k == "instance" and "instances" in cfg["passes"])},
+        "garments": "labels' scene.people[].clothing.outfit: the garments, hair, fabrics and skin of each person "
+                    "(neural_render.body.garments, neural_render.dataset.outfits)" if cfg.get("garments", {}).get("enabled") else None,
         "visibility": f"visible = inside the image, the first surface on the camera ray is the person's own body "
+                      f"or garments / hair "
                       f"at most {cfg['labels']['occlusion_tolerance_m']} m in front of the keypoint, and the "
                       f"keypoint's pixel belongs to the person's mask",
     }

@@ -89,6 +89,7 @@ class DatasetScene:
             bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = bpy.data.scenes.new("nr_dataset")
         self.people_objs: list = []
+        self.garment_objs: list = []  # per person: [(object, segmentation label)]
         self.posed = None
         self._owned: list = []  # (collection, datablock) created for the current sample
 
@@ -109,6 +110,7 @@ class DatasetScene:
             getattr(self.bpy.data, coll).remove(item)
         self._owned = []
         self.people_objs = []
+        self.garment_objs = []
 
     def build(self, posed, cfg: dict) -> None:
         """Rebuild the scene for one sample (`sampling.PosedScene`)."""
@@ -130,6 +132,7 @@ class DatasetScene:
         spec = posed.spec
         for p, (person, ps) in enumerate(zip(posed.people, spec.people)):
             self.people_objs.append(self._body_object(p, person, ps.clothing))
+            self.garment_objs.append(self._garment_objects(p, person, ps.clothing))
 
         cam_data = self._own("cameras", bpy.data.cameras.new("camera"))
         cam_data.lens = spec.camera["focal_mm"]
@@ -181,11 +184,16 @@ class DatasetScene:
         rest = body.v_template + np.einsum("vcb,b->vc", body.shapedirs[..., :len(person.betas)], person.betas)
         attr = mesh.attributes.new("rest", "FLOAT_VECTOR", "POINT")
         attr.data.foreach_set("vector", rest.astype(np.float32).ravel())
-        garments = garment_of_parts(person.parts if person.parts is not None else np.ones(len(rest)), clothing)
-        face_mat = garments[faces].max(axis=1)  # a face touching shoes/trousers/shirt takes the garment
-        for name in MATERIALS:
-            mesh.materials.append(self._material(f"p{p}_{name}", name, clothing))
-        mesh.polygons.foreach_set("material_index", face_mat.astype(np.int32))
+        if clothing.get("outfit"):  # real garments are their own objects: the body is skin
+            from neural_render.blender.garments import skin_material
+
+            mesh.materials.append(self._own("materials", skin_material(f"p{p}_skin", clothing["outfit"]["skin"])))
+        else:
+            garments = garment_of_parts(person.parts if person.parts is not None else np.ones(len(rest)), clothing)
+            face_mat = garments[faces].max(axis=1)  # a face touching shoes/trousers/shirt takes the garment
+            for name in MATERIALS:
+                mesh.materials.append(self._material(f"p{p}_{name}", name, clothing))
+            mesh.polygons.foreach_set("material_index", face_mat.astype(np.int32))
         mesh.shade_smooth()
         mesh.update()
         obj = self._own("objects", bpy.data.objects.new(f"person{p}", mesh))
@@ -193,6 +201,28 @@ class DatasetScene:
         obj.color = (*INSTANCE_COLOURS[p % len(INSTANCE_COLOURS)], 1.0)
         self.scene.collection.objects.link(obj)
         return obj
+
+    def _garment_objects(self, p: int, person, clothing: dict) -> list:
+        """One object per garment / hair mesh of person p, in the person's instance colour."""
+        from neural_render.blender import garments as BG
+
+        outfit = clothing.get("outfit") or {}
+        out = []
+        for k, g in enumerate(person.garments):
+            mesh_name = f"person{p}_{g.name}_{k}"
+            ob = BG.mesh_object(mesh_name, g.vertices[0], g.faces, g.rest, self.scene.collection)
+            self._own("objects", ob)
+            self._own("meshes", ob.data)
+            if g.label == "hair":
+                mat = BG.hair_material(f"p{p}_{g.name}", outfit["hair_colour"])
+            else:
+                section = "dress" if g.label == "dress" else g.label
+                mat = BG.fabric_material(f"p{p}_{g.name}", outfit[section]["fabric"])
+            ob.data.materials.append(self._own("materials", mat))
+            ob.pass_index = p + 1
+            ob.color = (*INSTANCE_COLOURS[p % len(INSTANCE_COLOURS)], 1.0)
+            out.append((ob, g.label))
+        return out
 
     def _material(self, name: str, garment: str, clothing: dict):
         bpy = self.bpy
@@ -241,9 +271,12 @@ class DatasetScene:
 
     # ----------------------------------------------------------------------------------- rendering
     def set_frame(self, f: int) -> None:
-        for obj, person in zip(self.people_objs, self.posed.people):
+        for p, (obj, person) in enumerate(zip(self.people_objs, self.posed.people)):
             obj.data.vertices.foreach_set("co", person.vertices[f].astype(np.float32).ravel())
             obj.data.update()
+            for (gob, _label), g in zip(self.garment_objs[p] if p < len(self.garment_objs) else [], person.garments):
+                gob.data.vertices.foreach_set("co", g.vertices[f].astype(np.float32).ravel())
+                gob.data.update()
 
     def _render_to(self, path: Path) -> np.ndarray:
         import cv2
@@ -274,8 +307,7 @@ class DatasetScene:
         scene.render.dither_intensity = 0.0  # dithering noise would differ per run otherwise? keep exact
         return self._render_to(self.workdir / f"rgb_{os.getpid()}.png")
 
-    def render_instances(self) -> np.ndarray:
-        """Exact instance ids (H, W) int64: 0 background, person p -> p + 1."""
+    def _workbench_flat(self) -> None:
         scene = self.scene
         scene.render.engine = "BLENDER_WORKBENCH"
         shading = scene.display.shading
@@ -291,15 +323,65 @@ class DatasetScene:
         scene.view_settings.exposure = 0.0
         scene.view_settings.gamma = 1.0
         scene.render.dither_intensity = 0.0
-        img = self._render_to(self.workdir / f"ids_{os.getpid()}.png")
+
+    def _flat_codes(self, name: str) -> np.ndarray:
+        """Render flat object colours; (H, W) int64 3-bit colour codes, -1 where nothing was hit."""
+        self._workbench_flat()
+        img = self._render_to(self.workdir / f"{name}_{os.getpid()}.png")
         bits = (img[..., :3] > 127).astype(np.int64)
         code = bits[..., 0] * 4 + bits[..., 1] * 2 + bits[..., 2]
+        code[img[..., 3] < 128] = -1
+        return code
+
+    def _all_objects(self) -> list:
+        objs = []
+        for p, body in enumerate(self.people_objs):
+            objs.append((p, body, "skin"))
+            objs += [(p, ob, label) for ob, label in (self.garment_objs[p] if p < len(self.garment_objs) else [])]
+        return objs
+
+    @contextlib.contextmanager
+    def _showing(self, keep):
+        """Hide from the render every object for which keep(person, object, label) is false."""
+        saved = [(ob, ob.hide_render) for _p, ob, _l in self._all_objects()]
+        try:
+            for p, ob, label in self._all_objects():
+                ob.hide_render = not keep(p, ob, label)
+            yield
+        finally:
+            for ob, h in saved:
+                ob.hide_render = h
+
+    def render_instances(self, body_only: bool = False, person: int | None = None) -> np.ndarray:
+        """Exact instance ids (H, W) int64: 0 background, person p -> p + 1.
+
+        Garments and hair count as their person's (a COCO person); `body_only`: bodies alone (the
+        body `mask`); `person`: that person alone (its amodal mask: nothing in front of it)."""
         lut = np.zeros(8, np.int64)
         for p, c in enumerate(INSTANCE_COLOURS):
             lut[c[0] * 4 + c[1] * 2 + c[2]] = p + 1
-        ids = lut[code]
-        ids[img[..., 3] < 128] = 0
+        with self._showing(lambda p, ob, label: (not body_only or label == "skin") and (person is None or p == person)):
+            code = self._flat_codes("ids")
+        ids = lut[np.maximum(code, 0)]
+        ids[code < 0] = 0
         return ids
+
+    def render_segmentation(self) -> np.ndarray:
+        """Clothing classes (H, W) int64 (SEGMENTATION_CLASSES: 0 background, 1 skin, 2 hair, 3 upper,
+        4 lower, 5 dress, 6 shoes): each object drawn in its class's 3-bit colour."""
+        from neural_render.body.garments import SEG_ID
+
+        objs = self._all_objects()
+        saved = [(ob, tuple(ob.color)) for _p, ob, _l in objs]
+        try:
+            for _p, ob, label in objs:
+                k = SEG_ID[label]
+                ob.color = (float(k >> 2 & 1), float(k >> 1 & 1), float(k & 1), 1.0)
+            code = self._flat_codes("seg")
+        finally:
+            for ob, c in saved:
+                ob.color = c
+        return np.maximum(code, 0)
 
     def use_frame(self, f: int) -> None:
         self._frame_index = f

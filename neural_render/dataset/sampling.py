@@ -61,6 +61,16 @@ class PosedPerson:
     faces: np.ndarray          # (Fc, 3)
     parts: np.ndarray | None   # (V,) 1..24
     wholebody: np.ndarray | None = None  # (F, 133, 3) COCO-WholeBody, when the body has that regressor
+    garments: list = field(default_factory=list)  # PosedGarment per garment / hair mesh
+
+
+@dataclass
+class PosedGarment:
+    name: str                  # "tshirt", "skirt", "hair_long", ...
+    label: str                 # segmentation class (neural_render.body.garments.SEGMENTATION_CLASSES)
+    faces: np.ndarray          # (Fg, 3)
+    rest: np.ndarray           # (G, 3) rest-pose model-space positions (texture coordinates)
+    vertices: np.ndarray       # (F, G, 3) world, metres
 
 
 @dataclass
@@ -124,6 +134,13 @@ def sample_scene(cfg: dict, index: int) -> SceneSpec:
                     "shoes": _colour(rng, sat=(0.0, 0.4), val=(0.02, 0.3)), "skin": skin,
                     "scale": float(rng.uniform(4.0, 20.0)), "sleeves": bool(rng.uniform() < 0.5),
                     "shorts": bool(rng.uniform() < 0.3)}
+        if cfg.get("garments", {}).get("enabled"):
+            # Own stream per person: garments on/off or their distributions change nothing else.
+            from neural_render.dataset.outfits import sample_outfit
+
+            orng = np.random.default_rng(np.random.SeedSequence([int(cfg["seed"]), int(index), 2, p]))
+            clothing["outfit"] = sample_outfit(orng, cfg["garments"], [pt for pt in cfg["clothing"]["patterns"]
+                                                                        if pt != "solid"] or None)
         people.append(PersonSpec(model, betas, motion, start, yaw, offset, clothing))
     cc = cfg["camera"]
     camera = {"azimuth": float(np.deg2rad(_u(rng, cc["azimuth_deg"]))),
@@ -275,8 +292,11 @@ def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
         trans[:, 0] += ps.offset[0]
         trans[:, 1] += ps.offset[1]
         out = body.forward(poses, betas, trans)
-        # Stand on the ground: lowest vertex of the sub-clip at z = 0.
-        dz = -float(out.vertices[..., 2].min())
+        garments = _posed_garments(body, ps.clothing.get("outfit"), poses, betas, trans, out.vertices)
+        # Stand on the ground: lowest vertex (body or shoe) of the sub-clip at z = 0.
+        dz = -min([float(out.vertices[..., 2].min())] + [float(g.vertices[..., 2].min()) for g in garments])
+        for g in garments:
+            g.vertices = g.vertices + np.array([0.0, 0.0, dz], np.float32)
         trans[:, 2] += dz
         shift = np.array([0.0, 0.0, dz], np.float32)
         people.append(PosedPerson(
@@ -284,10 +304,22 @@ def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
             vertices=out.vertices + shift, joints=out.joints + shift, body25=out.body25 + shift,
             coco17=out.coco17 + shift, model=ps.model, faces=body.faces, parts=body.parts,
             wholebody=(body.keypoints(out.vertices, out.joints, "wholebody") + shift
-                       if "wholebody" in body.keypoint_regressors else None)))
+                       if "wholebody" in body.keypoint_regressors else None),
+            garments=garments))
     W, H = cfg["resolution"]
     K, w2c = aim_camera(spec.camera, people, W, H)
     return PosedScene(spec, people, K, w2c, W, H, times.tolist())
+
+
+def _posed_garments(body, outfit: dict | None, poses, betas, trans, body_vertices) -> list[PosedGarment]:
+    """The outfit's garment meshes posed with the body (skinned, then pushed out of the skin)."""
+    if not outfit:
+        return []
+    from neural_render.body import garments as G
+
+    gs = G.build_outfit(body, betas, outfit)
+    posed = G.push_out(body_vertices, body.faces, G.pose_garments(body, gs, poses, betas, trans))
+    return [PosedGarment(g.name, g.label, g.faces, g.rest.astype(np.float32), v) for g, v in zip(gs, posed)]
 
 
 def intrinsics(focal_mm: float, sensor_mm: float, W: int, H: int) -> np.ndarray:

@@ -104,8 +104,10 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     want = set(cfg["passes"])
     guide_passes = [p for p in cfg["passes"] if p in GUIDANCE_PASSES]
     scene, guide = get_scene(threads, cfg["guidance"]["renderer"] if guide_passes else None, (W, H))
-    # The dataset's own Blender scene renders RGB, and instance ids when no pass render provides them.
-    need_scene = cfg["rgb"]["cycles"] or guide is None
+    # The dataset's own Blender scene renders RGB, and instance ids when no pass render provides them
+    # or when people wear garments (the pass render draws bodies only).
+    clothed = any(person.garments for person in posed.people)
+    need_scene = cfg["rgb"]["cycles"] or guide is None or clothed
     if need_scene:
         scene.build(posed, cfg)
     bg = background(spec.background, W, H) if cfg["rgb"]["cycles"] else None
@@ -121,7 +123,7 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
         name = f"{fid:06d}"
         if need_scene:
             scene.use_frame(f)
-        ray_hit = RayCaster([p.vertices[f] for p in posed.people], [p.faces for p in posed.people])
+        ray_hit = RayCaster(*_person_meshes(posed, f))
         written = []
         if guide_frames is not None:
             from neural_render.dataset.rgb import _quiet_stdout
@@ -130,14 +132,17 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
                 fr = next(guide_frames)
             # The pass render's instance buffer (one sample at each pixel centre) labels the people,
             # so masks, parts and visibility agree pixel for pixel.
-            ids = fr["instance"].astype(np.int64)
+            body_ids = fr["instance"].astype(np.int64)
             written += G.write_frame(out_dir, name, fr, guide_passes, cfg["guidance"]["profile"])
             if "depth" in want:
                 depth_names.append(name)
                 depths.append(fr["depth"])
                 depth_masks.append(fr["mask"])
         else:
-            ids = scene.render_instances()
+            body_ids = scene.render_instances(body_only=True)
+        # Person instances (garments and hair included: what a COCO person is) and the body alone.
+        ids = scene.render_instances() if clothed else body_ids
+        amodal = [scene.render_instances(person=k) == k + 1 for k in range(len(posed.people))] if need_scene else None
         if cfg["rgb"]["cycles"]:
             rgba = scene.render_rgb(cfg["rgb"]["samples"], spec.render_seed + f, cfg["rgb"]["denoise"])
             p = out_dir / "images" / f"{name}.png"
@@ -149,7 +154,15 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
             written.append(p)
         if "mask" in want:
             p = out_dir / "mask" / f"{name}.png"
+            _write_png(p, ((body_ids > 0) * 255).astype(np.uint8))
+            written.append(p)
+        if "person_mask" in want:
+            p = out_dir / "person_mask" / f"{name}.png"
             _write_png(p, ((ids > 0) * 255).astype(np.uint8))
+            written.append(p)
+        if "segmentation" in want:
+            p = out_dir / "segmentation" / f"{name}.png"
+            _write_png(p, scene.render_segmentation().astype(np.uint8))
             written.append(p)
 
         people = []
@@ -175,6 +188,10 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
                 vw[zw <= 0] = L.OUTSIDE
                 vw[:17] = v17  # the body points are COCO-17's own
                 coco.update(L.wholebody_fields(uvw, vw))
+            if amodal is not None:  # the whole person, as if nothing were in front of it
+                am = amodal[p_i]
+                coco.update(amodal_segmentation=L.encode_mask(am), amodal_bbox=L.bbox_of(am),
+                            amodal_area=float(am.sum()))
             people.append({
                 "instance_id": pid, "coco": coco,
                 "body25": {"uv": np.round(uv25, 3).tolist(), "visibility": v25.tolist()},
@@ -220,6 +237,20 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     lp = label_path(out_dir, index)
     write_json(lp, label, indent=None)
     return {"sample": index, "frames": len(frames), "label_file": str(lp.relative_to(out_dir)), "sha256": _sha(lp)}
+
+
+def _person_meshes(posed: PosedScene, f: int) -> tuple[list, list]:
+    """Per person one mesh of frame f: the body and its garments / hair (vertices, faces) for ray casts."""
+    verts, faces = [], []
+    for p in posed.people:
+        vs, fs, n = [p.vertices[f]], [np.asarray(p.faces, np.int64)], len(p.vertices[f])
+        for g in p.garments:
+            vs.append(g.vertices[f])
+            fs.append(np.asarray(g.faces, np.int64) + n)
+            n += len(g.vertices[f])
+        verts.append(np.concatenate(vs) if len(vs) > 1 else vs[0])
+        faces.append(np.concatenate(fs) if len(fs) > 1 else p.faces)
+    return verts, faces
 
 
 def _main_image(cfg: dict, name: str, written: list, out_dir: Path) -> str:

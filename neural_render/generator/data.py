@@ -2,6 +2,8 @@
 
     DIR/frames/000001.png        RGB ground truth (absent for inference-only pass folders)
     DIR/<pass>/000001.png        skeleton, parts, normal, depth, mask, uv (encodings: passes.spec)
+    DIR/person_mask/000001.png   optional 0/255 person with garments and hair (`actor render` v2):
+                                 then the foreground `fg` (crops, plate, metrics) is it, else `mask`
     DIR/legend.json              written by the passes renderer (read for sizes / cameras)
     DIR/split.json               optional {"train": [frame numbers], "test": [...]}, time-contiguous
     DIR/skeleton/keypoints.npz   optional projected BODY_25 keypoints + visibility (face/hand crops)
@@ -259,7 +261,12 @@ class PairedDataset:
             self.arrays["mask"] = (m > 127).astype(np.uint8)
         if "uv" in load:
             self.arrays["uv"] = self._read_all("uv", cv2.IMREAD_COLOR, True)
-        if "mask" in self.arrays:
+        if (self.root / "person_mask").is_dir():
+            # The person as seen (garments and hair included, `actor render` v2): crops, the backdrop
+            # plate and the foreground metrics cover the whole person, not only the body passes' mask.
+            pm = (self._read_all("person_mask", cv2.IMREAD_GRAYSCALE, True) > 127).astype(np.uint8)
+            self.arrays["fg"] = np.maximum(pm, self.arrays["mask"]) if "mask" in self.arrays else pm
+        elif "mask" in self.arrays:
             self.arrays["fg"] = self.arrays["mask"]
         elif "uv" in self.arrays:
             self.arrays["fg"] = (self.arrays["uv"][..., 0] > 0).astype(np.uint8)
