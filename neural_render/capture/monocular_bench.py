@@ -85,9 +85,15 @@ def evaluate(frames: int | None = None, cache: Path | None = None, options=None,
                 W = _world_landmarks(folder / f"{f.name.replace('_json', '')}.mp4", frames, cache / f.name)[:T]
                 rel = W[None]
             t1 = time.perf_counter()
+            opts = options or FitOptions()
             res = fit_keypoints(body, obs2d=obs[None], cameras=[cam], layout="body25b", fps=fps,
-                                options=options or FitOptions(), world="calibration world, single view",
+                                options=opts, world="calibration world, single view",
                                 **({"rel3d": rel, "rel3d_layout": "mediapipe33"} if rel is not None else {}))
+            if "floor" in setting:
+                from neural_render.motion.floor import fit_with_floor
+
+                res = fit_with_floor(res, body, obs[None], "body25b", fps, opts, rel3d=rel, reframe=False,
+                                     rel3d_layout="mediapipe33")
             J = res.joints[:, :22]
             rr = np.linalg.norm((J - J[:, :1]) - (ref - ref[:, :1]), axis=-1).mean(1)
             ank = J[:, [7, 8], 2] - ref[:, [7, 8], 2]
@@ -107,13 +113,69 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=None, help="first N frames only (default: all 100)")
     p.add_argument("--out", default=None, help="write the report JSON here")
     p.add_argument("--cache", default="/tmp/nr_monocular_bench", help="detections are cached here")
+    p.add_argument("--settings", default="2d,2d+world,2d+world+floor",
+                   help="comma-separated: 2d (keypoints only), 2d+world (+ detector world landmarks), +floor")
+    p.add_argument("--w-rel3d", type=float, default=None, help="weight of the world-landmark term (FitOptions.w_rel3d)")
+    p.add_argument("--multiview-detected", action="store_true",
+                   help="instead: the 4-camera fit from the detector's keypoints vs from the supplied OpenPose")
     a = p.parse_args(argv)
-    rep = evaluate(a.frames, Path(a.cache))
+    from neural_render.motion.fit import FitOptions
+
+    if a.multiview_detected:
+        print(json.dumps(multiview_from_detections(Path(a.cache)), indent=2))
+        return 0
+    opts = FitOptions() if a.w_rel3d is None else FitOptions(w_rel3d=a.w_rel3d)
+    rep = evaluate(a.frames, Path(a.cache), options=opts, settings=tuple(a.settings.split(",")))
     text = json.dumps(rep, indent=2)
     if a.out:
         Path(a.out).write_text(text + "\n")
     print(text)
     return 0
+
+
+
+def multiview_from_detections(cache: Path | None = None) -> dict:
+    """The 4-camera fit from the built-in detector's landmarks vs from the supplied OpenPose keypoints:
+    per-camera median reprojection of each fit (to its own keypoints) and the 3D difference."""
+    import torch
+
+    from neural_render.body import load_body
+    from neural_render.capture.detect_bench import shared_data
+    from neural_render.motion.bench import pa_mpjpe
+    from neural_render.motion.calibration import load_calibration
+    from neural_render.motion.fit import FitOptions, fit_keypoints
+    from neural_render.motion.keypoint_import import find_calibration, fit_multiview, match_views, view_folders
+    from neural_render.motion.keypoints import read_keypoints, to_body25
+    from neural_render.motion.triangulate import triangulate
+
+    torch.set_num_threads(1)
+    folder = shared_data() / "keypoints" / "pose2sim_balancing_body25b"
+    cache = cache or Path("/tmp/nr_monocular_bench")
+    body = load_body()
+    pairs = match_views(view_folders(folder), load_calibration(find_calibration(folder)), folder)
+    cams = [c for _, c in pairs]
+    t0 = time.perf_counter()
+    ref = fit_multiview([f for f, _ in pairs], cams, body, fps=60.0, options=FitOptions(), source=folder)
+    ref_s = time.perf_counter() - t0
+    obs = []
+    for f, _ in pairs:
+        _world_landmarks(folder / f"{f.name.replace('_json', '')}.mp4", None, cache / f.name)
+        ks = read_keypoints(cache / f.name / "landmarks.json")
+        obs.append(np.stack([p[0] if len(p) else np.zeros((33, 3)) for p in ks.people]))
+    T = min(len(o) for o in obs + [ref.joints])
+    obs = np.stack([o[:T] for o in obs])
+    tri = triangulate(obs[..., :2], obs[..., 2], cams)
+    init = to_body25(np.concatenate([np.nan_to_num(tri.points), tri.confidence[..., None]], -1), "mediapipe33")
+    t0 = time.perf_counter()
+    det = fit_keypoints(body, obs2d=obs, cameras=cams, layout="mediapipe33", fps=60.0, options=FitOptions(),
+                        world="calibration world", init3d=init)
+    det_s = time.perf_counter() - t0
+    a, b = det.joints[:T, :22], ref.joints[:T, :22]
+    return {"frames": T, "openpose_fit_s": round(ref_s, 1), "detected_fit_s": round(det_s, 1),
+            "median_reprojection_px": {"openpose_fit": ref.report()["median_reprojection_px"],
+                                       "detected_fit": det.report()["median_reprojection_px"]},
+            "detected_vs_openpose_fit": {"mpjpe_mm": round(float(np.linalg.norm(a - b, axis=-1).mean() * 1000), 1),
+                                         "pa_mpjpe_mm": round(float(pa_mpjpe(a, b).mean() * 1000), 1)}}
 
 
 if __name__ == "__main__":

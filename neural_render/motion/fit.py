@@ -58,7 +58,8 @@ class FitOptions:
     w_smooth: float = 1.0         # keypoint acceleration, per frame, cm^2 units
     w_pose_smooth: float = 5.0    # pose-parameter velocity, rad^2
     w_focal: float = 50.0         # log-focal prior when the focal length is refined
-    w_rel3d: float = 0.5          # root-relative 3D term (detector world landmarks), per keypoint
+    w_rel3d: float = 0.1          # root-relative 3D term (detector world landmarks), per keypoint (on the
+                                  # Pose2Sim clip 0.1 beat 0.5: MediaPipe's depth is a hint, not a measurement)
     w_floor: float = 10.0         # keypoints below the floor plane (when one is given), cm^2
     w_contact: float = 5.0        # the lowest point of a contacting foot off the floor, cm^2
     w_slide: float = 5.0          # a contacting foot moving along the floor between frames, cm^2

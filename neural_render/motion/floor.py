@@ -66,10 +66,11 @@ def estimate_floor(points: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, 
     return n, float(-np.median(h)), f"horizontal, at the median of {len(points)} contact points"
 
 
-def fit_with_floor(res, body, obs2d: np.ndarray, layout: str, fps: float, opts, rel3d: np.ndarray | None = None):
-    """Refit `res` (a single-view FitResult in a Z-up world) with the floor and foot contacts; the
-    returned fit's world has the floor at z = 0. Stats: floor, contact frames, foot slide and
-    lowest point before/after (mm)."""
+def fit_with_floor(res, body, obs2d: np.ndarray, layout: str, fps: float, opts, rel3d: np.ndarray | None = None,
+                   reframe: bool = True, rel3d_layout: str | None = None):
+    """Refit `res` (a single-view FitResult in a Z-up world) with the floor and foot contacts; with
+    `reframe` the returned fit's world has the floor at z = 0. Stats: floor, contact frames, foot
+    slide and lowest point before/after (mm)."""
     from neural_render.motion.fit import fit_keypoints
 
     kp = res.keypoints3d
@@ -79,9 +80,12 @@ def fit_with_floor(res, body, obs2d: np.ndarray, layout: str, fps: float, opts, 
     before = floor_stats(kp, contact, n, d, fps)
     refit = fit_keypoints(body, obs2d=obs2d, cameras=res.cameras, layout=layout, fps=fps,
                           options=dataclasses.replace(opts, iters_pose=max(60, opts.iters_pose // 2)),
-                          world=res.world, init_motion=res.motion, rel3d=rel3d, floor=(n, d), contacts=contact)
-    refit = _to_floor_frame(refit, body, n, d)
-    after = floor_stats(refit.keypoints3d, contact, np.array([0, 0, 1.0]), 0.0, fps)
+                          world=res.world, init_motion=res.motion, rel3d=rel3d, rel3d_layout=rel3d_layout,
+                          floor=(n, d), contacts=contact)
+    if reframe:
+        refit = _to_floor_frame(refit, body, n, d)
+        n, d = np.array([0, 0, 1.0]), 0.0
+    after = floor_stats(refit.keypoints3d, contact, n, d, fps)
     refit.stats.update({k: v for k, v in res.stats.items() if k not in refit.stats})
     refit.stats["floor"] = {"estimate": how, "tilt_deg": round(float(np.degrees(np.arccos(np.clip(n[2], -1, 1)))), 2),
                             "contact_frames": {"left": int(contact[:, 0].sum()), "right": int(contact[:, 1].sum())},
