@@ -373,3 +373,39 @@ def test_generator_hand_crops_centre_on_the_finger_points():
     np.testing.assert_array_equal(boxes_wb[2], boxes[2])  # right hand: no finger points, the wrist rule
     centre = boxes_wb[1] + 16
     assert np.abs(centre - [170, 130]).max() <= 3 and np.abs(boxes[1] + 16 - [150, 112]).max() <= 1
+
+
+def test_smplx_file_gets_body25_and_wholebody_regressors(tmp_path):
+    """A file on SMPL-X's topology (10,475 vertices, 55 joints, landmark triangles): BODY_25 from
+    its surface vertex ids, COCO-WholeBody hands from its finger joints and fingertips, iBUG
+    17-67 from its landmark triangles, the jaw line (0-16) missing (NaN)."""
+    from neural_render.body import body_from_arrays
+    from neural_render.body.skeletons import TOPOLOGY_VERTEX_IDS
+
+    rng = np.random.default_rng(0)
+    V = 10475
+    J = np.zeros((55, 3))
+    par = list(SMPLH_PARENTS[:22]) + [15, 15, 15] + [p + 3 if p >= 22 else p for p in SMPLH_PARENTS[22:]]
+    for j in range(1, 55):
+        J[j] = J[par[j]] + rng.normal(0, 0.05, 3)
+    owner = rng.integers(0, 55, V)
+    v = J[owner] + rng.normal(0, 0.01, (V, 3))
+    Jr = np.zeros((55, V))
+    for j in range(55):
+        Jr[j, owner == j] = 1 / max((owner == j).sum(), 1)
+    W = np.eye(55)[owner]
+    kin = np.stack([par, np.arange(55)]).astype(np.int64)
+    kin[0, 0] = 4294967295
+    f = rng.integers(0, V, (20000, 3)).astype(np.int64)
+    d = {"v_template": v, "f": f, "J_regressor": Jr, "weights": W, "kintree_table": kin,
+         "shapedirs": rng.normal(0, 0.001, (V, 3, 400)), "posedirs": np.zeros((V, 3, 486)),
+         "lmk_faces_idx": rng.integers(0, len(f), 51), "lmk_bary_coords": np.full((51, 3), 1 / 3)}
+    b = body_from_arrays(d, tmp_path / "SMPLX_NEUTRAL.npz")
+    assert b.num_betas == 300 and b.info()["joints"] == 52
+    p = rng.normal(0, 0.2, (1, 156)).astype(np.float32)
+    out = b.forward(p)
+    kp = b.keypoints(out.vertices, out.joints, "wholebody")[0]
+    assert np.all(np.isnan(kp[23:40])) and np.all(np.isfinite(kp[40:91])) and np.all(np.isfinite(kp[91:]))
+    np.testing.assert_allclose(kp[91 + 8], out.vertices[0, TOPOLOGY_VERTEX_IDS[V]["lindex"]], atol=1e-6)
+    np.testing.assert_allclose(kp[91 + 5], b.hands.J_regressor[22] @ out.vertices[0], atol=1e-5)  # index MCP
+    np.testing.assert_allclose(out.body25[0, 0], out.vertices[0, TOPOLOGY_VERTEX_IDS[V]["nose"]], atol=1e-6)

@@ -21,9 +21,9 @@ import numpy as np
 
 from neural_render.body import lbs as _lbs
 from neural_render.body.safe_pickle import safe_load_pickle
-from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, COCO17_FROM_BODY25, NUM_JOINTS,
-                                          NUM_JOINTS_SMPLH, SMPL_JOINT_NAMES, SMPL_PARENTS, SMPLH_JOINT_NAMES,
-                                          SMPLH_PARENTS)
+from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, BODY25_FROM_VERTEX_NAME, COCO17_FROM_BODY25,
+                                          NUM_JOINTS, NUM_JOINTS_SMPLH, SMPL_JOINT_NAMES, SMPL_PARENTS,
+                                          SMPLH_JOINT_NAMES, SMPLH_PARENTS, TOPOLOGY_VERTEX_IDS)
 from neural_render.errors import InputError
 
 REQUIRED_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs")
@@ -198,14 +198,20 @@ class BodyModel:
         V = self.num_vertices
         # Regressors are sparse: only the vertices some keypoint uses take part (matmul, not einsum).
         used = self._used_vertices(kind)
-        return np.matmul(R[:, used], vertices[:, used]) + np.matmul(R[:, V:], joints)
+        out = np.matmul(R[:, used], vertices[:, used]) + np.matmul(R[:, V:], joints)
+        missing = self.__dict__["_kp_used"][kind][2]
+        if missing.any():  # points the regressor cannot place (e.g. a file without face landmarks)
+            out = out.astype(np.float32, copy=True)
+            out[:, missing] = np.nan
+        return out
 
     def _used_vertices(self, kind: str) -> np.ndarray:
         """Vertex ids with a non-zero weight in regressor `kind` (cached per regressor array)."""
         R = self.keypoint_regressors[kind]
         cache = self.__dict__.setdefault("_kp_used", {})
         if kind not in cache or cache[kind][0] is not R:
-            cache[kind] = (R, np.flatnonzero(np.any(R[:, :self.num_vertices] != 0, axis=0)))
+            cache[kind] = (R, np.flatnonzero(np.any(R[:, :self.num_vertices] != 0, axis=0)),
+                           ~np.any(R != 0, axis=1))  # all-zero rows: points it cannot place
         return cache[kind][1]
 
     def to_torch(self, device="cpu"):
@@ -334,6 +340,9 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
         data, hands = split_hand_file(data, path)
         body = body_from_arrays(data, path)
         body.hands = hands
+        if "wholebody" not in body.keypoint_regressors and body.num_vertices in TOPOLOGY_VERTEX_IDS \
+                and "body25" in body.keypoint_regressors:
+            body.keypoint_regressors["wholebody"] = topology_wholebody(body, data)
         return body
     v = np.asarray(data["v_template"], np.float32)
     V = v.shape[0]
@@ -388,9 +397,54 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
             body.keypoint_regressors[kind] = np.asarray(data[key], np.float32)
     if "body25" not in body.keypoint_regressors and V == 6890:
         body.keypoint_regressors["body25"] = smpl_topology_body25(V)
+    if "body25" not in body.keypoint_regressors and V in TOPOLOGY_VERTEX_IDS:  # SMPL-X
+        body.keypoint_regressors["body25"] = topology_body25(V)
     if "body25" in body.keypoint_regressors and "coco17" not in body.keypoint_regressors:
         body.keypoint_regressors["coco17"] = body.keypoint_regressors["body25"][list(COCO17_FROM_BODY25)]
+    if "wholebody" not in body.keypoint_regressors and body.hands is not None and V in TOPOLOGY_VERTEX_IDS \
+            and "body25" in body.keypoint_regressors:
+        body.keypoint_regressors["wholebody"] = topology_wholebody(body, data)
     return body
+
+
+def topology_body25(num_vertices: int) -> np.ndarray:
+    """BODY_25 regressor (25, V + 24) of an SMPL-family topology (SMPL/SMPL-H 6,890, SMPL-X 10,475
+    vertices): SMPL joints where OpenPose uses joints, the topology's surface vertices elsewhere."""
+    R = np.zeros((25, num_vertices + NUM_JOINTS), np.float32)
+    for k, j in BODY25_FROM_SMPL_JOINT.items():
+        R[k, num_vertices + j] = 1.0
+    for name, k in BODY25_FROM_VERTEX_NAME.items():
+        R[k, TOPOLOGY_VERTEX_IDS[num_vertices][name]] = 1.0
+    return R
+
+
+def topology_wholebody(body: "BodyModel", data: dict) -> np.ndarray:
+    """COCO-WholeBody regressor (133, V + 24) of an SMPL-H / SMPL-X file: body and feet from its
+    BODY_25, hands from its finger joint rows (vertex regressors) and fingertip vertices, the face
+    from SMPL-X's landmark triangles (`lmk_faces_idx`, `lmk_bary_coords`: iBUG points 17-67) when
+    the file has them. Points it cannot place are all-zero rows (missing: NaN keypoints)."""
+    V = body.num_vertices
+    ids = TOPOLOGY_VERTEX_IDS[V]
+    b25 = body.keypoint_regressors["body25"]
+    R = np.zeros((133, V + NUM_JOINTS), np.float32)
+    R[:17] = b25[list(COCO17_FROM_BODY25)]
+    R[17:23] = b25[[19, 20, 21, 22, 23, 24]]
+    order = ("thumb", "index", "middle", "ring", "pinky")
+    for s, (start, wrist, pre) in enumerate(((91, 20, "l"), (112, 21, "r"))):
+        R[start, V + wrist] = 1.0
+        for f_i, f in enumerate(order):
+            m = ("index", "middle", "pinky", "ring", "thumb").index(f)
+            for k in range(3):
+                R[start + 1 + 4 * f_i + k, :V] = body.hands.J_regressor[22 + 15 * s + 3 * m + k]
+            R[start + 4 + 4 * f_i, ids[pre + f]] = 1.0
+    if "lmk_faces_idx" in data and "lmk_bary_coords" in data:
+        fi = np.asarray(data["lmk_faces_idx"]).astype(np.int64).reshape(-1)
+        bc = np.asarray(data["lmk_bary_coords"], np.float32).reshape(-1, 3)
+        if len(fi) == len(bc) == 51 and fi.max(initial=-1) < len(body.faces):
+            for i in range(51):
+                for c in range(3):
+                    R[23 + 17 + i, body.faces[fi[i], c]] += bc[i, c]
+    return R
 
 
 def smpl_topology_body25(num_vertices: int = 6890) -> np.ndarray:

@@ -77,3 +77,19 @@ SMPLH_PARENTS = np.array(list(SMPL_PARENTS[:22]) + [
     for side in range(2) for f in range(5) for k in range(3)], dtype=np.int64)
 NUM_JOINTS_SMPLH = 52
 NUM_HAND_POSE = 45  # axis-angle values per hand (15 joints x 3)
+
+# Vertex ids of the SMPL-family meshes' surface keypoints (the smplx package's vertex selector):
+# SMPL / SMPL-H share SMPL's 6,890-vertex topology; SMPL-X has 10,475 vertices.
+TOPOLOGY_VERTEX_IDS: dict[int, dict[str, int]] = {
+    6890: {"nose": 332, "reye": 6260, "leye": 2800, "rear": 4071, "lear": 583, "rthumb": 6191, "rindex": 5782,
+           "rmiddle": 5905, "rring": 6016, "rpinky": 6133, "lthumb": 2746, "lindex": 2319, "lmiddle": 2445,
+           "lring": 2556, "lpinky": 2673, "LBigToe": 3216, "LSmallToe": 3226, "LHeel": 3387, "RBigToe": 6617,
+           "RSmallToe": 6624, "RHeel": 6787},
+    10475: {"nose": 9120, "reye": 9929, "leye": 9448, "rear": 616, "lear": 6, "rthumb": 8079, "rindex": 7669,
+            "rmiddle": 7794, "rring": 7905, "rpinky": 8022, "lthumb": 5361, "lindex": 4933, "lmiddle": 5058,
+            "lring": 5169, "lpinky": 5286, "LBigToe": 5770, "LSmallToe": 5780, "LHeel": 8846, "RBigToe": 8463,
+            "RSmallToe": 8474, "RHeel": 8635},
+}
+# BODY_25 index of each named surface keypoint.
+BODY25_FROM_VERTEX_NAME = {"nose": 0, "reye": 15, "leye": 16, "rear": 17, "lear": 18, "LBigToe": 19, "LSmallToe": 20,
+                           "LHeel": 21, "RBigToe": 22, "RSmallToe": 23, "RHeel": 24}

@@ -183,9 +183,11 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
                     "segmentation": L.encode_mask(mask), "instance_id": pid}
             if person.wholebody is not None:  # COCO-WholeBody fields beside COCO-17's keypoints
                 wb = person.wholebody[f].astype(np.float64)
+                placed = np.all(np.isfinite(wb), 1)  # a model without face landmarks leaves NaN
+                wb = np.where(placed[:, None], wb, 0.0)
                 uvw, zw = project(wb, posed.K, posed.world_to_camera)
                 vw = L.keypoint_visibility(wb, pid, uvw, eye, ray_hit, ids, tol)
-                vw[zw <= 0] = L.OUTSIDE
+                vw[(zw <= 0) | ~placed] = L.OUTSIDE
                 vw[:17] = v17  # the body points are COCO-17's own
                 coco.update(L.wholebody_fields(uvw, vw))
             if amodal is not None:  # the whole person, as if nothing were in front of it
