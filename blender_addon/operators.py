@@ -157,12 +157,9 @@ class NEURALRENDER_OT_set_height_weight(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
-    """Import a motion (BVH/FBX/AMASS/SMPL/.smpl/keypoints) onto the active body as a new action"""
-
-    bl_idname = "neural_render.import_motion"
-    bl_label = "Import Motion"
-    bl_options = OPTIONS
+class _MotionImport(_ModalJob):
+    """Options and steps shared by the motion-import operators (a mixin: Blender must not see two
+    registered operators where one subclasses the other, or it loses the parent's Python class)."""
 
     filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", default="")
     format: bpy.props.EnumProperty(name="Format", items=properties.FORMAT_ITEMS)
@@ -242,7 +239,15 @@ class NEURALRENDER_OT_import_motion(_ModalJob, bpy.types.Operator):
         return {"FINISHED"}
 
 
-class NEURALRENDER_OT_motion_from_video(NEURALRENDER_OT_import_motion):
+class NEURALRENDER_OT_import_motion(_MotionImport, bpy.types.Operator):
+    """Import a motion (BVH/FBX/AMASS/SMPL/.smpl/keypoints) onto the active body as a new action"""
+
+    bl_idname = "neural_render.import_motion"
+    bl_label = "Import Motion"
+    bl_options = OPTIONS
+
+
+class NEURALRENDER_OT_motion_from_video(_MotionImport, bpy.types.Operator):
     """Detect the person in a video, folder of frames or photo and fit the body's motion to it (new action)"""
 
     bl_idname = "neural_render.motion_from_video"

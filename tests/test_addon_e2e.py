@@ -224,12 +224,15 @@ def test_installed_from_the_zip_and_enabled(e2e):
 
 
 def test_body_is_a_real_rig(e2e):
+    from neural_render.blender.finger_rig import FINGER_BONES
     from neural_render.body.skeletons import SMPL_JOINT_NAMES
 
     res = e2e["res"]
     assert res["add_body"] == ["FINISHED"]
-    assert res["bones"] == sorted(SMPL_JOINT_NAMES)
-    assert res["vertex_groups"] == 24 and res["shape_keys"] >= 10
+    # The default body has hands: SMPL's 24 bones plus SMPL-H's 30 finger bones, one group each.
+    expected = sorted(SMPL_JOINT_NAMES + tuple(FINGER_BONES))
+    assert res["bones"] == expected
+    assert res["vertex_groups"] == len(expected) == 54 and res["shape_keys"] >= 10
 
 
 def test_motion_keyframes_match_numpy_lbs(e2e):
