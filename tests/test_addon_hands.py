@@ -28,10 +28,11 @@ T = 3
 poses = rng.normal(0, 0.3, (T, 72))
 hands = np.concatenate([curl(0), curl(60), curl(90)]) + rng.normal(0, 0.1, (T, 90))
 errs = {}
+betas = rng.normal(0, 1.0, 10)  # a shape: the finger bones move with it (set_shape)
 for name, hp in (("hands", hands), ("plain", None)):
-    m = Motion(poses=poses, trans=rng.normal(0, 0.3, (T, 3)), fps=30, up="z", hand_poses=hp)
+    m = Motion(poses=poses, trans=rng.normal(0, 0.3, (T, 3)), betas=betas, fps=30, up="z", hand_poses=hp)
     rig.keyframe_motion(r.armature, m, frame_start=1, name=name)
-    ref = body.forward(body.smplh_poses(m.poses, hp) if hp is not None else m.poses, None, m.trans)
+    ref = body.forward(body.smplh_poses(m.poses, hp) if hp is not None else m.poses, m.betas, m.trans)
     e, eh = 0.0, []
     for i in range(T):
         bpy.context.scene.frame_set(1 + i)
