@@ -409,3 +409,30 @@ def test_smplx_file_gets_body25_and_wholebody_regressors(tmp_path):
     np.testing.assert_allclose(kp[91 + 8], out.vertices[0, TOPOLOGY_VERTEX_IDS[V]["lindex"]], atol=1e-6)
     np.testing.assert_allclose(kp[91 + 5], b.hands.J_regressor[22] @ out.vertices[0], atol=1e-5)  # index MCP
     np.testing.assert_allclose(out.body25[0, 0], out.vertices[0, TOPOLOGY_VERTEX_IDS[V]["nose"]], atol=1e-6)
+
+
+def test_dataset_guidance_with_the_hands_profile(tmp_path):
+    """A one-scene batch with guidance profile 'hands': finger part labels and the whole-body
+    skeleton in the guidance passes, COCO-WholeBody fields in the annotations."""
+    import json
+
+    import cv2
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "neural_render" / "dataset" / "example_config.yaml").read_text())
+    cfg.update(samples=1, frames_per_sample=1, resolution=512, people={"min": 1, "max": 1})
+    cfg["camera"].update(distance=[2.6, 2.6], elevation_deg=[5, 5], azimuth_deg=[0, 0])
+    cfg["garments"]["enabled"] = False
+    cfg["guidance"] = {**cfg.get("guidance", {}), "renderer": "raster", "profile": "hands"}
+    cfg["passes"] = ["mask", "parts", "skeleton"]
+    cfg["rgb"] = {**cfg.get("rgb", {}), "cycles": False}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "neural_render", "batch", "--config", str(tmp_path / "cfg.yaml"),
+                        "--out", str(tmp_path / "ds"), "--workers", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    parts = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((tmp_path / "ds").rglob("parts/*.png"))]
+    assert parts and len(set(np.unique(parts[0])) & set(range(25, 35))) >= 3
+    skel = [cv2.imread(str(p)) for p in sorted((tmp_path / "ds").rglob("skeleton/*.png"))]
+    assert skel and np.all(skel[0] == 255, -1).sum() > 20  # the face's white dots
+    ann = json.loads((tmp_path / "ds" / "annotations" / "coco_keypoints.json").read_text())["annotations"][0]
+    assert len(ann["lefthand_kpts"]) == 63 and len(ann["face_kpts"]) == 204 and len(ann["keypoints"]) == 51

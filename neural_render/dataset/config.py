@@ -54,7 +54,7 @@ Schema (all keys optional except `samples`; defaults in DEFAULTS):
     passes: [instances, mask, person_mask, segmentation, parts, normal, depth, skeleton, uv]   passes to write
     guidance:                     how parts/normal/depth/skeleton/uv are rendered (neural_render.passes)
       renderer: blender | raster  Cycles pass render (default) or the OpenGL raster renderer
-      profile: default | champ    the passes' colour profile
+      profile: default | champ | hands   the passes' profile (hands: palm/finger parts, DWPose whole-body skeleton)
     rgb:
       cycles: bool                lit, textured Cycles RGB in images/
       samples: int                Cycles samples per pixel
@@ -405,7 +405,7 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
 
     gd = c["guidance"]
     gd["renderer"] = v.choice("guidance.renderer", gd["renderer"], ("blender", "raster"))
-    gd["profile"] = v.choice("guidance.profile", gd["profile"], ("default", "champ"))
+    gd["profile"] = v.choice("guidance.profile", gd["profile"], ("default", "champ", "hands"))
 
     r = c["rgb"]
     r["cycles"] = v.boolean("rgb.cycles", r["cycles"])

@@ -43,12 +43,16 @@ class Guidance:
 
         from neural_render.dataset.sampling import get_body
 
+        from neural_render.passes.spec import get_profile, hand_part_labels
+
+        hand_parts = get_profile(cfg["guidance"]["profile"]).hand_parts
         instances = []
         for p, person in enumerate(posed.people):
             body = get_body(person.model)
+            parts = hand_part_labels(body) if hand_parts and person.parts is not None else person.parts
             instances.append(BodyInstance.from_vertices(
-                person.vertices, person.faces, person.parts, vt=body.vt, ft=body.ft,
-                keypoints=person.body25, instance_id=p + 1, name=f"person{p}"))
+                person.vertices, person.faces, parts, vt=body.vt, ft=body.ft,
+                keypoints=person.body25, instance_id=p + 1, name=f"person{p}", wholebody=person.wholebody))
         cam = Camera(posed.K, posed.world_to_camera, posed.width, posed.height)
         F = cfg["frames_per_sample"]
         yield from iter_frame_passes(instances, [cam] * F, self.size, frames=list(range(F)),

@@ -52,6 +52,7 @@ class BodyInstance:
     _hand_poses: np.ndarray | None = None  # (T, 90) finger poses (posed through the body's hand layout)
     _vertices: np.ndarray | None = None   # (T, V, 3) when given directly
     _keypoints: np.ndarray | None = None  # (T, 25, 3) when given directly
+    _wholebody: np.ndarray | None = None  # (T, 133, 3) COCO-WholeBody, when given directly
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -74,8 +75,10 @@ class BodyInstance:
     def from_vertices(cls, vertices: np.ndarray, faces: np.ndarray, vertex_parts: np.ndarray | None = None,
                       vt: np.ndarray | None = None, ft: np.ndarray | None = None,
                       keypoints: np.ndarray | None = None, instance_id: int = 1,
-                      name: str = "mesh") -> "BodyInstance":
-        """Any triangle mesh: vertices (T, V, 3) world; keypoints (T, 25, 3) world (optional)."""
+                      name: str = "mesh", wholebody: np.ndarray | None = None) -> "BodyInstance":
+        """Any triangle mesh: vertices (T, V, 3) world; keypoints (T, 25, 3) world (optional);
+        wholebody (T, 133, 3) COCO-WholeBody world points (optional: hands and face of the
+        ``wholebody`` skeleton)."""
         vertices = np.asarray(vertices, np.float32)
         if vertices.ndim == 2:
             vertices = vertices[None]
@@ -84,7 +87,8 @@ class BodyInstance:
         faces = np.asarray(faces, np.int32)
         return cls(faces=faces, face_parts=face_parts(faces, vp), vertex_parts=vp,
                    num_frames=len(vertices), instance_id=instance_id, vt=vt, ft=ft, name=name,
-                   _vertices=vertices, _keypoints=None if keypoints is None else np.asarray(keypoints, np.float32))
+                   _vertices=vertices, _keypoints=None if keypoints is None else np.asarray(keypoints, np.float32),
+                   _wholebody=None if wholebody is None else np.asarray(wholebody, np.float32))
 
     @property
     def num_vertices(self) -> int:
@@ -95,7 +99,8 @@ class BodyInstance:
         frames = np.atleast_1d(np.asarray(frames, np.int64))
         if self._vertices is not None:
             kp = None if self._keypoints is None else self._keypoints[frames]
-            return PosedFrames(self._vertices[frames], None, kp)
+            wb = None if self._wholebody is None else self._wholebody[frames]
+            return PosedFrames(self._vertices[frames], None, kp, wb)
         key = tuple(frames.tolist())
         if key in self._cache:
             return self._cache[key]
