@@ -199,6 +199,17 @@ def test_smpl_model_with_string_arrays(tmp_path, synthetic_smpl):
     _exit2(*run_cli(["body", "info", "--model", str(p)]))
 
 
+@pytest.mark.parametrize("key,value", [("f", lambda d: d["f"] + 10**6), ("f", lambda d: -d["f"]),
+                                       ("weights", lambda d: d["weights"] * np.nan),
+                                       ("shapedirs", lambda d: d["shapedirs"].astype(complex))])
+def test_smpl_model_with_bad_faces_or_values(tmp_path, synthetic_smpl, key, value):
+    d = dict(synthetic_smpl)
+    d[key] = value(d)
+    p = tmp_path / "s.npz"
+    np.savez(p, **d)
+    _exit2(*run_cli(["body", "info", "--model", str(p)]))
+
+
 def test_motion_save_refuses_non_finite_and_absurd(tmp_path):
     from neural_render.motion.motion import Motion
 

@@ -366,7 +366,11 @@ def body_from_arrays(data: dict, path: Path | str = "") -> BodyModel:
     parents[0] = -1
     if parents.shape != (NUM_JOINTS,) or np.any(parents[1:] >= np.arange(1, NUM_JOINTS)):
         raise InputError("kintree_table is not SMPL's 24-joint tree", path=path)
-    faces = np.asarray(data["f"]).astype(np.int32)
+    faces = np.asarray(data["f"])
+    if faces.ndim != 2 or faces.shape[1] != 3 or (faces.size and (faces.min() < 0 or faces.max() >= V)):
+        raise InputError(f"faces 'f' of shape {faces.shape} must index the {V} vertices", path=path,
+                         fix="is this an SMPL model file?")
+    faces = faces.astype(np.int32)
     weights = arrays["weights"]
     parts = np.asarray(data["parts"], np.uint8) if "parts" in data else (np.argmax(weights, 1) + 1).astype(np.uint8)
     body = BodyModel(
