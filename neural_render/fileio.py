@@ -234,6 +234,7 @@ class OutputLock:
 
     `flock` on `<lock file>`: the OS releases it when the process dies (kill -9 included), so a
     stale lock never blocks a rerun, while a live run refuses a second one on the same folder.
+    The file is removed when the lock is released normally.
     Holding it also proves that temporaries in the folder (`.*.tmp*`, written by atomic_path /
     atomic_dir and renamed on success) belong to dead runs: `clean_temporaries` removes them.
     """
@@ -247,18 +248,33 @@ class OutputLock:
         import fcntl
 
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise InputError(f"another {self.what} is writing this folder", path=self.lock_file.parent,
+                                 fix="wait for it to finish or choose another --out") from None
+            # The file is removed on release; if that happened between our open and flock, we hold
+            # a lock on a deleted file that the next run cannot see: retry on the current one.
+            try:
+                same = os.stat(self.lock_file).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return self
             os.close(fd)
-            raise InputError(f"another {self.what} is writing this folder", path=self.lock_file.parent,
-                             fix="wait for it to finish or choose another --out") from None
-        self._fd = fd
-        return self
 
     def release(self) -> None:
+        """Remove the lock file (while still holding the lock), then release it: a finished run
+        leaves nothing beside its output; a killed one leaves the file, unlocked, for the next."""
         if self._fd is not None:
+            try:
+                self.lock_file.unlink()
+            except OSError:
+                pass
             os.close(self._fd)
             self._fd = None
 

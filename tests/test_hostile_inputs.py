@@ -403,6 +403,7 @@ def test_second_run_on_the_same_output_is_refused(tmp_path, name):
     assert "is writing this folder" in err
     with hold(out, "test run"):  # and the refused command left the lock free
         pass
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".lock")]  # nothing left beside
 
 
 def test_batch_lock_is_the_same_mechanism(tmp_path):
