@@ -84,7 +84,7 @@ res["num_frames"] = m.num_frames
 # Passes through the operator, same frames and camera as the CLI run. Steps that use the passes
 # renderer record their error instead of stopping the script, so the rig checks still report.
 def passes_steps():
-    from neural_render.passes.camera import Camera
+    from neural_render.camera import Camera
     leg = json.load(open(legend_path))
     fr = leg["frames"][0]
     cam = Camera.from_dict({"K": fr["K"], "world_to_camera": fr["world_to_camera"],

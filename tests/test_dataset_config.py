@@ -90,7 +90,8 @@ def test_defaults_and_normalization(assets, tmp_path):
 
 
 def test_scene_sampling_is_a_pure_function_of_seed_and_index(assets):
-    from neural_render.dataset.sampling import pose_scene, project, sample_scene
+    from neural_render.camera import Camera
+    from neural_render.dataset.sampling import pose_scene, sample_scene
 
     cfg = validate(small_config(*assets, samples=10))
     a = [sample_scene(cfg, i) for i in range(6)]
@@ -110,7 +111,7 @@ def test_scene_sampling_is_a_pure_function_of_seed_and_index(assets):
             out = get_body(person.model).forward(person.poses, person.betas, person.trans)
             np.testing.assert_allclose(out.joints, person.joints, atol=1e-4)
             assert abs(person.vertices[..., 2].min()) < 1e-5
-            uv, z = project(person.joints.reshape(-1, 3).astype(float), ps.K, ps.world_to_camera)
+            uv, z = Camera(ps.K, ps.world_to_camera, ps.width, ps.height).project(person.joints.reshape(-1, 3).astype(float))
             assert np.all(z > 0) and np.all((uv >= 0) & (uv <= [ps.width - 1, ps.height - 1]))
         R = ps.world_to_camera[:3, :3]
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)

@@ -56,13 +56,13 @@ def test_instance_pixels_match_ray_casts_through_pixel_centres(rendered):
 
 def test_projected_joints_fall_inside_their_silhouette(rendered):
     from neural_render.dataset.labels import pixel_of
-    from neural_render.dataset.sampling import project
+    from neural_render.camera import Camera
 
     cfg, posed, scene, ids = rendered
     H, W = ids.shape
     hits = total = 0
     for p, person in enumerate(posed.people):
-        uv, z = project(person.joints[0].astype(float), posed.K, posed.world_to_camera)
+        uv, z = Camera(posed.K, posed.world_to_camera, posed.width, posed.height).project(person.joints[0].astype(float))
         for c, r in pixel_of(uv):
             if 0 <= c < W and 0 <= r < H:
                 total += 1

@@ -59,7 +59,7 @@ def test_single_view_openpose_world_is_grounded(body, tmp_path):
     assert rep["stats"]["image_size"] == [1920, 1080] and "guessed" in rep["stats"]["image_size_from"]
     assert rep["reprojection_error_px_median"] < 8
     cam_fit = motion.metadata["cameras"][0]
-    assert np.allclose(cam_fit["K"][0][2], 960) and cam_fit["width"] == 1920
+    assert np.allclose(cam_fit["K"][0][2], (1920 - 1) / 2) and cam_fit["width"] == 1920  # centred lens, OpenCV pixel centres
     # World: feet on z = 0, body upright, camera a few metres away at a plausible height.
     o = body.forward(motion.poses, motion.betas, motion.trans)
     lowest = o.vertices[..., 2].min(1)

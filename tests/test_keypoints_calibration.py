@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from neural_render.errors import InputError
-from neural_render.motion.calibration import (Camera, load_calibration, look_at_camera, save_calibration)
+from neural_render.camera import Camera, focal_intrinsics
+from neural_render.motion.calibration import load_calibration, save_calibration
+
+
+def look_at_camera(name, eye, target, up, f, width, height):
+    return Camera.look_at(eye, target, width, height, K=focal_intrinsics(width, height, f), up=up, name=name)
 from neural_render.motion.triangulate import triangulate
 
 P2S = "keypoints/pose2sim_balancing_body25b"
@@ -44,15 +49,15 @@ def test_triangulated_real_person_is_upright(shared_data):
 
 
 def test_projection_distortion_round_trip():
-    cam = Camera("c", [[1500, 0, 960], [0, 1490, 540], [0, 0, 1]], np.eye(4), 1920, 1080,
+    cam = Camera([[1500, 0, 960], [0, 1490, 540], [0, 0, 1]], np.eye(4), 1920, 1080, name="c",
                  dist=[-0.05, 0.14, 0.0006, 0.0007, 0.0])
     rng = np.random.default_rng(0)
     X = np.c_[rng.uniform(-1, 1, (200, 2)), rng.uniform(2, 5, 200)]
-    uv = cam.project(X)
-    ideal = cam.project(X, distort=False)
+    uv = cam.project(X)[0]
+    ideal = cam.project(X, distort=False)[0]
     assert np.abs(uv - ideal).max() > 0.5  # the distortion does something
     assert np.allclose(cam.undistort_pixels(uv), ideal, atol=1e-3)
-    assert np.isnan(cam.project(np.array([[0, 0, -1.0]]))).all()  # behind the camera
+    assert np.isnan(cam.project(np.array([[0, 0, -1.0]]))[0]).all()  # behind the camera
 
 
 def test_json_npz_round_trip_and_bad_files(tmp_path):
@@ -82,7 +87,7 @@ def test_triangulation_exact_and_outlier_view():
     cams = [look_at_camera(f"c{i}", eye=[4 * np.cos(a), 4 * np.sin(a), 1.8], target=[0, 0, 1], up=[0, 0, 1],
                            f=1400, width=1920, height=1080) for i, a in enumerate(np.linspace(0, 2 * np.pi, 5)[:4])]
     X = np.c_[rng.uniform(-0.5, 0.5, (6, 25, 2)), rng.uniform(0, 1.8, (6, 25, 1))]
-    uv = np.stack([c.project(X) for c in cams])
+    uv = np.stack([c.project(X)[0] for c in cams])
     conf = rng.uniform(0.5, 1, uv.shape[:3])
     tri = triangulate(uv + rng.normal(0, 0.5, uv.shape), conf, cams)
     assert np.abs(tri.points - X).max() < 0.01

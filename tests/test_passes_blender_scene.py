@@ -15,7 +15,7 @@ def _scene_with_deformed_body(body):
 
     from neural_render.blender import scene as bscene
     from neural_render.body.axes import to_z_up
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
 
     bscene.reset_headless()
     scene = bpy.context.scene
@@ -49,7 +49,7 @@ def _scene_with_deformed_body(body):
     cam_ob = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
     scene.collection.objects.link(cam_ob)
     scene.camera = cam_ob
-    look_at([0.15, -4.5, 1.0], [0.15, 0, 1.0], (240, 320)).to_blender(cam_ob, scene)
+    Camera.look_at([0.15, -4.5, 1.0], [0.15, 0, 1.0], 240, 320).to_blender(cam_ob, scene)
     scene.render.engine = "BLENDER_EEVEE"
     scene.render.resolution_percentage = 50  # the user's preview setting: the camera's own size is twice this
     scene.frame_start, scene.frame_end = 1, 2
@@ -59,7 +59,7 @@ def _scene_with_deformed_body(body):
 def test_render_scene_passes_uses_deformed_mesh(tmp_path):
     from neural_render.blender.render import render_scene_passes
     from neural_render.body import load_body
-    from neural_render.passes.camera import Camera
+    from neural_render.camera import Camera
 
     body = load_body()
     scene, ob, floor = _scene_with_deformed_body(body)

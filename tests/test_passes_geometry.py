@@ -4,7 +4,7 @@ ray-cast part labels on the default body."""
 import numpy as np
 import pytest
 
-from neural_render.passes.camera import look_at
+from neural_render.camera import Camera
 from neural_render.passes.scene import BodyInstance
 from test_passes_support import need_raster, raycast, uv_sphere
 
@@ -33,7 +33,7 @@ def test_sphere_normals_and_depth_are_analytic(renderer_128):
     V, F, parts = uv_sphere(0.5, 64, 128)
     centre = np.array([0.2, 0.1, 1.1])
     inst = BodyInstance.from_vertices(V + centre, F, parts)
-    cam = look_at([0.4, -3.5, 1.6], [0, 0, 1], (160, 128))
+    cam = Camera.look_at([0.4, -3.5, 1.6], [0, 0, 1], 160, 128)
     cam.K[0, 2] += 9.5  # an off-centre principal point must be honoured too
     buf = r.render([inst], [V + centre], cam)
     m = buf["mask"]
@@ -65,7 +65,7 @@ def test_plane_depth_known_distances(renderer_128):
     # a big quad in the plane y = 2, facing the camera at the origin that looks along +y
     V = np.array([[-5, 2, -5], [5, 2, -5], [5, 2, 5], [-5, 2, 5]], float)
     F = np.array([[0, 1, 2], [0, 2, 3]])
-    cam = look_at([0, 0, 0], [0, 1, 0], (160, 128))
+    cam = Camera.look_at([0, 0, 0], [0, 1, 0], 160, 128)
     buf = r.render([BodyInstance.from_vertices(V, F)], [V], cam)
     assert buf["mask"].all()
     np.testing.assert_allclose(buf["depth"], 2.0, atol=2e-4)
@@ -103,7 +103,7 @@ def test_part_labels_match_raycast_vertex_labels(name, posed_body):
     r = _renderer(name, W, H)
     try:
         verts = inst.posed([0]).vertices[0]
-        cam = look_at([0.8, -3.0, 1.3], verts.mean(0), W)
+        cam = Camera.look_at([0.8, -3.0, 1.3], verts.mean(0), W, W)
         buf = r.render([inst], [verts], cam)
     finally:
         r.close()

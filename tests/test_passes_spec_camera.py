@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from neural_render.passes import spec
-from neural_render.passes.camera import Camera, fixed_camera, follow_camera, look_at
+from neural_render.camera import Camera
+from neural_render.passes.camera import fixed_camera, follow_camera
 from neural_render.passes.skeleton import draw_skeleton, keypoint_visibility, stick_width
 
 
@@ -38,7 +39,7 @@ def _gl_pixels(cam, pts):
 
 
 def test_gl_projection_matches_opencv():
-    cam = look_at([0.3, -3, 1.4], [0, 0, 1], (320, 240))
+    cam = Camera.look_at([0.3, -3, 1.4], [0, 0, 1], 320, 240)
     cam.K[0, 2] += 7.25
     cam.K[1, 2] -= 3.5
     pts = np.random.default_rng(0).normal([0, 0, 1], 0.4, (50, 3))
@@ -47,7 +48,7 @@ def test_gl_projection_matches_opencv():
     np.testing.assert_allclose(uv_gl, uv, atol=1e-6)
     assert np.all(np.abs(zn) < 1)
     # look_at puts the target on the principal point (before the shift above)
-    cam2 = look_at([0.3, -3, 1.4], [0, 0, 1], (320, 240))
+    cam2 = Camera.look_at([0.3, -3, 1.4], [0, 0, 1], 320, 240)
     uv0, _ = cam2.project(np.array([[0, 0, 1.0]]))
     np.testing.assert_allclose(uv0[0], [159.5, 119.5], atol=1e-9)
 
@@ -60,7 +61,7 @@ def test_blender_camera_round_trip():
     scene = bpy.context.scene
     ob = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
     scene.collection.objects.link(ob)
-    cam = look_at([1.0, -4, 1.7], [0.2, 0, 0.9], (300, 200), focal_mm=35)
+    cam = Camera.look_at([1.0, -4, 1.7], [0.2, 0, 0.9], 300, 200, focal_mm=35)
     cam.K[0, 2] += 11.0
     cam.K[1, 2] -= 6.0
     cam.to_blender(ob, scene)
@@ -100,13 +101,13 @@ def test_follow_camera_frames_body_and_is_smooth():
         uv, z = c.project(J[t])
         assert np.all(z > 0)
         assert np.all((uv[:, 0] > 0) & (uv[:, 0] < 255) & (uv[:, 1] > 0) & (uv[:, 1] < 191))
-    pos = np.stack([c.position for c in cams])
+    pos = np.stack([c.center for c in cams])
     raw = 0.5 * (J.min(1) + J.max(1))
     jerk_cam = np.abs(np.diff(pos, 2, axis=0)).mean()
     jerk_raw = np.abs(np.diff(raw, 2, axis=0)).mean()
     assert jerk_cam < 0.2 * jerk_raw
     # body faces -y (left hip at +x): the camera stands on the -y side, in front of it
-    assert cams[0].position[1] < J[0, :, 1].mean()
+    assert cams[0].center[1] < J[0, :, 1].mean()
     # it follows: the camera moves with the walk
     assert pos[-1, 1] - pos[0, 1] > 1.0
 

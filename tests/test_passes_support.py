@@ -41,7 +41,7 @@ def raycast(camera, vertices: np.ndarray, faces: np.ndarray, pixels: np.ndarray)
     """
     Kinv = np.linalg.inv(camera.K)
     d_cam = np.concatenate([pixels.astype(np.float64), np.ones((len(pixels), 1))], 1) @ Kinv.T
-    R, C = camera.R, camera.position
+    R, C = camera.R, camera.center
     d_world = d_cam @ R  # R^T d
     tri = vertices[faces].astype(np.float64)
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]

@@ -37,10 +37,10 @@ def test_splat_mask_of_dense_points_is_the_solid_shape():
 
 
 def _cameras(joints, size):
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
 
     c = joints.reshape(-1, 3).mean(0)
-    return [look_at(c + np.array(d), c, size) for d in ([0.0, -4.0, 0.3], [4.0, 0.0, 0.3])]
+    return [Camera.look_at(c + np.array(d), c, size, size) for d in ([0.0, -4.0, 0.3], [4.0, 0.0, 0.3])]
 
 
 def test_refine_moves_a_misplaced_arm_onto_the_silhouettes():

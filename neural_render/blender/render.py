@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.blender import scene as bscene
+from neural_render.camera import CV_TO_BLENDER_CAM, Camera
 from neural_render.fileio import sweep_dead_pid_dirs
-from neural_render.passes.camera import CV_TO_BLENDER_CAM, Camera
 
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
 

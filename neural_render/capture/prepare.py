@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neural_render.camera import Camera
 from neural_render.errors import InputError
 from neural_render.fileio import write_image, write_json
 
@@ -238,10 +239,10 @@ class _View:
     """One camera's working state: where its frames are, and the crop camera."""
 
     folder: Path
-    cam: object                       # motion.calibration.Camera (the fit's)
+    cam: Camera                       # the fit's camera (full frame, with lens distortion)
     video: Path
     crop: object                      # capture.video.SquareCrop
-    pcam: object                      # passes.camera.Camera of the crop (square pixels)
+    pcam: Camera                      # the crop's camera (square pixels, no distortion)
     frames: int
 
     def frame_path(self, t: int) -> Path:
@@ -264,17 +265,16 @@ class _View:
 def _extract_view(vdir: Path, cam, video: Path, fit, start: int, opts: PrepareOptions) -> _View:
     """Decode, undistort and crop the view's frames to vdir/frames (streamed, not kept)."""
     from neural_render.capture.video import iter_frames, square_crop_around, undistorter
-    from neural_render.passes.camera import Camera as PassCamera
 
     T = fit.motion.num_frames
     # Crop around where the fitted body is in this view (ideal pinhole pixels).
-    uv = cam.project(fit.keypoints3d, distort=False)
+    uv = cam.project(fit.keypoints3d, distort=False)[0]
     crop = square_crop_around(uv, cam.width, cam.height, opts.size, margin=0.15)
     K = crop.apply_to_K(cam.K)
     # Calibrations give fx and fy a hair apart (here 0.01 %); the passes renderers take square pixels.
     # Averaging moves a point at the crop's edge by |fx - fy| / 2 * (u - cx) / fx: well under 0.1 px.
     K[0, 0] = K[1, 1] = 0.5 * (K[0, 0] + K[1, 1])
-    view = _View(vdir, cam, video, crop, PassCamera(K, cam.world_to_camera, opts.size, opts.size), T)
+    view = _View(vdir, cam, video, crop, Camera(K, cam.world_to_camera, opts.size, opts.size, name=cam.name), T)
     undistort = undistorter(cam.K, cam.dist, cam.width, cam.height)
     it = iter_frames(video, start, start + T)
     if opts.progress:
@@ -320,19 +320,10 @@ def _refine(views: list[_View], fit, body, opts: PrepareOptions, mode: str = "ba
     import cv2
 
     from neural_render.capture import silhouette as sil
-    from neural_render.passes.camera import Camera as PassCamera
     from neural_render.passes.spec import frame_filename
 
     work = min(opts.size, 256)
-    s = work / opts.size
-    cams = []
-    for v in views:
-        K = v.pcam.K.copy()
-        K[:2] *= s
-        K[:2, 2] += (s - 1) / 2  # pixel centres at integers (see SquareCrop.apply_to_K)
-        c = PassCamera(K, v.pcam.world_to_camera, work, work)
-        c.name = v.cam.name
-        cams.append(c)
+    cams = [v.pcam.scaled(work, work) for v in views]
     m0 = fit.motion
 
     def body_masks(c: int, ts) -> np.ndarray:

@@ -111,8 +111,8 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
     """Refine `motion` (Z-up world, the fit's) against per-view silhouettes.
 
     Args:
-        cameras: per view, the `passes.camera.Camera` the silhouettes are seen with (an extra
-            `name` attribute names the view in the report).
+        cameras: per view, the `neural_render.camera.Camera` the silhouettes are seen with (an extra
+            name, when set, names the view in the report; else its index).
         silhouettes: per view (T, H, W) bool arrays, or a function (view, t0, t1) -> (t1 - t0, H, W)
             bool that loads a chunk (long clips need not fit in memory).
         keypoints3d: (T, K, 3) the keypoint fit's BODY_25 keypoints (the tether), NaN-free.
@@ -175,7 +175,7 @@ def refine(body, motion, cameras: list, silhouettes, keypoints3d: np.ndarray,
               "min_iou": opts.min_iou, "shape": shape_report, "views": {}}
     for c, cam in enumerate(cameras):
         ok = usable[:, c]
-        report["views"][getattr(cam, "name", str(c))] = {
+        report["views"][cam.name or str(c)] = {
             "silhouette_iou_before": _median(before[ok, c]), "silhouette_iou_after": _median(after[ok, c]),
             "frames_used": int(ok.sum()),
             "per_frame_iou_after": [None if not np.isfinite(x) else round(float(x), 3) for x in after[:, c]]}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neural_render.camera import Camera
 from neural_render.dataset import labels as L
-from neural_render.dataset.sampling import project
 from neural_render.errors import InputError
 
 
@@ -130,7 +130,7 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
                             if d3 > 1e-4:
                                 errors.append(f"{where}: SMPL parameters re-posed give {name} {d3:.2e} m from the stored 3D keypoints")
                         pts3 = posed
-                uv, _ = project(pts3["coco17"], K, w2c)
+                uv, _ = Camera(K, w2c, W, H).project(pts3["coco17"])
                 if labelled.any():
                     e = float(np.abs(uv[labelled] - kp[labelled, :2]).max())
                     max_err = max(max_err, e)
@@ -138,7 +138,7 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
                         errors.append(f"{where}: COCO keypoints are {e:.3f} px from the reprojected 3D keypoints")
                 if op is not None and k < len(op["people"]):
                     o = np.asarray(op["people"][k]["pose_keypoints_2d"], np.float64).reshape(25, 3)
-                    uv25, _ = project(pts3["body25"], K, w2c)
+                    uv25, _ = Camera(K, w2c, W, H).project(pts3["body25"])
                     lab25 = o[:, 2] > 0
                     if lab25.any():
                         e = float(np.abs(uv25[lab25] - o[lab25, :2]).max())

@@ -37,7 +37,7 @@ class Guidance:
 
     def frames(self, cfg: dict, posed):
         """Yield per frame the passes' dict (buffers, "skeleton", "keypoints", ...)."""
-        from neural_render.passes.camera import Camera
+        from neural_render.camera import Camera
         from neural_render.passes.render import iter_frame_passes
         from neural_render.passes.scene import BodyInstance
 

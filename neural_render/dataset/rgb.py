@@ -143,9 +143,10 @@ class DatasetScene:
         scene.collection.objects.link(cam)
         from mathutils import Matrix
 
-        from neural_render.dataset.sampling import blender_camera_matrix
+        from neural_render.camera import Camera
 
-        cam.matrix_world = Matrix(blender_camera_matrix(posed.world_to_camera).tolist())
+        settings = Camera(posed.K, posed.world_to_camera, posed.width, posed.height).blender_settings()
+        cam.matrix_world = Matrix(settings["matrix_world"].tolist())
         scene.camera = cam
 
         li = spec.light

@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from neural_render.camera import intrinsics, look_at_world_to_camera
 from neural_render.errors import InputError
 from neural_render.motion import rotations
-
-# Blender camera axes (looks down -z, y up) -> OpenCV camera axes (looks down +z, y down).
-BLENDER_TO_OPENCV_CAM = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass
@@ -322,31 +320,10 @@ def _posed_garments(body, outfit: dict | None, poses, betas, trans, body_vertice
     return [PosedGarment(g.name, g.label, g.faces, g.rest.astype(np.float32), v) for g, v in zip(gs, posed)]
 
 
-def intrinsics(focal_mm: float, sensor_mm: float, W: int, H: int) -> np.ndarray:
-    """K for a centred lens; the sensor width spans the larger image side (Blender's 'AUTO' fit)."""
-    f = focal_mm / sensor_mm * max(W, H)
-    return np.array([[f, 0.0, (W - 1) / 2], [0.0, f, (H - 1) / 2], [0.0, 0.0, 1.0]])
-
-
-def look_at_world_to_camera(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """OpenCV world_to_camera (4x4) for a camera at `eye` looking at `target`, world +z up."""
-    fwd = target - eye
-    fwd = fwd / np.linalg.norm(fwd)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    if np.linalg.norm(right) < 1e-6:
-        right = np.array([1.0, 0.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(fwd, right)
-    R = np.stack([right, down, fwd])  # rows: camera x (right), y (down), z (forward) in world
-    M = np.eye(4)
-    M[:3, :3] = R
-    M[:3, 3] = -R @ eye
-    return M
-
-
 def aim_camera(cam: dict, people: list[PosedPerson], W: int, H: int):
     """Place the camera around the group so every joint of every frame is in view."""
-    K = intrinsics(cam["focal_mm"], cam["sensor_mm"], W, H)
+    # The sensor spans the larger image side, as the RGB renderer's Blender camera (sensor_fit AUTO).
+    K = intrinsics(W, H, cam["focal_mm"], cam["sensor_mm"], sensor_fit="AUTO")
     pts = np.concatenate([p.vertices[:, ::7].reshape(-1, 3) for p in people])
     centre = np.array([*(0.5 * (pts[:, :2].min(0) + pts[:, :2].max(0))), cam["look_at_height"]])
     # Heading 0 = in front of the first person (its body faces the pelvis -> root rotation's +z axis).
@@ -370,18 +347,3 @@ def aim_camera(cam: dict, people: list[PosedPerson], W: int, H: int):
     return K, w2c
 
 
-def project(points: np.ndarray, K: np.ndarray, w2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World points (..., 3) -> pixels (..., 2) and camera depth (...,) (OpenCV)."""
-    pc = points @ w2c[:3, :3].T + w2c[:3, 3]
-    z = pc[..., 2]
-    uv = (pc @ K.T)[..., :2] / z[..., None]
-    return uv, z
-
-
-def blender_camera_matrix(w2c: np.ndarray) -> np.ndarray:
-    """Blender camera object's matrix_world (4x4) from an OpenCV world_to_camera."""
-    c2w = np.linalg.inv(w2c)
-    M = np.eye(4)
-    M[:3, :3] = c2w[:3, :3] @ BLENDER_TO_OPENCV_CAM
-    M[:3, 3] = c2w[:3, 3]
-    return M

@@ -29,7 +29,8 @@ import numpy as np
 
 from neural_render import __version__
 from neural_render.dataset import labels as L
-from neural_render.dataset.sampling import PosedScene, pose_scene, project, sample_scene
+from neural_render.camera import Camera
+from neural_render.dataset.sampling import PosedScene, pose_scene, sample_scene
 
 # This process's renderers (one Blender per process): the dataset scene and, when guidance passes
 # are wanted, the passes renderer; rebuilt only when the renderer kind or the image size changes.
@@ -111,7 +112,8 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     if need_scene:
         scene.build(posed, cfg)
     bg = background(spec.background, W, H) if cfg["rgb"]["cycles"] else None
-    eye = -posed.world_to_camera[:3, :3].T @ posed.world_to_camera[:3, 3]
+    camera = Camera(posed.K, posed.world_to_camera, W, H)
+    eye = camera.center
     tol = cfg["labels"]["occlusion_tolerance_m"]
     files: dict[str, str] = {}
     frames = []
@@ -169,8 +171,8 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
         body25_uv, body25_vis = [], []
         for p_i, person in enumerate(posed.people):
             pid = p_i + 1
-            uv17, z17 = project(person.coco17[f].astype(np.float64), posed.K, posed.world_to_camera)
-            uv25, z25 = project(person.body25[f].astype(np.float64), posed.K, posed.world_to_camera)
+            uv17, z17 = camera.project(person.coco17[f].astype(np.float64))
+            uv25, z25 = camera.project(person.body25[f].astype(np.float64))
             v17 = L.keypoint_visibility(person.coco17[f].astype(np.float64), pid, uv17, eye, ray_hit, ids, tol)
             v17[z17 <= 0] = L.OUTSIDE
             v25 = L.keypoint_visibility(person.body25[f].astype(np.float64), pid, uv25, eye, ray_hit, ids, tol)

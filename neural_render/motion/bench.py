@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.body.axes import Y_UP_TO_Z_UP
-from neural_render.motion.calibration import Camera, look_at_camera
+from neural_render.camera import Camera, focal_intrinsics
 
 
 def shared_data_dir() -> Path:
@@ -79,9 +79,9 @@ def synthetic_case(body, frames: int = 60, seed: int = 0, noise_px: float = 3.0,
     cams = []
     for v in range(views):
         a = -math.pi / 2 + 2 * math.pi * v / max(views, 1) + 0.07
-        cams.append(look_at_camera(f"synthetic{v}", eye=[distance * math.cos(a), distance * math.sin(a), 1.2],
-                                   target=[0, 0, 0.9], up=[0, 0, 1], f=f, width=W, height=H))
-    uv = np.stack([c.project(out.body25) for c in cams])
+        cams.append(Camera.look_at([distance * math.cos(a), distance * math.sin(a), 1.2], [0, 0, 0.9], W, H,
+                                   K=focal_intrinsics(W, H, f), name=f"synthetic{v}"))
+    uv = np.stack([c.project(out.body25)[0] for c in cams])
     obs = np.concatenate([uv + rng.normal(0, noise_px, uv.shape), np.ones(uv.shape[:-1] + (1,))], -1)
     # Random low confidences on a third of the points; 20 % dropped (confidence 0, as OpenPose writes).
     low = rng.random(obs.shape[:3]) < 0.33
@@ -117,13 +117,13 @@ def evaluate_synthetic(body, frames: int = 60, device: str = "cpu", options=None
     gt, out, cam, obs, clean_uv = synthetic_case(body, frames, seed)
     opts = options or FitOptions()
     opts.device = device
-    cam_fit = Camera(cam.name, cam.K.copy(), cam.world_to_camera.copy(), cam.width, cam.height)
+    cam_fit = Camera(cam.K.copy(), cam.world_to_camera.copy(), cam.width, cam.height, name=cam.name)
     t = time.perf_counter()
     res = fit_keypoints(body, obs2d=obs, cameras=[cam_fit], layout="body25", fps=60.0, options=opts)
     secs = time.perf_counter() - t
     seen = obs[0, ..., 2] > 0
-    err_obs = np.linalg.norm(cam.project(res.keypoints3d) - obs[0, ..., :2], axis=-1)[seen]
-    err_clean = np.linalg.norm(cam.project(res.keypoints3d) - clean_uv, axis=-1)
+    err_obs = np.linalg.norm(cam.project(res.keypoints3d)[0] - obs[0, ..., :2], axis=-1)[seen]
+    err_clean = np.linalg.norm(cam.project(res.keypoints3d)[0] - clean_uv, axis=-1)
     pa = pa_mpjpe(res.joints[:, :22], out.joints[:, :22])
     mpjpe = np.linalg.norm(res.joints - out.joints, axis=-1).mean(-1)
     return {"frames": int(frames), "device": device, "seconds": round(secs, 3), "frames_per_s": round(frames / secs, 1),
@@ -149,7 +149,7 @@ def evaluate_multiview(body, frames: int = 60, views: int = 2, device: str = "cp
     init = np.concatenate([np.nan_to_num(tri.points), tri.confidence[..., None]], -1)
     res = fit_keypoints(body, obs2d=obs, cameras=cams, fps=60.0, options=opts, init3d=init)
     secs = time.perf_counter() - t
-    err = np.stack([np.linalg.norm(c.project(res.keypoints3d) - u, axis=-1) for c, u in zip(cams, uv)])
+    err = np.stack([np.linalg.norm(c.project(res.keypoints3d)[0] - u, axis=-1) for c, u in zip(cams, uv)])
     return {"frames": int(frames), "views": views, "device": device, "seconds": round(secs, 3),
             "frames_per_s": round(frames / secs, 1),
             "reprojection_px_vs_detections_median": round(float(np.nanmedian(res.reprojection_px)), 2),

@@ -1,8 +1,5 @@
-"""Camera calibration: OpenCV-convention cameras read from Qualisys XML, Pose2Sim TOML, or our JSON/npz.
-
-A `Camera` holds K (3x3, pixels), dist (5,) OpenCV order k1 k2 p1 p2 k3, world_to_camera (4x4; camera
-x right, y down, z forward, metres) and the image size. Projection and undistortion are plain numpy
-(no OpenCV), so this module runs inside Blender's Python too.
+"""Camera calibration readers: Qualisys XML, Pose2Sim TOML, or our JSON/npz -> `neural_render.camera.Camera`
+(OpenCV convention, with lens distortion). Plain numpy (no OpenCV): it runs inside Blender's Python too.
 
 Qualisys (.qca.txt/.xml, as in Pose2Sim's demo data): `transform` holds the camera centre (x y z, mm)
 and a rotation r11..r33 whose rows map lab axes to Qualisys camera axes (x right, y up, z backward),
@@ -13,139 +10,16 @@ The lab frame is Z-up, metres after conversion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from neural_render.camera import Camera
 from neural_render.errors import InputError
 
 # Qualisys camera axes (x right, y up, z toward the viewer) -> OpenCV camera axes (y down, z forward).
 _QUALISYS_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
-
-@dataclass
-class Camera:
-    """A pinhole camera with OpenCV lens distortion. Units: pixels, metres."""
-
-    name: str
-    K: np.ndarray                 # (3, 3)
-    world_to_camera: np.ndarray   # (4, 4) OpenCV convention
-    width: int
-    height: int
-    dist: np.ndarray = field(default_factory=lambda: np.zeros(5))  # k1 k2 p1 p2 k3
-
-    def __post_init__(self):
-        self.K = np.asarray(self.K, np.float64).reshape(3, 3)
-        self.world_to_camera = np.asarray(self.world_to_camera, np.float64).reshape(4, 4)
-        d = np.zeros(5)
-        src = np.asarray(self.dist, np.float64).ravel()[:5]
-        d[:len(src)] = src
-        self.dist = d
-        self.width, self.height = int(self.width), int(self.height)
-
-    @property
-    def R(self) -> np.ndarray:
-        return self.world_to_camera[:3, :3]
-
-    @property
-    def t(self) -> np.ndarray:
-        return self.world_to_camera[:3, 3]
-
-    @property
-    def center(self) -> np.ndarray:
-        """Camera centre in world coordinates (3,), metres."""
-        return -self.R.T @ self.t
-
-    @property
-    def P(self) -> np.ndarray:
-        """(3, 4) pinhole projection matrix K [R | t] (no distortion)."""
-        return self.K @ self.world_to_camera[:3]
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        """World points (..., 3) -> camera coordinates (..., 3)."""
-        return np.asarray(points) @ self.R.T + self.t
-
-    def project(self, points: np.ndarray, distort: bool = True) -> np.ndarray:
-        """World points (..., 3) -> pixel coordinates (..., 2); points behind the camera give NaN."""
-        pc = self.to_camera(points)
-        z = pc[..., 2:3]
-        xy = np.where(z > 1e-9, pc[..., :2] / np.where(z > 1e-9, z, 1.0), np.nan)
-        if distort and np.any(self.dist):
-            xy = distort_normalized(xy, self.dist)
-        return xy @ self.K[:2, :2].T + self.K[:2, 2]
-
-    def undistort_pixels(self, uv: np.ndarray) -> np.ndarray:
-        """Observed (distorted) pixels (..., 2) -> ideal pinhole pixels (..., 2)."""
-        uv = np.asarray(uv, np.float64)
-        if not np.any(self.dist):
-            return uv.copy()
-        Kinv = np.linalg.inv(self.K)
-        xy = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
-        xy = undistort_normalized(xy, self.dist)
-        return xy @ self.K[:2, :2].T + self.K[:2, 2]
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "K": self.K.tolist(), "dist": self.dist.tolist(),
-                "world_to_camera": self.world_to_camera.tolist(),
-                "width": self.width, "height": self.height}
-
-    @classmethod
-    def from_dict(cls, d: dict, path: str | Path = "", where: str = "") -> "Camera":
-        try:
-            cam = cls(name=str(d.get("name", where or "camera")), K=d["K"],
-                      world_to_camera=d["world_to_camera"], width=d["width"], height=d["height"],
-                      dist=d.get("dist", np.zeros(5)))
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise InputError(f"bad camera entry ({type(e).__name__}: {e})", path=path, where=where,
-                             fix="each camera needs K (3x3), world_to_camera (4x4), width, height, optional dist") from None
-        _check_camera(cam, path, where)
-        return cam
-
-
-def distort_normalized(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """OpenCV radial-tangential distortion of normalized image coordinates (..., 2)."""
-    k1, k2, p1, p2, k3 = dist
-    x, y = xy[..., 0], xy[..., 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return np.stack([xd, yd], -1)
-
-
-def undistort_normalized(xy: np.ndarray, dist: np.ndarray, iterations: int = 20) -> np.ndarray:
-    """Invert `distort_normalized` by fixed-point iteration (as cv2.undistortPoints does)."""
-    k1, k2, p1, p2, k3 = dist
-    xd, yd = xy[..., 0], xy[..., 1]
-    x, y = xd.copy(), yd.copy()
-    for _ in range(iterations):
-        r2 = x * x + y * y
-        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        x = (xd - dx) / radial
-        y = (yd - dy) / radial
-    return np.stack([x, y], -1)
-
-
-def look_at_camera(name: str, eye, target, up, f: float, width: int, height: int) -> Camera:
-    """A camera at `eye` looking at `target` with world `up` pointing up in the image (OpenCV axes)."""
-    eye, target, up = (np.asarray(a, np.float64) for a in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
-    w2c = np.eye(4)
-    w2c[:3, :3] = R
-    w2c[:3, 3] = -R @ eye
-    K = np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]])
-    return Camera(name, K, w2c, width, height)
-
-
-# ----------------------------------------------------------------------------------------- reading
 
 def load_calibration(path: str | Path) -> list[Camera]:
     """Read cameras from a Qualisys XML (.qca.txt/.xml), Pose2Sim .toml, or our .json/.npz file."""
@@ -238,7 +112,7 @@ def _read_qualisys(path: Path) -> list[Camera]:
         w2c = np.eye(4)
         w2c[:3, :3] = _QUALISYS_TO_OPENCV @ R
         w2c[:3, 3] = -w2c[:3, :3] @ c
-        cam = Camera(tag.get("serial", f"cam{i + 1}"), K, w2c, width, height, dist)
+        cam = Camera(K, w2c, width, height, dist, tag.get("serial", f"cam{i + 1}"))
         _check_camera(cam, path, where)
         cams.append(cam)
     if not cams:
@@ -268,7 +142,7 @@ def _read_toml(path: Path) -> list[Camera]:
             w2c[:3, :3] = R
             w2c[:3, 3] = np.asarray(d["translation"], np.float64).reshape(3)
             w, h = d["size"]
-            cam = Camera(str(d.get("name", key)), d["matrix"], w2c, int(w), int(h), d.get("distortions", [0, 0, 0, 0]))
+            cam = Camera(d["matrix"], w2c, int(w), int(h), d.get("distortions", [0, 0, 0, 0]), str(d.get("name", key)))
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise InputError(f"bad camera ({type(e).__name__}: {e})", path=path, where=f"[{key}]") from None
         _check_camera(cam, path, f"[{key}]")
@@ -289,7 +163,9 @@ def _read_json(path: Path) -> list[Camera]:
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
             raise InputError("camera entry is not an object", path=path, where=f"cameras[{i}]")
-        cams.append(Camera.from_dict(e, path, f"cameras[{i}]"))
+        cam = Camera.from_dict(e, path, f"cameras[{i}]")
+        _check_camera(cam, path, f"cameras[{i}]")
+        cams.append(cam)
     return cams
 
 
@@ -310,7 +186,7 @@ def _read_npz(path: Path) -> list[Camera]:
     cams = []
     for i in range(C):
         try:
-            cam = Camera(names[i], K[i], w2c[i], int(wh[0][i]), int(wh[1][i]), dist[i])
+            cam = Camera(K[i], w2c[i], int(wh[0][i]), int(wh[1][i]), dist[i], names[i])
         except (TypeError, ValueError, OverflowError) as e:
             raise InputError(f"bad camera ({type(e).__name__}: {e})", path=path, where=f"camera {i}") from None
         _check_camera(cam, path, f"camera {i}")

@@ -30,7 +30,7 @@ import numpy as np
 
 from neural_render.body.axes import Y_UP_TO_Z_UP
 from neural_render.motion import rotations
-from neural_render.motion.calibration import Camera
+from neural_render.camera import Camera, focal_intrinsics, fov_focal
 from neural_render.motion.keypoints import to_body25
 
 # BODY_25 indices used in stage 1 (the torso: shoulders, hips, neck, mid-hip).
@@ -252,18 +252,11 @@ def kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> np.ndarray:
     return Vt.T @ np.diag([1, 1, d]) @ U.T
 
 
-def default_focal(width: int, height: int, fov_deg: float = 60.0) -> float:
-    """Focal length in pixels for a field of view across the larger image side (phone-like 60 deg)."""
-    return max(width, height) / (2 * math.tan(math.radians(fov_deg) / 2))
-
-
 def single_view_camera(width: int, height: int, focal: float | None = None, name: str = "camera") -> Camera:
     """The world of a single-view fit: camera at the origin looking along +y, image up = world +z."""
-    f = focal or default_focal(width, height)
     w2c = np.eye(4)
     w2c[:3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]
-    K = np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]])
-    return Camera(name, K, w2c, width, height)
+    return Camera(focal_intrinsics(width, height, focal or fov_focal(width, height)), w2c, width, height, name=name)
 
 
 # --------------------------------------------------------------------------------------- the fit
@@ -491,7 +484,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
         raise ValueError("need 2D or 3D observations")
     T = (obs2d.shape[1] if obs2d is not None else obs3d.shape[0])
     # Copies: a refined focal length must not change the caller's cameras.
-    cams = [Camera(c.name, c.K.copy(), c.world_to_camera.copy(), c.width, c.height, c.dist.copy())
+    cams = [Camera(c.K.copy(), c.world_to_camera.copy(), c.width, c.height, c.dist.copy(), c.name)
             for c in (cameras or [])]
     if obs2d is not None and (obs2d.ndim != 4 or obs2d.shape[0] != len(cams) or obs2d.shape[-1] != 3):
         raise ValueError(f"obs2d has shape {obs2d.shape}; expected ({len(cams)} cameras, T, K, 3)")
@@ -617,7 +610,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     if obs2d is not None:
         b25 = to_body25(obs2d, layout).astype(np.float64)
         for c, cam in enumerate(cams):
-            uv = cam.project(kp_np)
+            uv = cam.project(kp_np)[0]
             err = np.linalg.norm(uv - b25[c, ..., :2], axis=-1)
             seen = b25[c, ..., 2] >= max(opts.min_conf, 0.3)
             with np.errstate(invalid="ignore"):

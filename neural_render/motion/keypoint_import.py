@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.errors import InputError
-from neural_render.motion.calibration import Camera, load_calibration
+from neural_render.camera import Camera
+from neural_render.motion.calibration import load_calibration
 from neural_render.motion.fit import FitOptions, FitResult, fit_keypoints, single_view_camera
 from neural_render.motion.keypoints import KeypointSet, natural_key, read_keypoints, to_body25
 from neural_render.motion.tracking import track_subject
@@ -303,7 +304,7 @@ def level_and_ground(res: FitResult, body, level: bool = False, max_tilt_deg: fl
         w2c = c.world_to_camera.copy()
         w2c[:3, :3] = c.R @ R.T
         w2c[:3, 3] = c.t + w2c[:3, :3] @ shift
-        cams.append(Camera(c.name, c.K, w2c, c.width, c.height, c.dist))
+        cams.append(Camera(c.K, w2c, c.width, c.height, c.dist, c.name))
     res.motion, res.cameras = motion, cams
     res.keypoints3d, res.joints = kp - shift, J - shift
     res.world = ("single view: Z-up metres; ground (lowest feet) at z=0, subject's first pelvis at x=y=0; "
@@ -370,7 +371,7 @@ def pose2sim_report(folder: str | Path, device: str = "cpu", options: FitOptions
         others = {}
         for c2 in cams:
             if c2.name != c.name:
-                others[c2.name] = round(float(np.median(np.linalg.norm(c2.project(r.keypoints3d) - c2.project(multi.keypoints3d), axis=-1))), 1)
+                others[c2.name] = round(float(np.median(np.linalg.norm(c2.project(r.keypoints3d)[0] - c2.project(multi.keypoints3d)[0], axis=-1))), 1)
         single[c.name] = {"median_reprojection_px": r.report()["median_reprojection_px"][c.name],
                           "pelvis_offset_from_multiview_m": round(float(np.median(np.linalg.norm(r.joints[:, 0] - multi.joints[:, 0], axis=-1))), 3),
                           "median_px_vs_multiview_fit_in_other_cameras": others}

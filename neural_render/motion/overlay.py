@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.body.skeletons import BODY25_LIMBS
-from neural_render.motion.calibration import Camera
+from neural_render.camera import Camera
 
 
 def draw_fit(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np.ndarray,
@@ -18,8 +18,7 @@ def draw_fit(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np.
     import cv2
 
     img = image.copy()
-    uv = camera.project(vertices)
-    depth = camera.to_camera(vertices)[:, 2]
+    uv, depth = camera.project(vertices)
     tri = faces[np.all(depth[faces] > 0.05, 1)]
     # Back-to-front so nearer faces paint last; shade by facing ratio for some 3D cue.
     order = np.argsort(-depth[tri].mean(1))
@@ -41,7 +40,7 @@ def draw_fit(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np.
     if detections is not None:
         _skeleton(img, detections[:, :2], detections[:, 2] > 0.1, (255, 40, 40))
     if keypoints3d is not None:
-        kp = camera.project(keypoints3d)
+        kp = camera.project(keypoints3d)[0]
         _skeleton(img, kp, np.all(np.isfinite(kp), 1), (40, 255, 40))
     return img
 

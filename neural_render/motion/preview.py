@@ -94,16 +94,11 @@ def write_preview(motion, body, out: str | Path, panels: int = 6, size: int = 25
 def _project(points: np.ndarray, cam: dict) -> np.ndarray:
     """World points (..., 3) -> pixels (..., 2) with an OpenCV camera dict (K, world_to_camera,
     optional dist); NaN behind the camera."""
-    try:  # the calibration module applies lens distortion exactly as the fit saw it
-        from neural_render.motion.calibration import Camera
-        return Camera.from_dict(cam).project(points)
-    except Exception:
-        K = np.asarray(cam["K"], np.float64)
-        W = np.asarray(cam["world_to_camera"], np.float64)
-        pc = points @ W[:3, :3].T + W[:3, 3]
-        z = pc[..., 2:3]
-        uv = (pc / np.where(z > 1e-9, z, np.nan)) @ K.T
-        return uv[..., :2]
+    from neural_render.camera import Camera
+
+    # Lens distortion applied exactly as the fit saw it; the image size plays no part here.
+    camera = Camera(cam["K"], cam["world_to_camera"], cam.get("width", 0), cam.get("height", 0), cam.get("dist"))
+    return camera.project(points)[0]
 
 
 def read_video_frames(video: str | Path, indices: list[int]) -> dict[int, np.ndarray]:

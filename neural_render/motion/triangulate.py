@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neural_render.motion.calibration import Camera
+from neural_render.camera import Camera
 
 
 @dataclass

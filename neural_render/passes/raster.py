@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from neural_render.passes.camera import CV_TO_BLENDER_CAM, Camera
+from neural_render.camera import CV_TO_BLENDER_CAM, Camera
 from neural_render.passes.scene import vertex_normals
 
 _VS = """

@@ -21,7 +21,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from neural_render.fileio import write_image, write_json, write_npz
-from neural_render.passes.camera import Camera, fixed_camera, follow_camera
+from neural_render.camera import Camera
+from neural_render.passes.camera import fixed_camera, follow_camera
 from neural_render.passes.scene import BodyInstance
 from neural_render.passes.skeleton import draw_skeleton, keypoint_visibility
 from neural_render.passes.spec import (PASS_NAMES, VIS_OUTSIDE, frame_filename, get_profile, load_palette,
