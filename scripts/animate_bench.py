@@ -44,7 +44,7 @@ def _mask(p: Path) -> np.ndarray:
 
 
 def _camera(view: Path, t: int):
-    from neural_render.passes.camera import Camera
+    from neural_render.camera import Camera
 
     leg = json.loads((view / "legend.json").read_text())
     fr = next(f for f in leg["frames"] if f["index"] == t)
@@ -130,7 +130,7 @@ def main() -> int:
     cv2.imwrite(str(photo_path), src[..., ::-1])
     fit = fit_photo(photo_path, keypoints=kp, body=body)
     placed, placement = _place(motion.trim(0, T), fit, body)
-    from neural_render.passes.camera import Camera as PC
+    from neural_render.camera import Camera as PC
 
     e2e_cam = PC(fit.camera.K, fit.camera.world_to_camera, size, size)
     e2e_bg = remove_person(fit, body, e2e_cam)

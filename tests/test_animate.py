@@ -59,7 +59,7 @@ def test_lifting_a_rendered_texture_recovers_it(body):
     """Render a body wearing a known texture, lift the render back: seen texels match."""
     from neural_render.generator import uv_lift
     from neural_render.generator.uv_atlas import atlas
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
 
     A = atlas(body, 128)
     truth = uv_lift.UVTexture(_checker(A), A.valid.astype(np.float32))
@@ -68,7 +68,7 @@ def test_lifting_a_rendered_texture_recovers_it(body):
     from neural_render.body.axes import to_z_up
 
     v = to_z_up(v)
-    cam = look_at((0.3, -3.0, 1.0), (0, 0, 0.0), (384, 512))
+    cam = Camera.look_at((0.3, -3.0, 1.0), (0, 0, 0.0), 384, 512)
     buf = uv_lift.render_buffers(v, body, cam)
     photo = np.full((512, 384, 3), 90, np.float32)
     photo[buf["mask"]] = uv_lift.lookup(truth, buf["uv"], buf["mask"])[buf["mask"]]
@@ -145,7 +145,7 @@ def _synthetic_photo(body, tmp_path):
     from neural_render.body.axes import to_z_up
     from neural_render.generator import uv_lift
     from neural_render.generator.uv_atlas import atlas
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
 
     A = atlas(body, 128)
     tex = uv_lift.UVTexture(uv_lift._grow(_checker(A), A.valid), A.valid.astype(np.float32))
@@ -153,7 +153,7 @@ def _synthetic_photo(body, tmp_path):
     pose[[50, 53]] = [-1.1, 1.1]          # arms down a bit
     out = body.forward(pose, None, None)
     v, kp = to_z_up(out.vertices[0]), to_z_up(out.body25[0])
-    cam = look_at((0.0, -3.2, 0.2), (0, 0, -0.1), (300, 400))
+    cam = Camera.look_at((0.0, -3.2, 0.2), (0, 0, -0.1), 300, 400)
     buf = uv_lift.render_buffers(v, body, cam)
     photo = np.zeros((400, 300, 3), np.float32)
     photo[:] = np.linspace(60, 200, 300)[None, :, None]

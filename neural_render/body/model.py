@@ -173,7 +173,7 @@ class BodyModel:
         hand-joint rotation (joints 22/23, which SMPL-H lacks) at the finger knuckles, as the
         24-joint route turns them. Given hand poses describe the fingers fully: SMPL's hand
         joints are then only their 24-joint summary and are ignored."""
-        from neural_render.body.lbs import rodrigues
+        from neural_render.motion.rotations import matrix_to_aa, rodrigues
 
         poses = np.asarray(poses, np.float32).reshape(-1, 72)
         N = len(poses)
@@ -189,7 +189,7 @@ class BodyModel:
             # bodies hang the thumb's base on the wrist).
             for k in (0, 9, 18, 27, 39):
                 k += 45 * side
-                hands[:, k:k + 3] = _matrix_to_aa(R @ rodrigues(hands[:, k:k + 3]))
+                hands[:, k:k + 3] = matrix_to_aa(R @ rodrigues(hands[:, k:k + 3]))
         return np.concatenate([poses[:, :66], hands.astype(np.float32)], 1)
 
     def keypoints(self, vertices: np.ndarray, joints: np.ndarray, kind: str) -> np.ndarray:
@@ -235,36 +235,6 @@ class BodyModel:
             "keypoints": {k: int(v.shape[0]) for k, v in self.keypoint_regressors.items()},
             "source": self.source, "licence": self.licence,
         }
-
-
-def _matrix_to_aa(R: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> axis-angle (..., 3), through the quaternion (stable at 0 and pi)."""
-    R = np.asarray(R, np.float64)
-    m = R.reshape(-1, 3, 3)
-    tr = np.trace(m, axis1=1, axis2=2)
-    q = np.empty((len(m), 4))  # w, x, y, z
-    cand = np.stack([tr, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], 1)
-    k = np.argmax(cand, 1)
-    for i in range(len(m)):
-        a = m[i]
-        if k[i] == 0:
-            r = np.sqrt(1 + tr[i]) * 2
-            q[i] = [0.25 * r, (a[2, 1] - a[1, 2]) / r, (a[0, 2] - a[2, 0]) / r, (a[1, 0] - a[0, 1]) / r]
-        elif k[i] == 1:
-            r = np.sqrt(1 + a[0, 0] - a[1, 1] - a[2, 2]) * 2
-            q[i] = [(a[2, 1] - a[1, 2]) / r, 0.25 * r, (a[0, 1] + a[1, 0]) / r, (a[0, 2] + a[2, 0]) / r]
-        elif k[i] == 2:
-            r = np.sqrt(1 + a[1, 1] - a[0, 0] - a[2, 2]) * 2
-            q[i] = [(a[0, 2] - a[2, 0]) / r, (a[0, 1] + a[1, 0]) / r, 0.25 * r, (a[1, 2] + a[2, 1]) / r]
-        else:
-            r = np.sqrt(1 + a[2, 2] - a[0, 0] - a[1, 1]) * 2
-            q[i] = [(a[1, 0] - a[0, 1]) / r, (a[0, 2] + a[2, 0]) / r, (a[1, 2] + a[2, 1]) / r, 0.25 * r]
-    q[q[:, 0] < 0] *= -1
-    v = q[:, 1:]
-    s = np.linalg.norm(v, axis=1)
-    angle = 2 * np.arctan2(s, q[:, 0])
-    aa = np.where(s[:, None] > 1e-12, v / np.maximum(s, 1e-12)[:, None] * angle[:, None], 2 * v)
-    return aa.reshape(R.shape[:-2] + (3,))
 
 
 def default_body_path() -> Path:

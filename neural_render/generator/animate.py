@@ -123,11 +123,9 @@ def animate(images: list[str | Path], motion_src: str | Path, out: str | Path, o
     tex = _lift_all(fits, part_fits, body, opts)
     times["lift_s"] = time.perf_counter() - t
 
-    from neural_render.passes.camera import Camera as PassCamera
-
     c = main.camera
     W, H = output_size(c.width, c.height, opts.size)
-    cam_out = PassCamera(c.K, c.world_to_camera, c.width, c.height).scaled(W, H)
+    cam_out = _pass_camera(main).scaled(W, H)
     with atomic_dir(out) as work:
         t = time.perf_counter()
         bg = remove_person(main, body, cam_out)
@@ -204,10 +202,10 @@ def _place(motion, fit, body):
 
 
 def _pass_camera(fit):
-    from neural_render.passes.camera import Camera as PassCamera
+    from neural_render.camera import Camera
 
     c = fit.camera
-    return PassCamera(c.K, c.world_to_camera, c.width, c.height)
+    return Camera(c.K, c.world_to_camera, c.width, c.height)  # the passes render without lens distortion
 
 
 def _lift_all(fits, part_fits, body, opts: AnimateOptions):

@@ -149,8 +149,8 @@ def make_pair(rng: np.random.Generator, body, A: UVAtlas, poses: PoseSource, siz
     import cv2
 
     from neural_render.body.axes import Y_UP_TO_Z_UP
-    from neural_render.motion.rotations import matrix_to_aa
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
+    from neural_render.motion.rotations import axis_rotation, matrix_to_aa
 
     tex = uv_lift.UVTexture(texture if texture is not None else random_identity(rng, A), A.valid.astype(np.float32))
     betas = np.zeros(body.num_betas)
@@ -158,7 +158,7 @@ def make_pair(rng: np.random.Generator, body, A: UVAtlas, poses: PoseSource, siz
 
     def posed(body_pose, yaw, jitter=0.0, beta_jitter=0.0):
         p = np.zeros(72)
-        R = Y_UP_TO_Z_UP @ _rot_y(yaw)
+        R = Y_UP_TO_Z_UP @ axis_rotation("Y", yaw)
         p[:3] = matrix_to_aa(R)
         p[3:] = body_pose + (rng.normal(0, jitter, 69) if jitter else 0)
         b = betas + (rng.normal(0, beta_jitter, len(betas)) if beta_jitter else 0)
@@ -180,7 +180,7 @@ def make_pair(rng: np.random.Generator, body, A: UVAtlas, poses: PoseSource, siz
     focal_mm = rng.uniform(35, 60)
     fill = rng.uniform(0.55, 0.9)            # fraction of the frame height the person covers
     dist = max(height, 0.8) / (fill * 2 * 18.0 / focal_mm)
-    cam = look_at(c + np.array([0.0, -dist, elev * dist * 0.5]), c, (size, size), focal_mm=focal_mm)
+    cam = Camera.look_at(c + np.array([0.0, -dist, elev * dist * 0.5]), c, size, size, focal_mm=focal_mm)
     # Widen the view until both bodies fit (bodies spread sideways by a turn or a stance).
     for _ in range(6):
         uv, _ = cam.project(allv)
@@ -235,7 +235,3 @@ def _antialias(img: np.ndarray, mask: np.ndarray, bg: np.ndarray) -> np.ndarray:
     a = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0.6)[..., None]
     return a * img + (1 - a) * bg.astype(np.float32)
 
-
-def _rot_y(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])

@@ -43,7 +43,7 @@ class UVTexture:
 def crop_camera(camera, points_uv: np.ndarray, work: int, margin: float = 0.08):
     """(SquareCrop, passes Camera) of a `work`-px square around projected points (N, 2)."""
     from neural_render.capture.video import square_crop_around
-    from neural_render.passes.camera import Camera
+    from neural_render.camera import Camera
 
     crop = square_crop_around(points_uv, camera.width, camera.height, work, margin=margin)
     # A person larger than the frame's short side: allow a square bigger than the image.
@@ -78,7 +78,7 @@ _RENDERERS: dict = {}
 
 def lift(image: np.ndarray, camera, vertices: np.ndarray, body, size: int = 256, work: int = 768,
          person_mask: np.ndarray | None = None) -> UVTexture:
-    """Lift `image` (H, W, 3 uint8, seen by `camera`, a passes.camera.Camera of the image's size)
+    """Lift `image` (H, W, 3 uint8, seen by `camera`, a neural_render.camera.Camera of the image's size)
     onto the atlas of the body posed as `vertices` (V, 3 world). See the module docstring."""
     import cv2
 
@@ -108,7 +108,7 @@ def lift(image: np.ndarray, camera, vertices: np.ndarray, body, size: int = 256,
     visible = inside & body_mask[yi, xi] & (dz < DEPTH_TOL_M)
     # Facing term from the posed face normal (world) and the ray to the texel.
     fn = _face_normals(verts, body.faces)[A.face[A.valid]]
-    ray = P - wcam.position[None]
+    ray = P - wcam.center[None]
     ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-9)
     facing = np.clip(-(fn * ray).sum(1), 0, 1)
     conf = np.where(visible, facing * edge[yi, xi], 0.0).astype(np.float32)

@@ -808,7 +808,7 @@ def _multi_init_2d(prob: _Problem, cams: list[Camera], betas, opts: FitOptions):
     centre = (w[..., None] * o[..., :2]).sum(1) / np.maximum(w.sum(1, keepdims=True), 1e-9)
     okc = w.sum(1) > 0
     depth[~okf] = np.nanmedian(depth) if okf.any() else 3.0
-    centre[~okc] = np.array([cam.width / 2, cam.height / 2])
+    centre[~okc] = np.array([(cam.width - 1) / 2, (cam.height - 1) / 2])  # the image centre
     # Back-project the keypoints' centre to that depth -> world position of the body's centre.
     ray = np.linalg.inv(cam.K) @ np.concatenate([cam.undistort_pixels(centre), np.ones((T, 1))], 1).T
     pc = (ray / ray[2]).T * depth[:, None]

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from neural_render.motion.rotations import axis_rotation
+
 
 def _yaw(direction: np.ndarray) -> float:
     return float(np.arctan2(direction[1], direction[0]))
-
-
-def _rot_z(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def lowest_point(body, motion, stride: int = 4, chunk: int = 128) -> float:
@@ -45,7 +42,7 @@ def place_motion(motion, body, betas: np.ndarray, pelvis_xy: np.ndarray, heading
     J0 = m.copy(poses=m.poses[:1], trans=m.trans[:1]).joints(body)
     src = facing_direction(J0)
     angle = _yaw(np.asarray(heading, np.float64)) - _yaw(src)
-    m = m.rotate_world(_rot_z(angle), body=body)
+    m = m.rotate_world(axis_rotation("Z", angle), body=body)
     pelvis = body.rest_joints(m.betas)[0]
     start = m.root_positions(pelvis)[0]
     shift = np.array([pelvis_xy[0] - start[0], pelvis_xy[1] - start[1], 0.0], np.float32)
