@@ -157,7 +157,7 @@ def landmark_fit(body, n: int = 12, seed: int = 0, size: int = 512) -> dict:
 
     from neural_render.capture.detect import _import_mediapipe
     from neural_render.motion.hand_fit import fit_hand_poses
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
     from neural_render.passes.raster import RasterRenderer
     from neural_render.passes.scene import BodyInstance
 
@@ -176,7 +176,7 @@ def landmark_fit(body, n: int = 12, seed: int = 0, size: int = 512) -> dict:
                                       min_detection_confidence=0.3) as det:
             for t in range(n):
                 c = pf.wholebody[t, 91:112].mean(0)
-                cam = look_at(c + np.array([0.0, -0.15, 0.40]), c, (size, size), up=(1.0, 0.0, 0.0))
+                cam = Camera.look_at(c + np.array([0.0, -0.15, 0.40]), c, size, size, up=(1.0, 0.0, 0.0))
                 cams.append(cam)
                 buf = r.render([inst], [pf.vertices[t]], cam)
                 shade = np.clip(buf["normal"][..., 2], 0, 1)[..., None] * 0.8 + 0.2

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from neural_render.body.skeletons import SMPLH_JOINT_NAMES, SMPLH_PARENTS
+from neural_render.motion.rotations import aa_to_matrix
 
 FINGER_BONES: tuple[str, ...] = SMPLH_JOINT_NAMES[22:]   # 30 names, left hand's 15 then right's
 HAND_BONE_OF_SIDE = (22, 23)                              # SMPL's left_hand / right_hand joints
@@ -70,19 +71,13 @@ def finger_tails(heads: np.ndarray, hand_heads: np.ndarray) -> np.ndarray:
     return tails
 
 
-def _rodrigues(aa: np.ndarray) -> np.ndarray:
-    from neural_render.body.lbs import rodrigues
-
-    return rodrigues(np.asarray(aa, np.float64))
-
-
 def finger_local_rotations(hand_poses: np.ndarray | None, hands_mean: np.ndarray, T: int) -> np.ndarray:
     """(T, 30, 3, 3) model-space local rotations of the finger bones relative to the relaxed rest
     (identity for motions without hand poses)."""
     if hand_poses is None:
         return np.broadcast_to(np.eye(3), (T, 30, 3, 3)).copy()
-    theta = _rodrigues(np.asarray(hand_poses, np.float64).reshape(T, 30, 3))
-    rho = _rodrigues(np.asarray(hands_mean, np.float64).reshape(30, 3))
+    theta = aa_to_matrix(np.asarray(hand_poses, np.float64).reshape(T, 30, 3))
+    rho = aa_to_matrix(np.asarray(hands_mean, np.float64).reshape(30, 3))
     H = np.empty((30, 3, 3))  # relaxed global rotation of each finger joint (wrist = identity)
     for k in range(30):
         p = int(SMPLH_PARENTS[22 + k])
