@@ -26,6 +26,7 @@ import sys
 import time
 import traceback
 import xml.etree.ElementTree as ET
+import platform
 from pathlib import Path
 
 from neural_render.paths import PACKAGE_DIR
@@ -209,13 +210,30 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join([line, sep, *body])
 
 
+def machine() -> dict:
+    """The machine a benchmark ran on: Python, CPU, core count, torch and GPU when present."""
+    info = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
+    try:
+        import os
+
+        info["cpu_count"] = os.cpu_count()
+        import torch
+
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+
+
 def run_all(device: str = "auto", quick: bool = False, out: str | Path | None = None,
             train_seconds: float | None = None) -> int:
     """The whole check; returns the exit code (0 ok, 1 a test failed or a benchmark crashed)."""
     import shutil
     import tempfile
-
-    from neural_render.bench_cli import machine
 
     out = Path(out or os.environ.get("OUT") or "gpu_check_out")
     out.mkdir(parents=True, exist_ok=True)

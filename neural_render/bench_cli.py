@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import platform
 
 TARGETS = {
     "body": "neural_render.body.bench",
@@ -36,27 +35,13 @@ def register(sub) -> None:
     p.set_defaults(func=_run)
 
 
-def machine() -> dict:
-    info = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
-    try:
-        import os
-
-        info["cpu_count"] = os.cpu_count()
-        import torch
-
-        info["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info
-
-
 def _run(args) -> int:
     if args.target == "all":
         from neural_render.bench_all import run_all
 
         return run_all(args.device, args.quick, args.out, args.train_seconds)
+    from neural_render.bench_all import machine
+
     mod = importlib.import_module(TARGETS[args.target])
     result = {"target": args.target, "machine": machine(), **mod.run(device=args.device, quick=args.quick)}
     if args.json:

@@ -33,7 +33,7 @@ def _img(path):
 
 def test_blender_guidance_passes_are_consistent(tmp_path):
     from neural_render.dataset.check import check_dataset
-    from neural_render.passes.render import read_exr_depth
+    from neural_render.passes.writer import read_exr_depth
 
     out = _run(tmp_path, "blender")
     assert check_dataset(out)["ok"]

@@ -55,7 +55,7 @@ def test_cli_raster_writes_all_passes(motion_file, tmp_path, capsys):
     assert all(p.dtype == np.uint16 for p in pngs)
     assert max(p.max() for p in pngs) == 65535 and min(p[p > 0].min() for p in pngs) == 1
     near, far = leg["depth_png_range"]["near"], leg["depth_png_range"]["far"]
-    from neural_render.passes.render import read_exr_depth
+    from neural_render.passes.writer import read_exr_depth
 
     d = read_exr_depth(out / "depth" / "000004.exr")
     fg = d > 0

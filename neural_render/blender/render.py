@@ -237,7 +237,7 @@ def render_scene_passes(scene, body_objects, out_dir, passes=None, size=None, pr
     Files are numbered by Blender frame number (frame 1 -> 000001.png).
     Returns the legend dict (also written to out_dir/legend.json).
     """
-    from neural_render.passes.render import PassWriter
+    from neural_render.passes.writer import PassWriter
     from neural_render.passes.scene import BodyInstance, face_parts
     from neural_render.passes.spec import PASS_NAMES
 

@@ -31,7 +31,7 @@ def _dense(a) -> np.ndarray:
 
 def split_hand_file(data: dict, path: Path | str = "") -> tuple[dict, "object"]:
     """(SMPL-format arrays for the 24-joint route, HandLayout) from an SMPL-H or SMPL-X file's arrays."""
-    from neural_render.body.model import SMPL_HAND_FROM_KNUCKLES, HandLayout
+    from neural_render.body.hand_layout import SMPL_HAND_FROM_KNUCKLES, HandLayout
 
     J = _dense(data["J_regressor"])
     n, V = J.shape

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from neural_render.body import lbs as _lbs
+from neural_render.body.hand_layout import SMPL_HAND_FROM_KNUCKLES, HandLayout
 from neural_render.body.safe_pickle import safe_load_pickle
 from neural_render.body.skeletons import (BODY25_FROM_SMPL_JOINT, BODY25_FROM_VERTEX_NAME, COCO17_FROM_BODY25,
                                           NUM_JOINTS, NUM_JOINTS_SMPLH, SMPL_JOINT_NAMES, SMPL_PARENTS,
-                                          SMPLH_JOINT_NAMES, SMPLH_PARENTS, TOPOLOGY_VERTEX_IDS)
+                                          SMPLH_JOINT_NAMES, TOPOLOGY_VERTEX_IDS)
 from neural_render.errors import InputError
 
 REQUIRED_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs")
@@ -45,28 +46,6 @@ class BodyOutput:
     body25: np.ndarray    # (N, 25, 3) OpenPose BODY_25 keypoints
     coco17: np.ndarray    # (N, 17, 3) COCO keypoints
     joints52: np.ndarray | None = None  # (N, 52, 3) SMPL-H joints when posed through the hand layout
-
-
-# SMPL-H joints whose mean is SMPL's "hand" joint (22 left, 23 right): the index, middle, little
-# and ring knuckles (the default body places SMPL's hand joint there).
-SMPL_HAND_FROM_KNUCKLES = {22: (22, 25, 28, 31), 23: (37, 40, 43, 46)}
-
-
-@dataclass
-class HandLayout:
-    """SMPL-H's 52-joint layout of a body (same vertices, faces and shape space as the body).
-
-    v_template may differ from the body's at the hands only (the default body's is the flat hand
-    SMPL-H poses start from); hands_mean (90,) is the default hand pose (left 45, right 45) for
-    motions without hands."""
-
-    v_template: np.ndarray         # (V, 3)
-    J_regressor: np.ndarray        # (52, V)
-    weights: np.ndarray            # (V, 52)
-    hands_mean: np.ndarray         # (90,)
-    posedirs: np.ndarray | None = None  # (V, 3, 459)
-    parents: np.ndarray = field(default_factory=lambda: SMPLH_PARENTS.copy())
-    source_layout: str = "smplh"   # "smplh" or "smplx" (jaw and eyes folded into the head)
 
 
 @dataclass

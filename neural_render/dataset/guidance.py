@@ -62,32 +62,14 @@ class Guidance:
 
 def write_frame(out_dir: Path, name: str, fr: dict, passes: list[str], profile: str) -> list[Path]:
     """Write one frame's guidance passes; returns the written paths (depth PNG comes later)."""
-    from neural_render.passes.render import encode_normal, encode_parts, encode_uv, write_exr_depth
+    from neural_render.passes.writer import write_frame_files
 
-    out_dir = Path(out_dir)
-    mask = fr["mask"]
-    written = []
-    if "skeleton" in passes:
-        written.append(out_dir / "skeleton" / f"{name}.png")
-        write_image(written[-1], fr["skeleton"])
-    if "parts" in passes:
-        written.append(out_dir / "parts" / f"{name}.png")
-        write_image(written[-1], encode_parts(fr["parts"], profile))
-    if "normal" in passes:
-        written.append(out_dir / "normal" / f"{name}.png")
-        write_image(written[-1], encode_normal(fr["normal"], mask))
-    if "uv" in passes:
-        written.append(out_dir / "uv" / f"{name}.png")
-        write_image(written[-1], encode_uv(fr["uv"], fr["parts"], mask))
-    if "depth" in passes:
-        written.append(out_dir / "depth" / f"{name}.exr")
-        write_exr_depth(written[-1], fr["depth"])
-    return written
+    return write_frame_files(out_dir, name, fr, [p for p in passes if p not in ("mask", "instance")], profile)
 
 
 def write_depth_pngs(out_dir: Path, names: list[str], depths: list[np.ndarray], masks: list[np.ndarray]):
     """Depth PNGs normalized once over the sample's frames; returns (paths, [near, far])."""
-    from neural_render.passes.render import encode_depth_png
+    from neural_render.passes.writer import encode_depth_png
 
     vals = [d[m] for d, m in zip(depths, masks) if m.any()]
     near, far = (float(min(v.min() for v in vals)), float(max(v.max() for v in vals))) if vals else (0.0, 1.0)

@@ -26,8 +26,9 @@ def run(device: str = "auto", quick: bool = False, seconds: float | None = None,
     """
     import torch
 
+    from neural_render.generator.device import resolve_device
     from neural_render.generator.synthetic import write_dataset
-    from neural_render.generator.train import TrainOptions, resolve_device, train
+    from neural_render.generator.train import TrainOptions, train
 
     dev = resolve_device("cuda" if device == "auto" and torch.cuda.is_available() else
                          "cpu" if device == "auto" else device)

@@ -140,7 +140,7 @@ def _load_keypoints(root: Path) -> tuple[dict, dict] | None:
     except Exception:
         return None
     keys = set(z)
-    # passes.render.PassWriter: uv (T, P, 25, 2) pixels, visibility (T, P, 25) COCO flags, frames = motion
+    # passes.writer.PassWriter: uv (T, P, 25, 2) pixels, visibility (T, P, 25) COCO flags, frames = motion
     # frame indices (file number - 1)
     kp_key = next((k for k in ("uv", "body25", "keypoints", "xy") if k in keys), None)
     if kp_key is None:

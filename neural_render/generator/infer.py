@@ -104,7 +104,7 @@ def generate(checkpoint: str, passes_dir: str, out_dir: str, video: str | None =
     from neural_render.fileio import write_image
     from neural_render.generator.checkpoint import load_renderer
     from neural_render.generator.data import PairedDataset
-    from neural_render.generator.train import resolve_device
+    from neural_render.generator.device import resolve_device
     from neural_render.generator.video import read_fps, write_video
 
     device = resolve_device(device)
@@ -130,24 +130,42 @@ def generate(checkpoint: str, passes_dir: str, out_dir: str, video: str | None =
             "ms_per_frame": round(1000 * seconds / max(len(frames), 1), 2), "device": device, "size": list(ds.hw)}
 
 
+def validate(renderer, ds, device: str, batch: int = 8, indices=None,
+             progress: bool = False) -> tuple[dict, list[np.ndarray], float]:
+    """Generate frames `indices` (default all) of a paired dataset and compare them with its ground truth.
+
+    Returns (metrics as in `metrics.evaluate_sequence`, the generated (H, W, 3) uint8 frames,
+    seconds spent generating). The renderer is put in eval mode for the call and restored after.
+    """
+    import torch
+
+    from neural_render.generator.metrics import evaluate_sequence
+
+    idx = list(range(len(ds))) if indices is None else [int(i) for i in indices]
+    was_training = renderer.training
+    renderer.eval()
+    t0 = time.time()
+    with torch.no_grad():
+        frames = generate_dataset(renderer, ds, device=device, batch=batch, indices=idx, progress=progress)
+    seconds = time.time() - t0
+    renderer.train(was_training)
+    gt = [ds.frame_uint8(i) for i in idx]
+    masks = [ds.arrays["fg"][i] for i in idx]
+    return evaluate_sequence(frames, gt, masks, [ds.face_box(i) for i in idx]), frames, seconds
+
+
 def evaluate(checkpoint: str, data_dir: str, device: str = "auto", batch: int = 8, size: int | None = None,
              split: str | None = None, save_dir: str | None = None, progress: bool = False) -> dict:
-    """Generate every frame of a paired folder and compare with its ground truth (see metrics.py)."""
+    """Load a checkpoint and `validate` it on every frame of a paired folder (see metrics.py)."""
     from neural_render.fileio import write_image
     from neural_render.generator.checkpoint import load_renderer
     from neural_render.generator.data import open_paired
-    from neural_render.generator.metrics import evaluate_sequence
-    from neural_render.generator.train import resolve_device
+    from neural_render.generator.device import resolve_device
 
     device = resolve_device(device)
     renderer, meta = load_renderer(checkpoint, device)
     ds = open_paired(data_dir, renderer.cfg.passes, size=size, split=split, crop_fraction=renderer.cfg.crop_fraction)
-    t0 = time.time()
-    frames = generate_dataset(renderer, ds, device=device, batch=batch, progress=progress)
-    gen_s = time.time() - t0
-    gt = [ds.frame_uint8(i) for i in range(len(ds))]
-    masks = [ds.arrays["fg"][i] for i in range(len(ds))]
-    res = evaluate_sequence(frames, gt, masks, [ds.face_box(i) for i in range(len(ds))])
+    res, frames, gen_s = validate(renderer, ds, device, batch=batch, progress=progress)
     if save_dir:
         for n, f in zip(ds.numbers, frames):
             write_image(Path(save_dir) / f"{n:06d}.png", f)

@@ -132,7 +132,7 @@ class Animator:
 
     @torch.no_grad()
     def frame(self, warped: np.ndarray, conf: np.ndarray, buffers: dict, background: np.ndarray) -> np.ndarray:
-        from neural_render.passes.render import encode_normal
+        from neural_render.passes.writer import encode_normal
 
         H, W = warped.shape[:2]
         k = 2 ** self.net.cfg.levels

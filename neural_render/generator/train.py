@@ -37,6 +37,7 @@ import numpy as np
 
 from neural_render.errors import InputError
 from neural_render.fileio import write_image, write_json, write_text
+from neural_render.generator.device import resolve_device
 
 
 @dataclass
@@ -101,18 +102,6 @@ def _model_config(o: TrainOptions):
                            texture_levels=o.texture_levels, ngf=o.ngf, n_down=o.n_down, n_res=o.n_res,
                            temporal=o.temporal, background=o.background, refine_crops=o.refine_crops,
                            residual=o.residual and o.texture_channels >= 3, plate_size=o.size)
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("CUDA requested but not available", where="--device", fix="use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise InputError(f"unknown device '{name}'", where="--device", fix="use cpu, cuda or auto")
-    return name
 
 
 class _Ddp:
@@ -422,23 +411,13 @@ def train(o: TrainOptions) -> dict:
 
 def validate(renderer, data_dir: str, size: int, max_frames: int, device: str, split: str | None = None) -> dict:
     """Metrics of the renderer on the first `max_frames` contiguous frames of a paired folder (split)."""
-    import torch
-
     from neural_render.generator.data import open_paired
-    from neural_render.generator.infer import generate_dataset
-    from neural_render.generator.metrics import evaluate_sequence
+    from neural_render.generator.infer import validate as validate_frames
 
     ds = open_paired(data_dir, renderer.cfg.passes, size=size, crop_fraction=renderer.cfg.crop_fraction,
-                       split=split)
+                     split=split)
     n = min(len(ds), max_frames) if max_frames else len(ds)
-    was_training = renderer.training
-    renderer.eval()
-    with torch.no_grad():
-        frames = generate_dataset(renderer, ds, device=device, batch=8, indices=range(n))
-    renderer.train(was_training)
-    gt = [ds.frame_uint8(i) for i in range(n)]
-    masks = [ds.arrays["fg"][i] for i in range(n)]
-    return evaluate_sequence(frames, gt, masks, [ds.face_box(i) for i in range(n)])
+    return validate_frames(renderer, ds, device, batch=8, indices=range(n))[0]
 
 
 def crop_offsets(ds, idx, crop: int, g) -> np.ndarray:

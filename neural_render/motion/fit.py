@@ -635,7 +635,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     stats["frames_per_s"] = round(T / max(stats["total_s"], 1e-9), 1)
     stats["high_error_threshold_px"] = thr
 
-    from neural_render.motion import Motion
+    from neural_render.motion.motion import Motion
 
     motion = Motion(poses_np, trans_t.detach().cpu().numpy(), betas_np, fps=fps, up="z",
                     metadata={"source": "keypoint fit", "world": world})

@@ -176,7 +176,7 @@ class Motion:
         hand_poses = None
         if poses.shape[1] in (156, 165, 162) and np.issubdtype(poses.dtype, np.number):
             # AMASS SMPL-H / SMPL-X layout: the body's 22 joints, (jaw, eyes,) then the hands.
-            from neural_render.motion.smpl_params import body_poses_from_full, hand_poses_from_full
+            from neural_render.motion.pose_layout import body_poses_from_full, hand_poses_from_full
 
             poses, hand_poses = body_poses_from_full(poses, path), hand_poses_from_full(poses)
         if poses.shape[1] != NUM_POSE:

@@ -1,6 +1,6 @@
 """legend.json: everything a reader needs to interpret a folder of passes.
 
-Written beside every render by `neural_render.passes.render.PassWriter.finish`. Keys: spec
+Written beside every render by `neural_render.passes.writer.PassWriter.finish`. Keys: spec
 version, software version, renderer, profile, pass list and encodings (from
 `neural_render.passes.spec.encodings`), coordinate frames, resolution, frame numbering, the frames
 written with their per-frame camera (OpenCV K and world_to_camera), depth normalisation range,
