@@ -9,6 +9,7 @@ import pytest
 
 from neural_render.blender import heavy
 from neural_render.errors import InputError
+from cli_run import run_cli
 
 FAKE_PY = """#!/bin/sh
 # A stand-in interpreter: answers the torch probe, then streams tqdm-style progress like a job.
@@ -95,14 +96,12 @@ def test_clear_message_when_no_torch_anywhere(monkeypatch, tmp_path):
 def test_start_dataset_runs_a_batch_in_the_background(tmp_path):
     """The Dataset panel's operator: `neural-render batch` detached, output in DIR.batch.log."""
     pytest.importorskip("bpy")
-    import subprocess
     import time
 
     from neural_render.blender import addon_api
 
     cfg = tmp_path / "cfg.yaml"
-    r = subprocess.run([sys.executable, "-m", "neural_render", "batch", "--print-example"], capture_output=True,
-                       text=True, cwd=Path(__file__).resolve().parents[1])
+    r = run_cli(["batch", "--print-example"], cwd=Path(__file__).resolve().parents[1])
     assert r.returncode == 0 and r.stdout.strip()
     cfg.write_text(r.stdout)
     proc = addon_api.start_dataset(str(cfg), str(tmp_path / "ds"), workers=1, python=sys.executable)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from neural_render.passes import raster
+from cli_run import run_cli
 
 needs_raster = pytest.mark.skipif(not raster.available()[0], reason=f"raster renderer: {raster.available()[1]}")
 
@@ -120,7 +121,7 @@ def test_output_size_keeps_aspect_and_even_sides():
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "neural_render.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return run_cli([*args], cwd=cwd)
 
 
 def test_animate_bad_input_exits_2_and_writes_nothing(tmp_path):

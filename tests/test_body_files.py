@@ -2,7 +2,6 @@
 
 import os
 import pickle
-import subprocess
 import sys
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from neural_render.body import load_body
 from neural_render.body.safe_pickle import safe_load_pickle
 from neural_render.errors import InputError
+from cli_run import run_cli
 
 
 class _Evil:
@@ -34,8 +34,7 @@ def test_malicious_pickle_is_refused(tmp_path):
 def test_malicious_pickle_cli_exit_2(tmp_path):
     bad = tmp_path / "evil.pkl"
     bad.write_bytes(pickle.dumps(_Evil()))
-    r = subprocess.run([sys.executable, "-m", "neural_render", "body", "info", "--model", str(bad)],
-                       capture_output=True, text=True, cwd=tmp_path)
+    r = run_cli(["body", "info", "--model", str(bad)], cwd=tmp_path)
     assert r.returncode == 2
     assert "refused to unpickle" in r.stderr
     assert not (tmp_path / "pwned_marker").exists()

@@ -9,6 +9,7 @@ from neural_render.errors import InputError
 
 from neural_render.capture.prepare import PrepareOptions, estimate_background, prepare
 from neural_render.capture.video import square_crop_around
+from cli_run import run_cli
 
 
 def test_crop_intrinsics_match_cropped_pixels():
@@ -90,11 +91,9 @@ def test_prepare_real_clip_short(shared_data, tmp_path):
 
 
 def test_prepare_bad_input_exit_2(tmp_path):
-    import subprocess
-    import sys
 
-    r = subprocess.run([sys.executable, "-m", "neural_render", "prepare", "--video", str(tmp_path / "nope.mp4"),
-                        "--keypoints", str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    r = run_cli(["prepare", "--video", str(tmp_path / "nope.mp4"), "--keypoints", str(tmp_path), "--out",
+                 str(tmp_path / "o")])
     assert r.returncode == 2 and "video not found" in r.stderr
     assert not (tmp_path / "o").exists()
 

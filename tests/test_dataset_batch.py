@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from cli_run import run_cli
 from test_dataset_helpers import small_config, write_test_assets
 
 pytest.importorskip("bpy", reason="bpy (Blender as a module) not installed")
@@ -62,7 +63,7 @@ def test_reference_run_is_complete_and_checks(setup):
     assert len(person["smpl"]["poses"]) == 72 and len(person["smpl"]["trans"]) == 3
     assert np.asarray(lab["frames"][0]["camera"]["K"]).shape == (3, 3)
     assert np.asarray(lab["frames"][0]["camera"]["world_to_camera"]).shape == (4, 4)
-    r = subprocess.run(CLI + ["dataset", "check", str(ref), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_cli(["dataset", "check", str(ref), "--json"])
     rep = json.loads(r.stdout)
     assert r.returncode == 0 and rep["ok"], rep["errors"][:5]
     assert rep["max_reprojection_px"] <= 0.01
@@ -127,12 +128,10 @@ def test_rerun_with_other_config_is_refused_and_check_finds_damage(setup, tmp_pa
     other["seed"] = 8
     other_path = tmp_path / "other.yaml"
     other_path.write_text(yaml.safe_dump(other))
-    r = subprocess.run(CLI + ["batch", "--config", str(other_path), "--out", str(out), "--no-progress"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run_cli(["batch", "--config", str(other_path), "--out", str(out), "--no-progress"])
     assert r.returncode == 2 and "different config" in r.stderr and r.stderr.count("\n") == 1
     # A finished folder resumes to a no-op.
-    r = subprocess.run(CLI + ["batch", "--config", str(cfg_path), "--out", str(out), "--no-progress", "--json"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run_cli(["batch", "--config", str(cfg_path), "--out", str(out), "--no-progress", "--json"])
     assert r.returncode == 0 and json.loads(r.stdout)["rendered_samples"] == 0
     # Damage: move a visible keypoint outside its mask, and delete a mask file.
     coco_path = out / "annotations" / "coco_keypoints.json"
@@ -143,7 +142,7 @@ def test_rerun_with_other_config_is_refused_and_check_finds_damage(setup, tmp_pa
     ann["keypoints"][3 * k + 1] = 0.0
     coco_path.write_text(json.dumps(coco))
     (out / "mask" / "000003.png").unlink()
-    r = subprocess.run(CLI + ["dataset", "check", str(out), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run_cli(["dataset", "check", str(out), "--json"])
     rep = json.loads(r.stdout)
     assert r.returncode == 1 and not rep["ok"]
     assert "mask/000003.png" in rep["missing_files"]

@@ -1,7 +1,5 @@
 """Config validation (errors name the key and the fix), the example config, and seeded sampling."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import yaml
 from neural_render.dataset.config import example_config_text, validate
 from neural_render.errors import InputError
 from test_dataset_helpers import small_config, write_test_assets
+from cli_run import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,15 +51,13 @@ def test_missing_samples_and_bad_yaml(tmp_path):
         validate({})
     bad = tmp_path / "bad.yaml"
     bad.write_text("samples: [1,\n  seed: 2\n")
-    r = subprocess.run([sys.executable, "-m", "neural_render", "batch", "--config", str(bad), "--out", str(tmp_path / "o")],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = run_cli(["batch", "--config", str(bad), "--out", str(tmp_path / "o")], cwd=ROOT)
     assert r.returncode == 2 and "bad.yaml" in r.stderr and "line" in r.stderr
     assert not (tmp_path / "o").exists()  # bad input leaves no output
 
 
 def test_print_example_is_a_valid_config(tmp_path, assets):
-    r = subprocess.run([sys.executable, "-m", "neural_render", "batch", "--print-example"], cwd=ROOT,
-                       capture_output=True, text=True)
+    r = run_cli(["batch", "--print-example"], cwd=ROOT)
     assert r.returncode == 0 and r.stdout == example_config_text()
     raw = yaml.safe_load(r.stdout)
     assert raw["motions"]["sources"] == ["smpl_assets/motions/cmu_131_01_walk.npz"]

@@ -10,6 +10,7 @@ import pytest
 
 from neural_render.body import load_body
 from neural_render.body.skeletons import BODY25_NAMES, COCO17_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS
+from cli_run import run_cli
 
 J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 K25 = {n: i for i, n in enumerate(BODY25_NAMES)}
@@ -263,9 +264,8 @@ def test_shared_smpl_sequence_gives_a_plausible_person(body, shared_data):
 
 def test_preview_cli_writes_a_picture(tmp_path, shared_data):
     out = tmp_path / "body.png"
-    r = subprocess.run([sys.executable, "-m", "neural_render", "body", "preview", "--out", str(out),
-                        "--size", "128", "--poses", str(shared_data / "smpl" / "smpl_to_fbx_sample.pkl")],
-                       capture_output=True, text=True)
+    r = run_cli(["body", "preview", "--out", str(out), "--size", "128", "--poses",
+                 str(shared_data / "smpl" / "smpl_to_fbx_sample.pkl")])
     assert r.returncode == 0, r.stderr
     import cv2
 
@@ -299,13 +299,11 @@ def test_build_script_reproduces_a_loadable_body(tmp_path):
 def test_preview_cli_bad_input_exits_2_without_output(tmp_path):
     out = tmp_path / "body.png"
     for extra in (["--poses", str(tmp_path / "missing.pkl")], ["--betas", "1,x"], ["--size", "8"]):
-        r = subprocess.run([sys.executable, "-m", "neural_render", "body", "preview", "--out", str(out), *extra],
-                           capture_output=True, text=True)
+        r = run_cli(["body", "preview", "--out", str(out), *extra])
         assert r.returncode == 2, (extra, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
     (tmp_path / "nopose.pkl").write_bytes(pickle.dumps({"other": np.zeros(3)}))
-    r = subprocess.run([sys.executable, "-m", "neural_render", "body", "preview", "--out", str(out),
-                        "--poses", str(tmp_path / "nopose.pkl")], capture_output=True, text=True)
+    r = run_cli(["body", "preview", "--out", str(out), "--poses", str(tmp_path / "nopose.pkl")])
     assert r.returncode == 2 and "smpl_poses" in r.stderr and not out.exists()
 
 

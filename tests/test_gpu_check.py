@@ -5,13 +5,12 @@ are tests/test_cuda.py.)
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from neural_render.errors import InputError
+from cli_run import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +38,8 @@ def test_cycles_wheel_kernels_match_the_files_in_the_wheel():
 
 
 def test_actor_render_rejects_an_unknown_cycles_device(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "neural_render", "actor", "render", "--motion", "m.npz", "--out",
-                        str(tmp_path / "o"), "--cycles-device", "vulkan"], capture_output=True, text=True, cwd=ROOT)
+    r = run_cli(["actor", "render", "--motion", "m.npz", "--out", str(tmp_path / "o"), "--cycles-device", "vulkan"],
+                 cwd=ROOT)
     assert r.returncode == 2 and "--cycles-device" in r.stderr
     assert not (tmp_path / "o").exists()
 

@@ -3,7 +3,6 @@ canonical motion, and the DWPose-style `wholebody` skeleton pass."""
 
 import importlib.util
 import pickle
-import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +14,7 @@ from neural_render.body.skeletons import (MANO_FINGERS, SMPLH_JOINT_NAMES, SMPLH
 from neural_render.errors import InputError
 
 from conftest import ROOT
+from cli_run import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +125,7 @@ def test_smplh_export_loads_in_smplx_unchanged(body, tmp_path):
     import torch
 
     out = tmp_path / "SMPLH_NEUTRAL.pkl"
-    r = subprocess.run([sys.executable, "-m", "neural_render", "body", "export", "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = run_cli(["body", "export", "--out", str(out)], cwd=ROOT)
     assert r.returncode == 0, r.stderr
     m = smplx.SMPLH(model_path=str(out), use_pca=False, flat_hand_mean=True)
     p = np.random.default_rng(3).normal(0, 0.3, (1, 156)).astype(np.float32)
@@ -246,9 +245,8 @@ def curled_motion(tmp_path_factory):
 
 
 def _passes(motion, out, *extra, size: int = 256):
-    r = subprocess.run([sys.executable, "-m", "neural_render", "passes", "--motion", str(motion), "--out", str(out),
-                        "--size", str(size), "--renderer", "raster", "--no-progress", *extra],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = run_cli(["passes", "--motion", str(motion), "--out", str(out), "--size", str(size), "--renderer", "raster",
+                 "--no-progress", *extra], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
 
 

@@ -1,7 +1,5 @@
 """BVH: parsing the shared CMU clips, channel semantics, writer round trip, errors and fuzzing."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from motion_testutil import humanoid_arrays
 from neural_render.errors import InputError
 from neural_render.motion import rotations as rot
 from neural_render.motion.bvh import BVH, format_bvh, parse_bvh, read_bvh
+from cli_run import run_cli
 
 SMALL = """HIERARCHY
 ROOT Hips
@@ -131,9 +130,7 @@ def test_cli_bad_bvh_exit_2_no_output(tmp_path):
     out = tmp_path / "m.npz"
     body = tmp_path / "body.npz"
     np.savez(body, **humanoid_arrays())
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(p), "--out", str(out),
-                        "--body", str(body)],
-                       capture_output=True, text=True)
+    r = run_cli(["motion", "import", str(p), "--out", str(out), "--body", str(body)])
     assert r.returncode == 2, r.stderr
     assert "bad.bvh" in r.stderr and "line" in r.stderr and r.stderr.count("\n") == 1
     assert sorted(x.name for x in tmp_path.iterdir()) == ["bad.bvh", "body.npz"]

@@ -18,6 +18,7 @@ from neural_render.motion.bone_maps import auto_map  # noqa: E402
 from neural_render.motion.fbx import read_fbx  # noqa: E402
 from neural_render.motion.importers import import_motion  # noqa: E402
 from neural_render.motion.retarget import evaluate, retarget  # noqa: E402
+from cli_run import run_cli
 
 
 def test_shared_fbx_dance(shared_data):
@@ -87,8 +88,7 @@ def test_cli_bad_fbx_exit_2(tmp_path):
     body = tmp_path / "body.npz"
     np.savez(body, **humanoid_arrays())
     out = tmp_path / "m.npz"
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(bad), "--out", str(out),
-                        "--body", str(body)], capture_output=True, text=True)
+    r = run_cli(["motion", "import", str(bad), "--out", str(out), "--body", str(body)])
     assert r.returncode == 2, r.stderr[-2000:]
     assert "bad.fbx" in r.stderr.strip().splitlines()[-1]
     assert not out.exists()

@@ -9,6 +9,7 @@ from neural_render.motion import rotations as rot
 from neural_render.motion.filters import smooth_motion
 from neural_render.motion.normalize import (AnkleStats, ankle_stats, edn_normalize_2d, edn_normalize_motion,
                                             edn_transform, ground_motion)
+from cli_run import run_cli
 
 
 def _stick_figures(ankle_y, height, x=100.0):
@@ -118,8 +119,6 @@ def test_video_preview_draws_projected_skeleton(tmp_path):
 
 
 def test_cli_normalize(tmp_path):
-    import subprocess
-    import sys
 
     from motion_testutil import humanoid_arrays
     body_file = tmp_path / "b.npz"
@@ -132,9 +131,8 @@ def test_cli_normalize(tmp_path):
     tgt = Motion(np.zeros((T, 72)), np.zeros((T, 3)), np.zeros(10), 30.0, up="y").with_up("z", body=body)
     src.save(tmp_path / "s.npz")
     tgt.save(tmp_path / "t.npz")
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "normalize", str(tmp_path / "s.npz"),
-                        "--target", str(tmp_path / "t.npz"), "--out", str(tmp_path / "o.npz"), "--body", str(body_file)],
-                       capture_output=True, text=True)
+    r = run_cli(["motion", "normalize", str(tmp_path / "s.npz"), "--target", str(tmp_path / "t.npz"), "--out",
+                 str(tmp_path / "o.npz"), "--body", str(body_file)])
     assert r.returncode == 0, r.stderr
     out = Motion.load(tmp_path / "o.npz")
     ank = out.joints(body)[:, [7, 8], 2].min(1)

@@ -3,8 +3,6 @@ normalization and smoothing."""
 
 import json
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from neural_render.motion import rotations as rot
 from neural_render.motion.importers import import_motion
 from neural_render.motion.smpl_params import (load_amass, load_smpl_dict, load_smpl_file,
                                               motion_from_smpl_dict, save_smpl_file)
+from cli_run import run_cli
 
 
 def test_amass_smplh_takes_body_and_hand_middle_finger(tmp_path):
@@ -127,9 +126,8 @@ def test_bvh_export_cli_round_trip(tmp_path):
     m.save(tmp_path / "m.npz")
     for unit in ("m", "cm"):
         out = tmp_path / f"m_{unit}.bvh"
-        r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "export", str(tmp_path / "m.npz"),
-                            "--out", str(out), "--body", str(body_file), "--unit", unit],
-                           capture_output=True, text=True)
+        r = run_cli(["motion", "export", str(tmp_path / "m.npz"), "--out", str(out), "--body", str(body_file),
+                     "--unit", unit])
         assert r.returncode == 0, r.stderr
         back, rep = import_motion(out, body=body)
         assert rep["bone_map"] == "smpl" and rep["retarget"]["unit"] == unit
@@ -180,14 +178,13 @@ def test_cli_formats_and_keypoint_fallback(tmp_path):
     np.savez(body_file, **humanoid_arrays())
     m = Motion(np.zeros((3, 72)), np.zeros((3, 3)), fps=10.0)
     m.save(tmp_path / "in.npz")
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(tmp_path / "in.npz"),
-                        "--out", str(tmp_path / "o.npz"), "--body", str(body_file), "--json"],
-                       capture_output=True, text=True)
+    r = run_cli(["motion", "import", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz"), "--body",
+                 str(body_file), "--json"])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["format"] == "motion"
     (tmp_path / "x.abc").write_text("hi")
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import", str(tmp_path / "x.abc"),
-                        "--out", str(tmp_path / "o2.npz"), "--body", str(body_file)], capture_output=True, text=True)
+    r = run_cli(["motion", "import", str(tmp_path / "x.abc"), "--out", str(tmp_path / "o2.npz"), "--body",
+                 str(body_file)])
     assert r.returncode == 2 and "--format" in r.stderr and not (tmp_path / "o2.npz").exists()
 
 
@@ -238,8 +235,7 @@ def test_cli_smpl_export_import_is_identity(tmp_path):
     m.save(tmp_path / "m.npz")
     for args in (["export", str(tmp_path / "m.npz"), "--out", str(tmp_path / "m.smpl")],
                  ["import", str(tmp_path / "m.smpl"), "--out", str(tmp_path / "back.npz"), "--no-preview"]):
-        r = subprocess.run([sys.executable, "-m", "neural_render", "motion", *args, "--body", str(body_file)],
-                           capture_output=True, text=True)
+        r = run_cli(["motion", *args, "--body", str(body_file)])
         assert r.returncode == 0, r.stderr
     back = Motion.load(tmp_path / "back.npz")
     assert back.up == "z" and back.fps == 25.0

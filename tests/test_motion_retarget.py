@@ -2,8 +2,6 @@
 clips (MPJPE / bone directions), bone maps, and the CLI import."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -242,8 +240,7 @@ def test_generic_patterns_map_unseen_naming(nm):
 
 
 def test_cli_evaluate(shared_data):
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "evaluate",
-                        str(shared_data / "mocap" / "cmu_131_03_hop.bvh"), "--json"], capture_output=True, text=True)
+    r = run_cli(["motion", "evaluate", str(shared_data / "mocap" / "cmu_131_03_hop.bvh"), "--json"])
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["frames"] == 1102 and out["bone_map"] == "cmu_cgspeed" and out["mpjpe_m"] <= 0.03
@@ -253,9 +250,8 @@ def test_cli_import_walk(shared_data, tmp_path):
     body = tmp_path / "body.npz"
     np.savez(body, **humanoid_arrays())
     out = tmp_path / "walk.npz"
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "import",
-                        str(shared_data / "mocap" / "cmu_131_01_walk.bvh"), "--out", str(out), "--fps", "30",
-                        "--body", str(body), "--json"], capture_output=True, text=True)
+    r = run_cli(["motion", "import", str(shared_data / "mocap" / "cmu_131_01_walk.bvh"), "--out", str(out), "--fps",
+                 "30", "--body", str(body), "--json"])
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["bone_map"] == "cmu_cgspeed" and rep["fps"] == 30.0
@@ -339,6 +335,7 @@ def test_classic_biovision_hierarchy():
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from cli_run import run_cli
 
 _FUZZ_BASE = {}
 

@@ -5,8 +5,6 @@ clips, Motion round trips with more than 10 betas, and the CLI."""
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from neural_render.motion.bone_maps import auto_map
 from neural_render.motion.bvh import read_bvh
 from neural_render.motion.retarget import evaluate, retarget
 from neural_render.motion.source_skeleton import clip_from_bvh
+from cli_run import run_cli
 
 J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 # sha256 (first 16 hex) of the default body's arrays before the proportion components were
@@ -171,9 +170,9 @@ def test_cli_import_shape_source_and_body(shared_data, tmp_path):
     outs = {}
     for shape in ("source", "body"):
         out = tmp_path / f"{shape}.npz"
-        args = [sys.executable, "-m", "neural_render", "motion", "import", src, "--out", str(out), "--fps", "30",
+        args = ["motion", "import", src, "--out", str(out), "--fps", "30",
                 "--no-preview", "--frames", "0:240"] + ([] if shape == "source" else ["--shape", "body"])
-        r = subprocess.run(args, capture_output=True, text=True)
+        r = run_cli(args)
         assert r.returncode == 0, r.stderr
         assert ("shape fitted to the source skeleton" in r.stdout) == (shape == "source"), r.stdout
         outs[shape] = Motion.load(out)
@@ -188,8 +187,7 @@ def test_cli_import_shape_source_and_body(shared_data, tmp_path):
         dirs[k] = d / np.linalg.norm(d, axis=-1, keepdims=True)
     ang = np.degrees(np.arccos(np.clip(np.sum(dirs["source"] * dirs["body"], -1), -1, 1)))
     assert np.median(ang) < 1.0
-    r = subprocess.run([sys.executable, "-m", "neural_render", "motion", "evaluate", src, "--json"],
-                       capture_output=True, text=True)
+    r = run_cli(["motion", "evaluate", src, "--json"])
     assert r.returncode == 0, r.stderr
     ev = json.loads(r.stdout)
     assert ev["mpjpe_body_m"] < 0.015 and ev["shape"]["mode"] == "source"

@@ -23,8 +23,9 @@ import numpy as np
 
 from neural_render.blender import rig
 from neural_render.errors import InputError
+from neural_render.motion.importers import FORMATS
 
-MOTION_FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe", "tfjs", "video")
+MOTION_FORMATS = FORMATS  # the add-on's format menu: every format `motion import` reads
 # Fitted in torch (and "video" first detected with mediapipe, which Blender's Python never gets):
 # always a heavy job through `neural-render motion import`.
 KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe", "tfjs", "video")

@@ -17,7 +17,6 @@ import importlib.util
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -260,7 +259,3 @@ def run(args: list[str], python: str | None = None, needs_torch: bool = True, pr
     if progress:
         progress(job.progress, job.message)
     return job
-
-
-def this_python() -> str:
-    return sys.executable

@@ -19,17 +19,14 @@ Only numpy at module top.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from neural_render.blender import scene as bscene
+from neural_render.blender.bpy_util import quiet_stdout, scratch_dir
 from neural_render.camera import CV_TO_BLENDER_CAM, Camera
-from neural_render.fileio import sweep_dead_pid_dirs
 
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
 
@@ -83,41 +80,6 @@ def render_exr(scene, path: str | Path) -> dict:
     return read_exr_channels(path)
 
 
-@contextlib.contextmanager
-def quiet_stdout():
-    """Silence C-level writes to file descriptor 1 (Blender's render log) meanwhile.
-
-    NEURAL_RENDER_BLENDER_LOG=1 keeps them."""
-    if os.environ.get("NEURAL_RENDER_BLENDER_LOG") == "1":
-        yield
-        return
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no fd 1 (embedded): nothing to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _tmp_exr_dir() -> str:
-    """A scratch folder for the per-frame EXR (in RAM when /dev/shm exists), named with our pid.
-
-    Folders left by processes that died without cleaning up are swept here."""
-    shm = "/dev/shm"
-    base = shm if os.path.isdir(shm) else tempfile.gettempdir()
-    sweep_dead_pid_dirs(base, "nr_passes_")
-    return tempfile.mkdtemp(prefix=f"nr_passes_{os.getpid()}_", dir=base)
-
-
 _SESSION = [0]  # bumped by every BlenderRenderer that resets the bpy session
 
 
@@ -132,7 +94,7 @@ class BlenderRenderer:
         import weakref
 
         self.width, self.height = int(width), int(height)
-        self._tmp = _tmp_exr_dir()
+        self._tmp = scratch_dir("nr_passes_")
         # Removed at close(), at garbage collection, or at interpreter exit, whichever comes first.
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
         self._setup()
@@ -285,7 +247,7 @@ def render_scene_passes(scene, body_objects, out_dir, passes=None, size=None, pr
         instances.append(inst)
     others = [o for o in scene.objects if o not in list(body_objects) and o.type not in ("CAMERA", "LIGHT")
               and not o.hide_render]
-    tmp = _tmp_exr_dir()
+    tmp = scratch_dir("nr_passes_")
     path = os.path.join(tmp, "frame.exr")
     frame_now = scene.frame_current
     try:
@@ -336,6 +298,9 @@ def _render_scene_frame(scene, f: int, body_objects, body, passes, path: str, wr
 
 
 def bpy_depsgraph(scene):
+    """The evaluated dependency graph of `scene` (the context's, or its first view layer's)."""
     import bpy
 
-    return bpy.context.evaluated_depsgraph_get()
+    if bpy.context.scene == scene:
+        return bpy.context.evaluated_depsgraph_get()
+    return scene.view_layers[0].depsgraph

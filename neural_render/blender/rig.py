@@ -156,22 +156,14 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
     import bpy
 
     collection = collection or bpy.context.collection or bpy.context.scene.collection
+    from neural_render.blender.bpy_util import new_triangle_mesh
+
     verts = body.v_template.astype(np.float64) @ C.T
     faces = np.asarray(body.faces, np.int64)
-    V, F = verts.shape[0], faces.shape[0]
+    F = faces.shape[0]
 
-    mesh = bpy.data.meshes.new(f"{name}_mesh")
-    mesh.vertices.add(V)
-    mesh.vertices.foreach_set("co", verts.astype(np.float32).ravel())
-    mesh.loops.add(3 * F)
-    mesh.loops.foreach_set("vertex_index", faces.astype(np.int32).ravel())
-    mesh.polygons.add(F)
-    mesh.polygons.foreach_set("loop_start", (np.arange(F, dtype=np.int32) * 3))
-    mesh.update(calc_edges=True)
+    mesh = new_triangle_mesh(f"{name}_mesh", verts, faces, body.vt, body.ft, calc_edges=True)
     mesh.polygons.foreach_set("use_smooth", np.ones(F, dtype=bool))
-    if body.vt is not None and body.ft is not None:
-        uv = mesh.uv_layers.new(name="UVMap")
-        uv.data.foreach_set("uv", body.vt[np.asarray(body.ft)].astype(np.float32).ravel())
     if body.parts is not None:
         attr = mesh.attributes.new("smpl_part", "INT", "POINT")
         attr.data.foreach_set("value", np.asarray(body.parts, np.int32))

@@ -33,18 +33,9 @@ def build_mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray, face_p
     """A smooth-shaded triangle mesh object with UVs, the part attribute and its pass index."""
     import bpy
 
-    V, F = len(vertices), len(faces)
-    me = bpy.data.meshes.new(name)
-    me.vertices.add(V)
-    me.vertices.foreach_set("co", np.asarray(vertices, np.float32).ravel())
-    me.loops.add(3 * F)
-    me.loops.foreach_set("vertex_index", np.asarray(faces, np.int32).ravel())
-    me.polygons.add(F)
-    me.polygons.foreach_set("loop_start", np.arange(0, 3 * F, 3, dtype=np.int32))
-    me.update()
-    if vt is not None and ft is not None:
-        uvl = me.uv_layers.new(name="UVMap")
-        uvl.data.foreach_set("uv", np.asarray(vt, np.float32)[np.asarray(ft).ravel()].ravel())
+    from neural_render.blender.bpy_util import new_triangle_mesh
+
+    me = new_triangle_mesh(name, vertices, faces, vt, ft)
     set_part_attribute(me, face_parts)
     me.shade_smooth()
     ob = bpy.data.objects.new(name, me)

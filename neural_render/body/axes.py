@@ -16,8 +16,3 @@ Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 def to_z_up(points: np.ndarray) -> np.ndarray:
     """(..., 3) Y-up points -> Z-up points."""
     return np.asarray(points) @ Y_UP_TO_Z_UP.T
-
-
-def to_y_up(points: np.ndarray) -> np.ndarray:
-    """(..., 3) Z-up points -> Y-up points."""
-    return np.asarray(points) @ Y_UP_TO_Z_UP

@@ -18,16 +18,13 @@ stripes, checker, noise) on the shirt / trouser parts, textured in the body's re
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from neural_render.blender.bpy_util import quiet_stdout, scratch_dir
 from neural_render.blender.scene import node_tree
-from neural_render.fileio import sweep_dead_pid_dirs
 
 # SMPL parts (1-based = joint index + 1) per garment.
 _TORSO = {3, 6, 9, 13, 14}           # spine1..3, collars
@@ -53,21 +50,6 @@ def garment_of_parts(parts: np.ndarray, clothing: dict) -> np.ndarray:
     return out
 
 
-@contextlib.contextmanager
-def _quiet_stdout():
-    """Send the process's fd 1 to /dev/null for the duration (Blender writes there from C)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 class DatasetScene:
     """A reusable headless Blender scene for dataset samples (one per process)."""
 
@@ -80,9 +62,7 @@ class DatasetScene:
         self.bpy = bpy
         self.threads = int(threads)
         if workdir is None:
-            base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-            sweep_dead_pid_dirs(base, "nr_dataset_")  # scratch of killed dataset processes
-            workdir = tempfile.mkdtemp(prefix=f"nr_dataset_{os.getpid()}_", dir=base)
+            workdir = scratch_dir("nr_dataset_")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if reset:
@@ -173,15 +153,9 @@ class DatasetScene:
 
         body = get_body(person.model)
         faces = np.asarray(person.faces, np.int64)
-        mesh = self._own("meshes", bpy.data.meshes.new(f"person{p}"))
-        V, F = len(person.vertices[0]), len(faces)
-        mesh.vertices.add(V)
-        mesh.vertices.foreach_set("co", person.vertices[0].astype(np.float32).ravel())
-        mesh.loops.add(3 * F)
-        mesh.loops.foreach_set("vertex_index", faces.astype(np.int32).ravel())
-        mesh.polygons.add(F)
-        mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * F, 3, dtype=np.int32))
-        mesh.update()
+        from neural_render.blender.bpy_util import new_triangle_mesh
+
+        mesh = self._own("meshes", new_triangle_mesh(f"person{p}", person.vertices[0], faces))
         rest = body.v_template + np.einsum("vcb,b->vc", body.shapedirs[..., :len(person.betas)], person.betas)
         attr = mesh.attributes.new("rest", "FLOAT_VECTOR", "POINT")
         attr.data.foreach_set("vector", rest.astype(np.float32).ravel())
@@ -283,7 +257,7 @@ class DatasetScene:
         import cv2
 
         self.scene.render.filepath = str(path)
-        with _quiet_stdout():  # Blender prints a "Saved: ..." line per render on the C stdout
+        with quiet_stdout():  # Blender prints a "Saved: ..." line per render on the C stdout
             self.bpy.ops.render.render(write_still=True, scene=self.scene.name)
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is None:

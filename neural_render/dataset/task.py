@@ -128,9 +128,9 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
         ray_hit = RayCaster(*_person_meshes(posed, f))
         written = []
         if guide_frames is not None:
-            from neural_render.dataset.rgb import _quiet_stdout
+            from neural_render.blender.bpy_util import quiet_stdout
 
-            with _quiet_stdout():  # Blender's "Saved: ..." lines
+            with quiet_stdout():  # Blender's "Saved: ..." lines
                 fr = next(guide_frames)
             # The pass render's instance buffer (one sample at each pixel centre) labels the people,
             # so masks, parts and visibility agree pixel for pixel.

@@ -26,7 +26,6 @@ from neural_render.generator.neural_texture import NeuralTexture
 
 PASS_CHANNELS = {"skeleton": 3, "parts": 25, "normal": 3, "depth": 1, "mask": 1, "uv": 2}
 ALL_PASSES = tuple(PASS_CHANNELS)
-CROP_NAMES = ("face", "left_hand", "right_hand")
 
 
 @dataclass

@@ -38,12 +38,6 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.
         writer.close()
 
 
-def read_video_frame_count(path: str | Path) -> int:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
-
-
 def read_fps(passes_dir: str | Path) -> float | None:
     """The sequence frame rate from legend.json (keys 'fps' or 'frame_rate'), if any."""
     p = Path(passes_dir) / "legend.json"

@@ -8,10 +8,6 @@ inside a user's Blender session leaves their scene as it was (the current frame 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +17,6 @@ from neural_render.motion.source_skeleton import SourceClip, SourceSkeleton
 
 _DATA_KINDS = ("objects", "armatures", "actions", "meshes", "materials", "images", "collections", "cameras",
                "lights")
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """Send what Blender's importer prints ("FBX version: 7400", warnings) away from stdout, so
-    `--json` output stays clean; yields a function that returns the captured text."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 1)
-        try:
-            yield lambda: (tmp.seek(0), tmp.read().decode("utf-8", "replace"))[1]
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def _rot_only(M: np.ndarray) -> np.ndarray:
@@ -58,6 +38,8 @@ def read_fbx(path: str | Path, armature: str | None = None, frames: tuple[int, i
         raise InputError("file is empty", path=path)
     try:
         import bpy
+
+        from neural_render.blender.bpy_util import quiet_stdout
     except ImportError:
         raise InputError("FBX import needs Blender's bpy module", path=path,
                          fix="pip install bpy (the 'blender' extra), or convert the clip to BVH") from None
@@ -67,7 +49,7 @@ def read_fbx(path: str | Path, armature: str | None = None, frames: tuple[int, i
     fps0 = (scene.render.fps, scene.render.fps_base)
     try:
         try:
-            with _quiet_stdout():
+            with quiet_stdout():  # the importer prints "FBX version: 7400" and warnings
                 res = bpy.ops.import_scene.fbx(filepath=str(path), use_anim=True,
                                                automatic_bone_orientation=False, ignore_leaf_bones=False)
         except Exception as e:  # the importer raises RuntimeError with its own message on bad files

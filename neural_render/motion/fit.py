@@ -644,7 +644,9 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
 
 
 def _stage(prob: _Problem, root, trans, body_pose, betas, iters: int, keypoints, fit):
-    """Adam over the chosen parameters; keypoints: subset of BODY_25 indices for the data term."""
+    """Optimise the chosen parameters (`fit`: names among root, trans, pose, betas, focal) with
+    FitOptions.optimizer: L-BFGS (the default) or Adam. keypoints: the BODY_25 indices the data
+    term uses (None: all)."""
     torch = prob.torch
     params = {"root": root, "trans": trans, "pose": body_pose, "betas": betas, "focal": prob.log_f if hasattr(prob, "log_f") else None}
     chosen = [params[k] for k in fit if params.get(k) is not None]

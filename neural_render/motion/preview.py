@@ -151,14 +151,3 @@ def render_video_preview(joints: np.ndarray, fps: float, camera: dict, video: st
         cv2.putText(tile, f"frame {t}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     return np.concatenate(tiles, axis=1) if tiles else None
-
-
-def write_video_preview(motion, body, out: str | Path, camera: dict, video: str | Path, panels: int = 4) -> Path | None:
-    """Write the skeleton-over-video preview for a fitted motion; None when the video is unreadable."""
-    from neural_render.fileio import write_image
-
-    img = render_video_preview(motion.joints(body), motion.fps, camera, video, panels)
-    if img is None:
-        return None
-    write_image(out, img)
-    return Path(out)

@@ -38,7 +38,6 @@ PASS_NAMES: tuple[str, ...] = ("skeleton", "parts", "normal", "depth", "mask", "
 EXTRA_PASS_NAMES: tuple[str, ...] = ("instance",)
 ALL_PASS_NAMES: tuple[str, ...] = PASS_NAMES + EXTRA_PASS_NAMES
 SKELETON_STYLES: tuple[str, ...] = ("body25", "coco18", "wholebody")
-NUM_PARTS = 24
 SPEC_VERSION = 1
 
 # COCO visibility flags used in keypoints.npz/json (the COCO keypoint annotation convention).
@@ -53,7 +52,6 @@ class Profile:
     parts_encoding: str          # "label" (uint8 0..24) or "rgb" (palette colours)
     parts_palette: str           # palette file used for parts colours (previews, or the PNG itself)
     skeleton_style: str          # "body25" or "coco18"
-    normal_space: str = "camera"  # camera space: x right, y up, z toward the camera
     normal_bits: int = 8
     description: str = ""
     extra: dict = field(default_factory=dict)
