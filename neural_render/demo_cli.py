@@ -60,7 +60,7 @@ def run_demo(out_dir: str | Path, frames: tuple[int, int] = DEFAULT_FRAMES, size
 
     numbers = [f["index"] for f in legend["frames"]]
     strips = [_strip(out, n, size) for n in numbers]
-    from neural_render.generator.video import write_video
+    from neural_render.video import write_video
 
     write_video(out / "demo.mp4", strips, fps=motion.fps)
     _contact_sheet(out / "contact_sheet.png", strips, numbers)
@@ -87,14 +87,12 @@ def _animate_photo(out: Path, motion: str | Path, frames: tuple[int, int], size:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
+    from neural_render.fileio import read_image
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    img = read_image(path, "unchanged", missing_ok=True)
     if img is None:
         raise RuntimeError(f"missing demo frame {path}")
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    return img[..., ::-1] if img.ndim == 3 else img
+    return (img >> 8).astype(np.uint8) if img.dtype == np.uint16 else img
 
 
 def _strip(out: Path, number: int, size: int) -> np.ndarray:

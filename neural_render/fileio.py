@@ -100,6 +100,30 @@ def write_npz(path: str | Path, **arrays) -> None:
             zf.close()
 
 
+_READ_FLAGS = {"rgb": 1, "unchanged": -1, "gray": 0}  # cv2.IMREAD_COLOR / _UNCHANGED / _GRAYSCALE
+
+
+def read_image(path: str | Path, mode: str = "rgb", missing_ok: bool = False) -> np.ndarray | None:
+    """Read an image file as `write_image` writes them: channels in RGB / RGBA order.
+
+    mode: "rgb" -> (H, W, 3) uint8; "unchanged" -> as stored (uint8 or uint16; (H, W) labels,
+    (H, W, 3) RGB or (H, W, 4) RGBA); "gray" -> (H, W) uint8.
+    A missing or unreadable file raises InputError, or returns None with `missing_ok`.
+    """
+    import cv2
+
+    img = cv2.imread(str(path), _READ_FLAGS[mode])
+    if img is None:
+        if missing_ok:
+            return None
+        raise InputError("cannot read image", path=path, fix="check the file is a readable png/jpg image")
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = img[..., ::-1]
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., [2, 1, 0, 3]]
+    return np.ascontiguousarray(img)
+
+
 def write_image(path: str | Path, image: np.ndarray) -> None:
     """Write an image with OpenCV (RGB/RGBA input, uint8 or uint16) atomically."""
     import cv2

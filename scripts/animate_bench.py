@@ -32,7 +32,7 @@ import numpy as np
 
 
 def _read(p: Path) -> np.ndarray:
-    from neural_render.capture.video import read_image
+    from neural_render.fileio import read_image
 
     return read_image(p)
 

@@ -156,7 +156,7 @@ def test_prepare_never_leaves_a_half_written_folder(tmp_path):
 def test_a_folder_of_frames_is_a_video(tmp_path):
     import cv2
 
-    from neural_render.capture.video import frame_info, iter_frames, list_videos, read_frames
+    from neural_render.video import frame_info, iter_frames, list_videos, read_frames
 
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -44,7 +44,8 @@ def actor(tmp_path_factory):
 
 
 def _frames(actor) -> list[np.ndarray]:
-    from neural_render.capture.video import image_sequence, read_image
+    from neural_render.video import image_sequence
+    from neural_render.fileio import read_image
 
     return [read_image(p) for p in image_sequence(actor["dir"] / "frames")]
 

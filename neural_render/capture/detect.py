@@ -334,7 +334,7 @@ def iter_detections(src: str | Path | Sequence[np.ndarray], person: np.ndarray |
     detection is someone else (the box jumps) is searched again around the subject's last box; when
     the subject is not found there either, the frame is yielded as None (lost, never invented).
     """
-    from neural_render.capture.video import frame_info, iter_frames
+    from neural_render.video import frame_info, iter_frames
 
     if isinstance(src, (str, Path)):
         n = frame_info(src)["frames"]

@@ -34,7 +34,7 @@ LANDMARKS_FORMAT = "neural-render-landmarks/1"
 
 def source_kind(src: str | Path) -> str:
     """"video", "frames" (a folder of images) or "photo" (one image file); InputError otherwise."""
-    from neural_render.capture.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_sequence
+    from neural_render.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_sequence
 
     p = Path(src)
     if p.is_dir():
@@ -84,7 +84,8 @@ def run_detect(src: str | Path, out: str | Path, person: str | None = None, hand
     frame has a person (nothing is written then).
     """
     from neural_render.capture.detect import MEDIAPIPE_VERSION, PoseDetector, iter_detections, parse_person
-    from neural_render.capture.video import frame_info, read_image
+    from neural_render.video import frame_info
+    from neural_render.fileio import read_image
 
     src = Path(src)
     kind = source_kind(src)

@@ -55,7 +55,8 @@ class PhotoFit:
 
 def read_photo(path: str | Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB; a clear error for anything that is not a readable image."""
-    from neural_render.capture.video import IMAGE_SUFFIXES, read_image
+    from neural_render.video import IMAGE_SUFFIXES
+    from neural_render.fileio import read_image
 
     path = Path(path)
     if not path.is_file():

@@ -26,7 +26,7 @@ import numpy as np
 
 from neural_render.camera import Camera
 from neural_render.errors import InputError
-from neural_render.fileio import write_image, write_json
+from neural_render.fileio import read_image, write_image, write_json
 
 
 @dataclass
@@ -63,7 +63,7 @@ def prepare(videos: list[str | Path], keypoints: str | Path | None, out: str | P
     import tempfile
 
     from neural_render.body import load_body
-    from neural_render.capture.video import list_videos
+    from neural_render.video import list_videos
     from neural_render.motion.fit import FitOptions
     from neural_render.motion.keypoint_import import fit_keypoint_source, video_info
 
@@ -254,7 +254,7 @@ class _View:
         """(H, W, 3) uint8 RGB of motion frame t, optionally resized to size x size."""
         import cv2
 
-        from neural_render.capture.video import read_image
+        from neural_render.fileio import read_image
 
         img = read_image(self.frame_path(t))
         if size and size != img.shape[0]:
@@ -264,7 +264,8 @@ class _View:
 
 def _extract_view(vdir: Path, cam, video: Path, fit, start: int, opts: PrepareOptions) -> _View:
     """Decode, undistort and crop the view's frames to vdir/frames (streamed, not kept)."""
-    from neural_render.capture.video import iter_frames, square_crop_around, undistorter
+    from neural_render.capture.video import square_crop_around, undistorter
+    from neural_render.video import iter_frames
 
     T = fit.motion.num_frames
     # Crop around where the fitted body is in this view (ideal pinhole pixels).
@@ -432,9 +433,7 @@ def _write_overlay_sheet(path: Path, rows: dict[str, list[np.ndarray]]) -> None:
 
 
 def _read_mask(path: Path) -> np.ndarray:
-    import cv2
-
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    m = read_image(path, "gray", missing_ok=True)
     if m is None:
         raise RuntimeError(f"mask not written: {path}")
     return m > 127
@@ -467,9 +466,7 @@ def estimate_background(frames: np.ndarray, masks: np.ndarray, dilate_px: int = 
 def _overlay_video(view: _View, legend: dict, fps: float, keep: int = 5) -> list[np.ndarray]:
     """The fitted body (part colours, half transparent) and skeleton over the real frames, as
     overlay.mp4; returns `keep` evenly spaced overlay frames (for the contact sheet)."""
-    import cv2
-
-    from neural_render.generator.video import write_video
+    from neural_render.video import write_video
     from neural_render.passes.spec import frame_filename, parts_colors
 
     colours = parts_colors("default")
@@ -482,13 +479,12 @@ def _overlay_video(view: _View, legend: dict, fps: float, keep: int = 5) -> list
         for t in range(view.frames):
             name = frame_filename(t)
             img = view.read_frame(t).astype(np.float32)
-            parts = cv2.imread(str(vdir / "parts" / name), cv2.IMREAD_UNCHANGED)
+            parts = read_image(vdir / "parts" / name, "unchanged", missing_ok=True)
             if parts is not None:
                 fg = parts > 0
                 img[fg] = 0.5 * img[fg] + 0.5 * colours[parts[fg]]
-            skel = cv2.imread(str(vdir / "skeleton" / name), cv2.IMREAD_COLOR)
-            if skel is not None:
-                s = skel[..., ::-1]
+            s = read_image(vdir / "skeleton" / name, missing_ok=True)
+            if s is not None:
                 on = s.max(-1) > 0
                 img[on] = s[on]
             out = img.clip(0, 255).astype(np.uint8)

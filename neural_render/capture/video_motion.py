@@ -25,7 +25,8 @@ def detect_keypoint_set(src: str | Path, frames: tuple[int, int | None] | None =
     MediaPipe's relative depth in x's scale; NaN where not found)."""
     from neural_render.capture.detect import PoseDetector, iter_detections, parse_person
     from neural_render.capture.detect_output import source_kind
-    from neural_render.capture.video import frame_info, read_image
+    from neural_render.video import frame_info
+    from neural_render.fileio import read_image
     from neural_render.motion.keypoints import KeypointSet
 
     src = Path(src)

@@ -44,10 +44,11 @@ def _procedural(desc: dict, W: int, H: int) -> np.ndarray:
 def _image_crop(desc: dict, W: int, H: int) -> np.ndarray:
     import cv2
 
-    img = cv2.imread(desc["path"], cv2.IMREAD_COLOR)
+    from neural_render.fileio import read_image
+
+    img = read_image(desc["path"], missing_ok=True)
     if img is None:
         raise InputError("cannot read background image", path=desc["path"], fix="remove or replace the file")
-    img = img[..., ::-1]
     h, w = img.shape[:2]
     # Largest crop with the output's aspect ratio, shrunk by zoom, placed at (cx, cy).
     s = min(w / W, h / H) / desc["zoom"]

@@ -176,10 +176,10 @@ def _check_clothing_labels(root: Path, fid: int, inst: np.ndarray | None) -> lis
     return errs
 
 
-def _read_gray(path: Path) -> np.ndarray:
-    import cv2
+def _read_gray(path: Path) -> np.ndarray | None:
+    from neural_render.fileio import read_image
 
-    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return read_image(path, "unchanged", missing_ok=True)
 
 
 def _repose(cache: dict, smpl: dict) -> dict | None:

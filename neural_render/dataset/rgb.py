@@ -254,16 +254,16 @@ class DatasetScene:
                 gob.data.update()
 
     def _render_to(self, path: Path) -> np.ndarray:
-        import cv2
+        from neural_render.fileio import read_image
 
         self.scene.render.filepath = str(path)
         with quiet_stdout():  # Blender prints a "Saved: ..." line per render on the C stdout
             self.bpy.ops.render.render(write_still=True, scene=self.scene.name)
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        img = read_image(path, "unchanged", missing_ok=True)
         if img is None:
             raise RuntimeError(f"Blender wrote no image at {path}")
         path.unlink(missing_ok=True)
-        return img[..., [2, 1, 0, 3]] if img.shape[-1] == 4 else img[..., ::-1]
+        return img
 
     def render_rgb(self, samples: int, seed: int, denoise: bool) -> np.ndarray:
         """Cycles RGBA (H, W, 4) uint8 with transparent background."""

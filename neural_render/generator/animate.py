@@ -317,8 +317,8 @@ def _load_generator(checkpoint: str, device: str):
 
 
 def _write_video(work: Path, frames: list[int], fps: float) -> None:
-    from neural_render.capture.video import read_image
-    from neural_render.generator.video import write_video
+    from neural_render.fileio import read_image
+    from neural_render.video import write_video
     from neural_render.passes.spec import frame_filename
 
     write_video(work / "animate.mp4", (read_image(work / "frames" / frame_filename(f)) for f in frames), fps=fps)
@@ -328,7 +328,7 @@ def _contact_sheet(work: Path, photo: np.ndarray, frames: list[int], size: tuple
     """contact_sheet.png: per row, the photo | skeleton | parts | normal | the generated frame."""
     import cv2
 
-    from neural_render.capture.video import read_image
+    from neural_render.fileio import read_image
     from neural_render.passes.spec import frame_filename, parts_colors
 
     W, H = size
@@ -343,13 +343,11 @@ def _contact_sheet(work: Path, photo: np.ndarray, frames: list[int], size: tuple
         name = frame_filename(f)
         cells = [("photo", photo_small)]
         for p in ("skeleton", "parts", "normal"):
-            img = cv2.imread(str(work / "passes" / p / name), cv2.IMREAD_UNCHANGED)
+            img = read_image(work / "passes" / p / name, "unchanged", missing_ok=True)
             if img is None:
                 img = np.zeros((H, W, 3), np.uint8)
             elif img.ndim == 2:
                 img = palette[np.minimum(img, len(palette) - 1)]
-            else:
-                img = img[..., ::-1]
             cells.append((f"{p} {name[:-4]}", img))
         cells.append((f"result {name[:-4]}", read_image(work / "frames" / name)))
         row = []

@@ -36,15 +36,14 @@ _FACE_KP = (0, 15, 16, 17, 18)
 _R_WRIST, _R_ELBOW, _L_WRIST, _L_ELBOW = 4, 3, 7, 6
 
 
-def _imread(path: Path, flags) -> np.ndarray:
-    import cv2
+def _imread(path: Path, mode: str) -> np.ndarray:
+    """`fileio.read_image` (mode "rgb" / "unchanged" / "gray") with this reader's fix in the error."""
+    from neural_render.fileio import read_image
 
-    img = cv2.imread(str(path), flags)
-    if img is None:
-        raise InputError("cannot read image", path=str(path), fix="re-render the pass folder")
-    if img.ndim == 3:
-        img = img[..., ::-1]
-    return np.ascontiguousarray(img)
+    try:
+        return read_image(path, mode)
+    except InputError:
+        raise InputError("cannot read image", path=str(path), fix="re-render the pass folder") from None
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:
@@ -215,7 +214,7 @@ class PairedDataset:
         if not nums:
             raise InputError("no frames to load", path=str(ref), fix="check the folder and split.json")
         self.numbers = nums
-        first = _imread(ref / f"{nums[0]:06d}.png", -1)
+        first = _imread(ref / f"{nums[0]:06d}.png", "unchanged")
         self.native_hw = first.shape[:2]
         h = size or self.native_hw[0]
         w = int(round(self.native_hw[1] * h / self.native_hw[0]))
@@ -224,47 +223,45 @@ class PairedDataset:
         self.arrays: dict[str, np.ndarray] = {}
         self._decode(load)
         bg = root / "background.png"
-        self.background = _resize(_imread(bg, 1), (w, h), False) if bg.is_file() else None
+        self.background = _resize(_imread(bg, "rgb"), (w, h), False) if bg.is_file() else None
         self.backgrounds = None  # (N, H, W, 3) per-frame plates of a merged multi-view set
         self._boxes()
 
     # -- decoding ---------------------------------------------------------------------------------
-    def _read_all(self, folder: str, flags, nearest: bool) -> np.ndarray:
+    def _read_all(self, folder: str, mode: str, nearest: bool) -> np.ndarray:
         h, w = self.hw
         out = []
         for n in self.numbers:
             p = self.root / folder / f"{n:06d}.png"
             if not p.is_file():
                 raise InputError("frame missing", path=str(p), fix="every pass folder needs the same frame numbers")
-            img = _resize(_imread(p, flags), (w, h), nearest)
+            img = _resize(_imread(p, mode), (w, h), nearest)
             out.append(img)
         return np.stack(out)
 
     def _decode(self, load: set[str]) -> None:
-        import cv2
-
         if self.has_frames:
-            self.arrays["frames"] = self._read_all("frames", cv2.IMREAD_COLOR, False)
+            self.arrays["frames"] = self._read_all("frames", "rgb", False)
         if "skeleton" in load:
-            self.arrays["skeleton"] = self._read_all("skeleton", cv2.IMREAD_COLOR, False)
+            self.arrays["skeleton"] = self._read_all("skeleton", "rgb", False)
         if "parts" in load:
-            parts = self._read_all("parts", cv2.IMREAD_UNCHANGED, True)
+            parts = self._read_all("parts", "unchanged", True)
             if parts.ndim == 4:   # champ RGB profile -> labels via the palette
                 parts = _rgb_parts_to_labels(parts)
             self.arrays["parts"] = parts.astype(np.uint8)
         if "normal" in load:
-            self.arrays["normal"] = self._read_all("normal", cv2.IMREAD_UNCHANGED, True)
+            self.arrays["normal"] = self._read_all("normal", "unchanged", True)
         if "depth" in load:
-            self.arrays["depth"] = self._read_all("depth", cv2.IMREAD_UNCHANGED, True)
+            self.arrays["depth"] = self._read_all("depth", "unchanged", True)
         if "mask" in load:
-            m = self._read_all("mask", cv2.IMREAD_GRAYSCALE, True)
+            m = self._read_all("mask", "gray", True)
             self.arrays["mask"] = (m > 127).astype(np.uint8)
         if "uv" in load:
-            self.arrays["uv"] = self._read_all("uv", cv2.IMREAD_COLOR, True)
+            self.arrays["uv"] = self._read_all("uv", "rgb", True)
         if (self.root / "person_mask").is_dir():
             # The person as seen (garments and hair included, `actor render` v2): crops, the backdrop
             # plate and the foreground metrics cover the whole person, not only the body passes' mask.
-            pm = (self._read_all("person_mask", cv2.IMREAD_GRAYSCALE, True) > 127).astype(np.uint8)
+            pm = (self._read_all("person_mask", "gray", True) > 127).astype(np.uint8)
             self.arrays["fg"] = np.maximum(pm, self.arrays["mask"]) if "mask" in self.arrays else pm
         elif "mask" in self.arrays:
             self.arrays["fg"] = self.arrays["mask"]

@@ -12,6 +12,7 @@ padded to a fixed size so one graph serves all).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def generate(checkpoint: str, passes_dir: str, out_dir: str, video: str | None =
     from neural_render.generator.checkpoint import load_renderer
     from neural_render.generator.data import PairedDataset
     from neural_render.generator.device import resolve_device
-    from neural_render.generator.video import read_fps, write_video
+    from neural_render.video import write_video
 
     device = resolve_device(device)
     renderer, meta = load_renderer(checkpoint, device)
@@ -172,3 +173,27 @@ def evaluate(checkpoint: str, data_dir: str, device: str = "auto", batch: int = 
     res.update({"size": list(ds.hw), "device": device, "generate_ms_per_frame": round(1000 * gen_s / len(ds), 2),
                 "checkpoint": str(checkpoint), "data": str(data_dir), "step": int(meta.get("step", 0))})
     return res
+
+
+def read_fps(passes_dir: str | Path) -> float | None:
+    """The sequence frame rate from legend.json (keys 'fps' or 'frame_rate'), if any."""
+    p = Path(passes_dir) / "legend.json"
+    if not p.is_file():
+        return None
+    from neural_render.motion.motion import MAX_FPS, MIN_FPS
+
+    try:
+        d = json.loads(p.read_text())
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(d, dict):
+        return None
+    for k in ("fps", "frame_rate", "framerate"):
+        if isinstance(d.get(k), (int, float)) and MIN_FPS <= d[k] <= MAX_FPS:
+            return float(d[k])
+    seq = d.get("sequence") or d.get("motion") or {}
+    if isinstance(seq, dict):
+        for k in ("fps", "frame_rate"):
+            if isinstance(seq.get(k), (int, float)) and MIN_FPS <= seq[k] <= MAX_FPS:
+                return float(seq[k])
+    return None

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neural_render.body.axes import Y_UP_TO_Z_UP
-from neural_render.motion import rotations
 from neural_render.camera import Camera, focal_intrinsics, fov_focal
+from neural_render.motion import rotations
 from neural_render.motion.keypoints import to_body25
 
 # BODY_25 indices used in stage 1 (the torso: shoulders, hips, neck, mid-hip).

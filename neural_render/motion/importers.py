@@ -12,12 +12,10 @@ import numpy as np
 
 from neural_render.errors import InputError
 from neural_render.motion.motion import Motion
+from neural_render.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 FORMATS = ("auto", "bvh", "fbx", "amass", "smpl", "motion", "openpose", "coco", "mediapipe", "tfjs", "video")
 KEYPOINT_FORMATS = ("openpose", "coco", "mediapipe", "tfjs")
-# Read by the built-in detector first (neural_render/capture/video_motion.py), then fitted.
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def detect_format(src: str | Path) -> str:

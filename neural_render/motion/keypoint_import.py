@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from neural_render.errors import InputError
 from neural_render.camera import Camera
+from neural_render.errors import InputError
 from neural_render.motion.calibration import load_calibration
 from neural_render.motion.fit import FitOptions, FitResult, fit_keypoints, single_view_camera
-from neural_render.motion.keypoints import KeypointSet, natural_key, read_keypoints, to_body25
+from neural_render.motion.keypoints import KeypointSet, read_keypoints, to_body25
 from neural_render.motion.tracking import track_subject
+from neural_render.video import natural_key
 
 COMMON_SIZES = ((640, 480), (480, 640), (1280, 720), (720, 1280), (1920, 1080), (1080, 1920),
                 (2560, 1440), (1440, 2560), (3840, 2160), (2160, 3840))
@@ -39,14 +40,14 @@ CALIBRATION_PATTERNS = ("*.qca.txt", "*calib*.toml", "*Calib*.toml", "calibratio
 
 def video_info(path: str | Path) -> dict:
     """width, height, fps, frames of a video file or a folder of frames (OpenCV)."""
-    from neural_render.capture.video import frame_info
+    from neural_render.video import frame_info
 
     return frame_info(path)
 
 
 def read_video_frame(path: str | Path, index: int) -> np.ndarray:
     """One frame (H, W, 3) RGB uint8 of a video file or a folder of frames."""
-    from neural_render.capture.video import read_frames
+    from neural_render.video import read_frames
 
     got = read_frames(path, [index])
     if index not in got:

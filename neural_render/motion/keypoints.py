@@ -21,6 +21,7 @@ import numpy as np
 from neural_render.body.skeletons import BODY25_NAMES, COCO17_FROM_BODY25, COCO17_NAMES
 from neural_render.errors import InputError, quote
 from neural_render.motion.motion import MAX_FPS, MIN_FPS
+from neural_render.video import natural_key
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,6 @@ def to_body25(points: np.ndarray, layout: str) -> np.ndarray:
     for s, d in LAYOUTS[layout].to_body25.items():
         out[..., d, :] = points[..., s, :]
     return out
-
-
-def natural_key(name: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def _finite_array(values, path, where, shape_hint: str) -> np.ndarray:

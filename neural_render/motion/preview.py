@@ -103,7 +103,7 @@ def _project(points: np.ndarray, cam: dict) -> np.ndarray:
 
 def read_video_frames(video: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
     """RGB frames at the given indices of a video or a folder of frames (missing ones left out)."""
-    from neural_render.capture.video import read_frames
+    from neural_render.video import read_frames
 
     return read_frames(video, indices)
 

@@ -15,16 +15,9 @@ from neural_render.passes.spec import frame_filename
 
 
 def _read(path: Path) -> np.ndarray | None:
-    import cv2
+    from neural_render.fileio import read_image
 
-    if not path.exists():
-        return None
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        return None
-    if img.ndim == 3:
-        img = img[..., ::-1]
-    return img
+    return read_image(path, "unchanged", missing_ok=True)
 
 
 def _tile(name: str, img: np.ndarray | None, legend: dict, W: int, H: int) -> np.ndarray:
