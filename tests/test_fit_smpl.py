@@ -77,8 +77,15 @@ def test_fit_multiview_2d(body):
 
 
 def test_fit_single_view_2d(body):
+    import dataclasses
+
     gt, out, cam, obs, uv = synthetic_case(body, frames=8, seed=3)
-    res = fit_keypoints(body, obs2d=obs, cameras=[cam], fps=60)
+    opts = FitOptions()
+    before, K0, obs0 = dataclasses.asdict(opts), cam.K.copy(), obs.copy()
+    res = fit_keypoints(body, obs2d=obs, cameras=[cam], fps=60, options=opts)
+    # The fit reads its options, cameras and observations and changes none of them (annealing,
+    # batched hypotheses and focal refinement work on the fit's own copies).
+    assert dataclasses.asdict(opts) == before and np.array_equal(cam.K, K0) and np.array_equal(obs, obs0)
     err = np.linalg.norm(cam.project(res.keypoints3d)[0] - uv, axis=-1)
     assert err.mean() < 6.0
     # Monocular depth ambiguity: a sanity bound here (8 frames of a crouching dancer); the 60-frame

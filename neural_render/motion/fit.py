@@ -22,6 +22,7 @@ the full LBS restricted to those vertices (tested equal to `body.forward`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -269,6 +270,10 @@ class _Problem:
 
         self.torch = torch
         self.opts = opts
+        # The weights the stages change as they go (annealing, batched hypotheses); `opts`, the
+        # caller's object, is only read.
+        self.w_pose = opts.w_pose
+        self.temporal = opts.temporal
         self.dev = torch.device(opts.device)
         self.model = KeypointBody(body, "body25", self.dev, opts.num_betas)
         from neural_render.motion.pose_prior import load_pose_prior
@@ -366,14 +371,30 @@ class _Problem:
         return loss
 
     def pose_terms(self, body_pose):
-        """Per-frame prior (T,) on the body pose (T, 69)."""
+        """Per-frame prior (T,) on the body pose (T, 69), weighted by the current `w_pose`."""
         o = self.opts
-        return o.w_pose * self.prior.nll(body_pose) + o.w_limits * self.prior.limit_penalty(body_pose)
+        return self.w_pose * self.prior.nll(body_pose) + o.w_limits * self.prior.limit_penalty(body_pose)
+
+    @contextlib.contextmanager
+    def hypotheses(self, H: int, w_pose: float | None = None):
+        """Meanwhile H hypotheses per frame are batched as extra frames: the 2D observations are
+        repeated H times, smoothness is off (hypotheses are not consecutive) and the pose prior may
+        weigh `w_pose`. Everything is restored on exit, after an exception too."""
+        saved = self.obs2d, self.temporal, self.w_pose
+        try:
+            if self.obs2d is not None:
+                self.obs2d = self.obs2d.repeat(1, H, 1, 1)
+            self.temporal = False
+            if w_pose is not None:
+                self.w_pose = w_pose
+            yield
+        finally:
+            self.obs2d, self.temporal, self.w_pose = saved
 
     def smooth_terms(self, kp, poses):
         torch = self.torch
         o = self.opts
-        if not o.temporal or kp.shape[0] < 3:
+        if not self.temporal or kp.shape[0] < 3:
             return torch.zeros((), device=self.dev)
         acc = kp[2:] - 2 * kp[1:-1] + kp[:-2]
         vel = poses[1:, 3:] - poses[:-1, 3:]
@@ -566,13 +587,12 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     trans_t = trans_t.detach().requires_grad_(True)
     # Annealed pose prior (as SMPLify): a strong prior first keeps limbs near plausible stances while
     # the data pulls them into place, so they do not settle in mirrored-depth minima.
-    w_pose0 = opts.w_pose
     single_view = obs2d is not None and len(cams) == 1 and obs3d is None
     # Several views or 3D targets pin the limbs' depth: no annealing needed.
     anneal = opts.anneal if init_motion is None and single_view else (1.0,)
     flips = 0
     for i, m in enumerate(anneal):
-        opts.w_pose = w_pose0 * m
+        prob.w_pose = opts.w_pose * m
         last = i == len(anneal) - 1
         iters = opts.single_view_iters() if single_view else opts.iters_pose
         _stage(prob, root_t, trans_t, body_pose, betas, iters // len(anneal), None,
@@ -580,7 +600,7 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
                + (("focal",) if opts.refine_focal and obs2d is not None and last else ()))
         if single_view and opts.flip_search and not last:
             flips += _flip_search(prob, root_t, trans_t, body_pose, betas.detach(), cams[0])
-    opts.w_pose = w_pose0
+    prob.w_pose = opts.w_pose
     stats["limb_flips"] = flips
     stats["stage2_s"] = round(time.perf_counter() - t2, 3)
     with torch.no_grad():
@@ -688,7 +708,7 @@ def _total_loss(prob, root, trans, body_pose, betas, mask, fit):
     loss = prob.data_terms(kp, keypoints=mask).sum() + prob.floor_terms(kp)
     if "pose" in fit:
         loss = loss + prob.pose_terms(body_pose).sum() + prob.smooth_terms(kp, pose_full)
-    elif o.temporal and kp.shape[0] >= 3:
+    elif prob.temporal and kp.shape[0] >= 3:
         loss = loss + o.w_smooth * ((kp[2:] - 2 * kp[1:-1] + kp[:-2]) * 100).pow(2).sum()
     if "betas" in fit:
         loss = loss + o.w_shape * betas.pow(2).sum()
@@ -743,10 +763,8 @@ def _flip_search(prob: "_Problem", root, trans, body_pose, betas, cam: Camera) -
             X = torch.as_tensor(np.concatenate(cands), dtype=torch.float32, device=prob.dev)
             H = len(cands)
             kp, _ = prob.model.forward(X, betas, trans.repeat(H, 1))
-            saved = prob.obs2d
-            prob.obs2d = saved.repeat(1, H, 1, 1)
-            cost = prob.data_terms(kp) + prob.pose_terms(X[:, 3:])
-            prob.obs2d = saved
+            with prob.hypotheses(H):
+                cost = prob.data_terms(kp) + prob.pose_terms(X[:, 3:])
             best = cost.reshape(H, T).argmin(0)
             changes += int((best > 0).sum())
             base_pose = X.reshape(H, T, 72)[best, torch.arange(T, device=prob.dev)]
@@ -764,19 +782,13 @@ def _multi_pose_init(prob: "_Problem", root, trans, betas, opts: FitOptions):
     bp = starts.repeat_interleave(T, 0).clone()
     r = root.detach().repeat(H, 1).clone()
     tr = trans.detach().repeat(H, 1).clone()
-    saved = prob.obs2d, opts.temporal, opts.w_pose
-    prob.obs2d = saved[0].repeat(1, H, 1, 1)
-    opts.temporal = False
-    opts.w_pose = saved[2] * (opts.anneal[0] if opts.anneal else 1.0)
-    try:
+    with prob.hypotheses(H, w_pose=prob.w_pose * (opts.anneal[0] if opts.anneal else 1.0)):
         _stage(prob, r, tr, bp, betas, min(opts.iters_pose_init, opts.single_view_iters()), None,
                fit=("root", "trans", "pose"))
         with torch.no_grad():
             pose_full = torch.cat([r, bp[:, :63], torch.zeros(H * T, 6, device=prob.dev)], 1)
             kp, _ = prob.model.forward(pose_full, betas, tr)
             cost = (prob.data_terms(kp) + prob.pose_terms(bp)).reshape(H, T)
-    finally:
-        prob.obs2d, opts.temporal, opts.w_pose = saved
     best = cost.argmin(0)
     idx = best * T + torch.arange(T, device=prob.dev)
     with torch.no_grad():
@@ -832,18 +844,16 @@ def _multi_init_2d(prob: _Problem, cams: list[Camera], betas, opts: FitOptions):
     root = torch.as_tensor(np.concatenate(roots), dtype=torch.float32, device=prob.dev).requires_grad_(True)
     trans = torch.as_tensor(np.concatenate(transs), dtype=torch.float32, device=prob.dev).requires_grad_(True)
     # Batch the hypotheses as extra frames; smoothness off (hypotheses are not consecutive).
-    saved = prob.obs2d, prob.opts.temporal
-    prob.obs2d = saved[0].repeat(1, H, 1, 1)
-    prob.opts.temporal = False
     body_pose = torch.zeros(T * H, 69, device=prob.dev)
-    _stage(prob, root, trans, body_pose, betas.detach(), opts.iters_global, TORSO, fit=("root", "trans"))
-    # A second pass with all keypoints picks the hypothesis that also explains head, limbs, feet.
-    _stage(prob, root, trans, body_pose, betas.detach(), max(10, opts.iters_global // 4), None, fit=("root", "trans"))
-    with torch.no_grad():
-        pose_full = torch.cat([root, body_pose], 1)
-        kp, _ = prob.model.forward(pose_full, betas.detach(), trans)
-        per = prob.data_terms(kp).reshape(H, T)
-    prob.obs2d, prob.opts.temporal = saved
+    with prob.hypotheses(H):
+        _stage(prob, root, trans, body_pose, betas.detach(), opts.iters_global, TORSO, fit=("root", "trans"))
+        # A second pass with all keypoints picks the hypothesis that also explains head, limbs, feet.
+        _stage(prob, root, trans, body_pose, betas.detach(), max(10, opts.iters_global // 4), None,
+               fit=("root", "trans"))
+        with torch.no_grad():
+            pose_full = torch.cat([root, body_pose], 1)
+            kp, _ = prob.model.forward(pose_full, betas.detach(), trans)
+            per = prob.data_terms(kp).reshape(H, T)
     best = per.argmin(0)
     idx = best * T + torch.arange(T, device=prob.dev)
     return root.detach()[idx], trans.detach()[idx]
