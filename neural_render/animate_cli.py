@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neural_render.cli_args import frame_range
 from neural_render.errors import InputError
 
 
@@ -40,16 +41,6 @@ def _parse_parts(items: list[str] | None) -> dict:
     return out
 
 
-def _parse_frames(spec: str | None):
-    if not spec:
-        return None
-    try:
-        a, b = spec.split(":")
-        return int(a or 0), (int(b) if b else None)
-    except ValueError:
-        raise InputError(f"'{spec}' is not A:B", where="--frames", fix="e.g. --frames 0:60") from None
-
-
 def _run(args) -> int:
     from neural_render.generator.animate import AnimateOptions, animate
 
@@ -60,7 +51,7 @@ def _run(args) -> int:
         raise InputError(f"texture size {args.texture_size}", where="--texture-size", fix="use 128, 256 or 512")
     opts = AnimateOptions(size=args.size, device=args.device, texture_size=args.texture_size,
                           keypoints=args.keypoints or [], parts=_parse_parts(args.part), video=args.video,
-                          checkpoint=args.checkpoint, frames=_parse_frames(args.frames))
+                          checkpoint=args.checkpoint, frames=frame_range(args.frames))
     from neural_render.fileio import exclusive_folder
 
     with exclusive_folder(args.out, "animate run"):

@@ -8,7 +8,8 @@ benchmark and a summary table against the goals, written to one folder.
 from __future__ import annotations
 
 import importlib
-import json
+
+from neural_render.cli_args import print_result
 
 TARGETS = {
     "body": "neural_render.body.bench",
@@ -44,9 +45,5 @@ def _run(args) -> int:
 
     mod = importlib.import_module(TARGETS[args.target])
     result = {"target": args.target, "machine": machine(), **mod.run(device=args.device, quick=args.quick)}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for k, v in result.items():
-            print(f"{k}: {v}")
+    print_result(result, args.json)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+from neural_render.cli_args import print_result
 from neural_render.errors import InputError, check_range
 
 # Command-line bounds, checked before anything is allocated (SECURITY.md).
@@ -194,11 +195,7 @@ def _eval(args) -> int:
     with exclusive_folder(args.save, "eval --save run") if args.save else contextlib.nullcontext():
         res = _clean(evaluate(args.checkpoint, args.data, device=args.device, batch=args.batch, size=args.size,
                               split=args.split, save_dir=args.save))
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        for k, v in res.items():
-            print(f"{k}: {v}")
+    print_result(res, args.json)
     return 0
 
 

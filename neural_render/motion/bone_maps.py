@@ -55,34 +55,29 @@ def validate_bone_map(data, path: str | Path = "<bone map>") -> dict:
     if "joints" not in data and "center" not in data:
         raise InputError("bone map has neither 'joints' nor 'center'/'sided' patterns", path=path,
                          fix="see smpl_assets/bone_maps/README.md")
-    joints = data.get("joints", {})
-    if not isinstance(joints, dict):
-        raise InputError("'joints' must map SMPL joint names to source names", path=path)
-    for k, v in joints.items():
-        if k not in SMPL_INDEX:
-            raise InputError(f"unknown SMPL joint {k!r}", path=path, where="joints",
-                             fix=f"SMPL joints are {', '.join(SMPL_JOINT_NAMES)}")
-        if isinstance(v, str):
-            joints[k] = [v]
-        elif not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
-            raise InputError(f"joints.{k} must be a name or a list of names", path=path)
-    data["joints"] = joints
-    fingers = data.get("fingers", {})
-    if not isinstance(fingers, dict):
-        raise InputError("'fingers' must map SMPL-H finger joint names to source names", path=path)
-    for k, v in fingers.items():
-        if k not in FINGER_INDEX:
-            raise InputError(f"unknown SMPL-H finger joint {k!r}", path=path, where="fingers",
-                             fix="finger joints are left_/right_ + index|middle|pinky|ring|thumb + 1..3")
-        if isinstance(v, str):
-            fingers[k] = [v]
-        elif not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
-            raise InputError(f"fingers.{k} must be a name or a list of names", path=path)
-    data["fingers"] = fingers
+    data["joints"] = _name_lists(data, "joints", SMPL_INDEX, "SMPL joint", path,
+                                 f"SMPL joints are {', '.join(SMPL_JOINT_NAMES)}")
+    data["fingers"] = _name_lists(data, "fingers", FINGER_INDEX, "SMPL-H finger joint", path,
+                                  "finger joints are left_/right_ + index|middle|pinky|ring|thumb + 1..3")
     sp = data.get("strip_prefixes", [])
     if not (isinstance(sp, list) and all(isinstance(x, str) for x in sp)):
         raise InputError("'strip_prefixes' must be a list of strings", path=path)
     return data
+
+
+def _name_lists(data: dict, key: str, known, what: str, path, fix: str) -> dict[str, list[str]]:
+    """data[key] checked as {<what> name: source name or list of names}, with every value a list."""
+    entries = data.get(key, {})
+    if not isinstance(entries, dict):
+        raise InputError(f"'{key}' must map {what} names to source names", path=path)
+    for k, v in entries.items():
+        if k not in known:
+            raise InputError(f"unknown {what} {k!r}", path=path, where=key, fix=fix)
+        if isinstance(v, str):
+            entries[k] = [v]
+        elif not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise InputError(f"{key}.{k} must be a name or a list of names", path=path)
+    return entries
 
 
 def _strip(name: str, prefixes: list[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from neural_render.cli_args import frame_range
 from neural_render.errors import InputError
 
 
@@ -111,16 +112,6 @@ def _video_arg(videos: list[str] | None):
     return videos[0] if len(videos) == 1 else list(videos)
 
 
-def _parse_frames(spec: str | None):
-    if not spec:
-        return None
-    try:
-        a, b = spec.split(":")
-        return int(a or 0), (int(b) if b else None)
-    except ValueError:
-        raise InputError(f"bad frame range {spec!r}", where="--frames", fix="use A:B, e.g. 0:300") from None
-
-
 def _import(args) -> int:
     if args.all_images:
         return _import_all_images(args)
@@ -162,7 +153,7 @@ def _import_one(args) -> int:
     if out.suffix != ".npz":
         raise InputError("output must be a .npz file", path=out, where="--out")
     body = load_body(None if args.body == "default" else args.body)
-    fmt, frames, kset, video = args.format, _parse_frames(args.frames), None, _video_arg(args.video)
+    fmt, frames, kset, video = args.format, frame_range(args.frames), None, _video_arg(args.video)
     if fmt in ("auto", "video") and Path(args.src).exists():
         from neural_render.motion.importers import detect_format
 
