@@ -1,4 +1,9 @@
-"""Linear blend skinning in torch: batched, differentiable, CPU or CUDA. Same maths as lbs.py."""
+"""Linear blend skinning in torch: batched, differentiable, CPU or CUDA. Same maths as lbs.py.
+
+The pieces are exported for the keypoint fit's `KeypointBody` (which skins only the few vertices
+its keypoint regressor uses): `KinematicChain` (rest joints + local rotations -> joint transforms)
+and `pose_features` (the pose-corrective blend-shape input).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,53 @@ import numpy as np
 import torch
 
 from neural_render.motion.rotations_torch import rodrigues
+
+
+def pose_features(rot: torch.Tensor) -> torch.Tensor:
+    """(N, J*9 - 9) pose-corrective features R_j - I of joints 1.. from local rotations (N, J, 3, 3)."""
+    eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+    return (rot[:, 1:] - eye).reshape(rot.shape[0], -1)
+
+
+class KinematicChain:
+    """A joint tree batched by depth level: every joint of one level is posed at once.
+
+    `chain(rot (N, J, 3, 3), rest_joints (N, J, 3))` -> (G_rot (N, J, 3, 3), G_pos (N, J, 3)): each
+    joint's world rotation and position (before the translation), G_j = G_parent(j) [R_j | offset].
+    """
+
+    def __init__(self, parents):
+        self.parents = [int(p) for p in parents]
+        depth = [0] * len(self.parents)
+        for j in range(1, len(self.parents)):
+            depth[j] = depth[self.parents[j]] + 1
+        self.levels = [[j for j in range(len(self.parents)) if depth[j] == d] for d in range(max(depth) + 1)]
+        order = [j for lv in self.levels for j in lv]
+        slot = {j: i for i, j in enumerate(order)}
+        # Per level: the joints, their parents (joint ids) and the parents' slots in the
+        # level-ordered arrays built as the chain is walked; and the way back to joint order.
+        self._index = [(lv, [self.parents[j] for j in lv], [slot[self.parents[j]] for j in lv])
+                       for lv in self.levels[1:]]
+        self._inv_order = np.argsort(order)
+        self._on: dict = {}
+
+    def _indices(self, device):
+        if device not in self._on:
+            idx = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
+            self._on[device] = ([tuple(idx(a) for a in t) for t in self._index], idx(self._inv_order))
+        return self._on[device]
+
+    def __call__(self, rot: torch.Tensor, rest_joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        level_idx, inv_order = self._indices(rot.device)
+        g_rot = rot[:, :1]
+        g_pos = rest_joints[:, :1]
+        for lv, par_j, par_slot in level_idx:
+            Rp = g_rot[:, par_slot]
+            offs = rest_joints[:, lv] - rest_joints[:, par_j]
+            # Elementwise products instead of batched 3x3 matmuls: much faster on CPU.
+            g_pos = torch.cat([g_pos, g_pos[:, par_slot] + (Rp * offs[:, :, None, :]).sum(-1)], 1)
+            g_rot = torch.cat([g_rot, (Rp[..., :, :, None] * rot[:, lv, None, :, :]).sum(-2)], 1)
+        return g_rot[:, inv_order], g_pos[:, inv_order]
 
 
 class TorchLBS(torch.nn.Module):
@@ -21,6 +73,7 @@ class TorchLBS(torch.nn.Module):
         self.register_buffer("posedirs", None if body.posedirs is None
                              else t(body.posedirs).reshape(-1, body.posedirs.shape[-1]).T.contiguous())
         self.parents = [int(p) for p in body.parents]
+        self.chain = KinematicChain(self.parents)
 
     def rest(self, betas: torch.Tensor):
         """Rest vertices (N, V, 3) and joints (N, 24, 3) for betas (N, B); N may be 1 (broadcast)."""
@@ -55,17 +108,8 @@ class TorchLBS(torch.nn.Module):
         rest_joints = rest_joints.expand(N, -1, -1)
         rot = rodrigues(poses.reshape(N, J, 3))
         if self.posedirs is not None:
-            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
-            feat = (rot[:, 1:] - eye).reshape(N, -1)
-            v_shaped = v_shaped + (feat @ self.posedirs).reshape(N, -1, 3)
-        g_rot = [rot[:, 0]]
-        g_pos = [rest_joints[:, 0]]
-        for j in range(1, J):
-            p = self.parents[j]
-            g_rot.append(g_rot[p] @ rot[:, j])
-            g_pos.append(g_pos[p] + (g_rot[p] @ (rest_joints[:, j] - rest_joints[:, p])[..., None])[..., 0])
-        G_rot = torch.stack(g_rot, 1)
-        G_pos = torch.stack(g_pos, 1)
+            v_shaped = v_shaped + (pose_features(rot) @ self.posedirs).reshape(N, -1, 3)
+        G_rot, G_pos = self.chain(rot, rest_joints)
         offset = G_pos - (G_rot @ rest_joints[..., None])[..., 0]
         A = torch.cat([G_rot.reshape(N, J, 9), offset], -1)  # (N, J, 12)
         # Blended transforms component-major, (N, 12, V), then fused multiply-adds on contiguous

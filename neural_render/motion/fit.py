@@ -137,13 +137,6 @@ def _nanstat(fn, a):
 
 # ------------------------------------------------------------------------------------- the model
 
-def _levels(parents) -> list[list[int]]:
-    depth = [0] * len(parents)
-    for j in range(1, len(parents)):
-        depth[j] = depth[parents[j]] + 1
-    return [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
-
-
 class KeypointBody:
     """Posed joints and regressed keypoints of a body, in torch, without skinning every vertex.
 
@@ -152,6 +145,8 @@ class KeypointBody:
 
     def __init__(self, body, kind: str = "body25", device="cpu", num_betas: int = 10):
         import torch
+
+        from neural_render.body.lbs_torch import KinematicChain
 
         self.device = torch.device(device)
         t = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=self.device)  # noqa: E731
@@ -177,15 +172,7 @@ class KeypointBody:
         self.J_sd = t(np.einsum("jv,vcb->jcb", body.J_regressor, body.shapedirs[..., :B]))
         self.parents = [int(p) for p in body.parents]
         self.parents_np = np.asarray(body.parents, np.int64)
-        self.levels = _levels(self.parents)
-        order = [j for lv in self.levels for j in lv]
-        slot = {j: i for i, j in enumerate(order)}
-        idx = lambda a: torch.as_tensor(a, dtype=torch.long, device=self.device)  # noqa: E731
-        # Per depth level: the joints, their parents (joint ids) and the parents' slots in the
-        # level-ordered arrays built during the forward pass.
-        self.level_idx = [(idx(lv), idx([self.parents[j] for j in lv]), idx([slot[self.parents[j]] for j in lv]))
-                          for lv in self.levels[1:]]
-        self.inv_order = idx(np.argsort(order))
+        self.chain = KinematicChain(self.parents)
         self.pelvis_rest = body.rest_joints(np.zeros(B))[0]
 
     def rest_joints(self, betas):
@@ -197,29 +184,20 @@ class KeypointBody:
         """Per-joint skinning transforms: (G_rot (N, J, 3, 3), G_pos (N, J, 3), offset (N, J, 3),
         local rotations (N, J, 3, 3)) so that a rest point x skinned to joint j goes to
         G_rot_j x + offset_j (before the translation)."""
-        import torch
-
         from neural_render.motion import rotations_torch
 
         N = poses.shape[0]
         J = len(self.parents)
         rest_j = self.rest_joints(betas).expand(N, -1, -1)
         rot = rotations_torch.rodrigues(poses.reshape(N, J, 3))                   # (N, J, 3, 3)
-        g_rot = rot[:, :1]
-        g_pos = rest_j[:, :1]
-        for lv, par_j, par_slot in self.level_idx:
-            Rp = g_rot[:, par_slot]
-            offs = rest_j[:, lv] - rest_j[:, par_j]
-            # Elementwise products instead of batched 3x3 matmuls: much faster on CPU.
-            g_pos = torch.cat([g_pos, g_pos[:, par_slot] + (Rp * offs[:, :, None, :]).sum(-1)], 1)
-            g_rot = torch.cat([g_rot, (Rp[..., :, :, None] * rot[:, lv, None, :, :]).sum(-2)], 1)
-        G_rot = g_rot[:, self.inv_order]
-        G_pos = g_pos[:, self.inv_order]
+        G_rot, G_pos = self.chain(rot, rest_j)
         offset = G_pos - (G_rot * rest_j[:, :, None, :]).sum(-1)
         return G_rot, G_pos, offset, rot
 
     def forward(self, poses, betas, trans):
         import torch
+
+        from neural_render.body.lbs_torch import pose_features
 
         N = poses.shape[0]
         J = len(self.parents)
@@ -231,8 +209,7 @@ class KeypointBody:
             return kp + trans[:, None], G_pos + trans[:, None]
         v = self.v_sub + torch.einsum("scb,nb->nsc", self.sd_sub, betas[:, :self.num_betas]).expand(N, -1, -1)
         if self.pd_sub is not None:
-            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
-            v = v + ((rot[:, 1:] - eye).reshape(N, -1) @ self.pd_sub.T).reshape(N, -1, 3)
+            v = v + (pose_features(rot) @ self.pd_sub.T).reshape(N, -1, 3)
         # Linear blend skinning of the selected vertices: blend the joints' affine transforms.
         A = torch.cat([G_rot.reshape(N, J, 9), offset], -1)            # (N, J, 12)
         Tv = torch.einsum("sj,njk->nsk", self.w_sub, A)
