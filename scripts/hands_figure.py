@@ -27,7 +27,7 @@ def main(argv=None) -> int:
 
     from neural_render.body import load_body
     from neural_render.fileio import write_image
-    from neural_render.passes.camera import look_at
+    from neural_render.camera import Camera
     from neural_render.passes.raster import RasterRenderer
     from neural_render.passes.render import iter_frame_passes
     from neural_render.passes.scene import BodyInstance
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     inst = BodyInstance.from_motion(body, poses, np.zeros((T, 3)), hand_poses=hands)
     pf = inst.posed(list(range(T)))
     chest = pf.joints[2, 9].astype(np.float64)  # spine3, world (Z up, the body faces -y)
-    upper = look_at(chest + np.array([0.0, -1.9, 0.1]), chest, (512, 512), up=(0.0, 0.0, 1.0))
+    upper = Camera.look_at(chest + np.array([0.0, -1.9, 0.1]), chest, 512, 512, up=(0.0, 0.0, 1.0))
     fr = next(iter_frame_passes([inst], [upper] * T, 512, frames=[2], renderer="raster", profile="hands"))
     top = np.concatenate([fr["skeleton"], parts_colors("hands")[fr["parts"]]], 1)
     r = RasterRenderer(256, 256)
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     try:
         for t in range(T):
             c = pf.wholebody[t, 91:112].mean(0)
-            cam = look_at(c + np.array([0.0, -0.35, 0.1]), c, (256, 256), up=(0.0, 0.0, 1.0))
+            cam = Camera.look_at(c + np.array([0.0, -0.35, 0.1]), c, 256, 256, up=(0.0, 0.0, 1.0))
             n = r.render([inst], [pf.vertices[t]], cam)["normal"]
             m = np.any(n != 0, -1)[..., None]
             tiles.append((np.clip((n + 1) / 2, 0, 1) * 255 * m).astype(np.uint8))

@@ -29,7 +29,7 @@ def speed(sizes=(256, 576, 1080), frames: int = 60, hands: bool = True) -> dict:
     import cv2
 
     from neural_render.capture.detect import PoseDetector
-    from neural_render.capture.video import iter_frames
+    from neural_render.video import iter_frames
 
     src = shared_data() / "video" / "hybrik_taiji.mp4"
     raw = []

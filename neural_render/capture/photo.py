@@ -156,13 +156,12 @@ def refine_to_mask(res, body, mask: np.ndarray, device: str = "cpu", work: int =
     import cv2
 
     from neural_render.capture import silhouette as sil
-    from neural_render.passes.camera import Camera as PassCamera
+    from neural_render.camera import Camera
 
     c = res.cameras[0]
     s = work / max(c.width, c.height)
     w, h = max(8, int(round(c.width * s))), max(8, int(round(c.height * s)))
-    cam = PassCamera(c.K, c.world_to_camera, c.width, c.height).scaled(w, h)
-    cam.name = "photo"
+    cam = Camera(c.K, c.world_to_camera, c.width, c.height, name="photo").scaled(w, h)
     m = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_AREA) > 0
     motion, rep = sil.refine(body, res.motion, [cam], [m[None]], res.keypoints3d,
                              opts=sil.RefineOptions(device=device, fit_shape=False, iterations=60))

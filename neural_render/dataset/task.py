@@ -187,7 +187,7 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
                 wb = person.wholebody[f].astype(np.float64)
                 placed = np.all(np.isfinite(wb), 1)  # a model without face landmarks leaves NaN
                 wb = np.where(placed[:, None], wb, 0.0)
-                uvw, zw = project(wb, posed.K, posed.world_to_camera)
+                uvw, zw = camera.project(wb)
                 vw = L.keypoint_visibility(wb, pid, uvw, eye, ray_hit, ids, tol)
                 vw[(zw <= 0) | ~placed] = L.OUTSIDE
                 vw[:17] = v17  # the body points are COCO-17's own
