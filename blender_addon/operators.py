@@ -6,6 +6,7 @@ RuntimeError in scripts). Long jobs run modal with progress and Esc to cancel wh
 window, synchronously otherwise.
 """
 
+import dataclasses
 import os
 
 import bpy
@@ -187,18 +188,24 @@ class _MotionImport(_ModalJob):
         api = _api()
         try:
             self._arm = api.active_body(context, create=True)
-            fps = api.import_fps(context.scene, _setting(self, "fps", s, "motion_fps") or None,
-                                 _setting(self, "set_scene_range", s))
-            self._mjob = api.MotionJob(path, fmt, fps, _setting(self, "bone_map", s) or None,
-                                       self._arm.get("nr_body_path", "default"), preferences.python_path(context),
-                                       _setting(self, "unit", s) or None, _setting(self, "ground", s),
-                                       _setting(self, "smooth", s), _setting(self, "match_proportions", s))
+            options = self._options(s)
+            fps = api.import_fps(context.scene, options.fps, _setting(self, "set_scene_range", s))
+            self._mjob = api.MotionJob(path, dataclasses.replace(options, fps=fps),
+                                       self._arm.get("nr_body_path", "default"), preferences.python_path(context))
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         self._path = path
         self._what = "Fitting keypoints"
         return self._start_modal(context, self._mjob.job)
+
+    def _options(self, s):
+        """The import settings (this call's, else the scene panel's), gathered once."""
+        return _api().MotionImportOptions(
+            fmt=_setting(self, "format", s, "motion_format"), fps=_setting(self, "fps", s, "motion_fps") or None,
+            bone_map=_setting(self, "bone_map", s) or None, unit=_setting(self, "unit", s) or None,
+            ground=_setting(self, "ground", s), smooth=_setting(self, "smooth", s),
+            match_proportions=_setting(self, "match_proportions", s))
 
     def _done(self, context):
         s = context.scene.neural_render
@@ -219,18 +226,14 @@ class _MotionImport(_ModalJob):
         if not path:
             self.report({"ERROR"}, "no motion file given (set filepath)")
             return {"CANCELLED"}
-        fps = _setting(self, "fps", s, "motion_fps")
         start = self.frame_start if self.frame_start >= 0 else None
         try:
             arm = _api().active_body(context, create=True)
             with _Progress(context) as progress:
                 action = _api().import_motion(
-                    arm, bpy.path.abspath(path), fmt=_setting(self, "format", s, "motion_format"),
-                    fps=fps or None, bone_map=_setting(self, "bone_map", s) or None, frame_start=start,
+                    arm, bpy.path.abspath(path), self._options(s), frame_start=start,
                     apply_shape=_setting(self, "apply_shape", s), set_scene_range=_setting(self, "set_scene_range", s),
-                    python=preferences.python_path(context), progress=progress,
-                    unit=_setting(self, "unit", s) or None, ground=_setting(self, "ground", s),
-                    smooth=_setting(self, "smooth", s), match_proportions=_setting(self, "match_proportions", s))
+                    python=preferences.python_path(context), progress=progress)
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

@@ -13,10 +13,12 @@ Everything here also works headless with the bpy module, so scripts get the same
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -155,47 +157,79 @@ def body_measurements(arm_obj) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------- motion
 
-def load_motion(filepath: str, fmt: str = "auto", fps: float | None = None, bone_map: str | None = None,
-                body_path: str | None = None, python: str | None = None, progress=None,
-                unit: str | None = None, ground: str = "auto", smooth: float = 0.0,
-                match_proportions: bool = False):
-    """Read any supported motion source into a `Motion` (resampled to `fps` when given).
+@dataclass(frozen=True)
+class MotionImportOptions:
+    """The add-on's motion import settings: built once per operator run, then handed down
+    (load_motion -> MotionJob or the importer) whole, like the keywords of Blender's own importers.
+
+    fmt: "auto" or one of MOTION_FORMATS; fps: resample to this rate (None keeps the source's);
+    bone_map: a preset name or JSON file; unit: BVH/FBX length unit (None: detected); ground:
+    "auto"/"on"/"off"; smooth: seconds; match_proportions (BVH/FBX): the motion's betas fit the
+    source skeleton's bone lengths (importer shape="source") so the body's joints follow the source
+    exactly; off (the default) keeps the body's own proportions (shape="body"), which keeps its mesh
+    as built (a CMU skeleton's short torso would otherwise crease the waist).
+    """
+
+    fmt: str = "auto"
+    fps: float | None = None
+    bone_map: str | None = None
+    unit: str | None = None
+    ground: str = "auto"
+    smooth: float = 0.0
+    match_proportions: bool = False
+
+    @property
+    def shape(self) -> str:
+        """The importer's `shape` for "Match source proportions"."""
+        return "source" if self.match_proportions else "body"
+
+    def importer_keywords(self, fmt: str) -> dict:
+        """Keywords for `motion.importers.import_motion` (fmt: the detected format)."""
+        return {"fmt": fmt, "fps": self.fps or None, "bone_map": self.bone_map or None, "unit": self.unit or None,
+                "ground": self.ground, "smooth": self.smooth, "shape": self.shape}
+
+    def cli_args(self, fmt: str) -> list[str]:
+        """The same options as `neural-render motion import` flags (fmt: the detected format)."""
+        args = ["--format", fmt]
+        if self.fps:
+            args += ["--fps", f"{self.fps:g}"]
+        if self.bone_map:
+            args += ["--bone-map", self.bone_map]
+        if self.unit:
+            args += ["--unit", self.unit]
+        args += ["--ground", self.ground, "--smooth", f"{self.smooth:g}"]
+        if fmt in ("bvh", "fbx"):  # keypoint fits have no source skeleton: the option does not apply
+            args += ["--shape", self.shape]
+        return args
+
+
+def load_motion(filepath: str, options: MotionImportOptions | None = None, body_path: str | None = None,
+                python: str | None = None, progress=None, **keywords):
+    """Read any supported motion source into a `Motion` (see MotionImportOptions; keywords build
+    the options when none are given).
 
     Formats that need torch (keypoint fitting) run `neural-render motion import` as a heavy.py
     job: in a thread when this Python imports torch, else in the configured interpreter. A video,
     folder of frames or photo (fmt "video", or "auto" on such a path) is detected with the
-    built-in detector first, in that job. unit
-    (BVH/FBX length unit, None = detected), ground ("auto"/"on"/"off") and smooth (seconds) are
-    the importer's options. match_proportions (BVH/FBX only): the motion's betas fit the source
-    skeleton's bone lengths (importer shape="source") so the body's joints follow the source
-    exactly; off (the add-on's default) keeps the body's own proportions (shape="body"), which keeps
-    its mesh as built (a CMU skeleton's short torso would otherwise crease the waist).
+    built-in detector first, in that job.
     """
     from neural_render.motion import importers
 
+    options = options or MotionImportOptions(**keywords)
     path = Path(filepath)
     if not path.exists():
         raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
-    kind = importers.detect_format(path) if fmt == "auto" else fmt
+    kind = importers.detect_format(path) if options.fmt == "auto" else options.fmt
     if kind in KEYPOINT_FORMATS:  # minutes of torch fitting: a heavy job (thread or subprocess)
-        return _motion_via_cli(path, kind, fps, bone_map, body_path, python, progress, unit, ground, smooth,
-                               match_proportions)
-    motion, _report = importers.import_motion(path, fmt=kind, fps=fps or None, body=body_path or None,
-                                              bone_map=bone_map or None, unit=unit or None, ground=ground,
-                                              smooth=smooth, shape=motion_shape_mode(match_proportions))
+        return _motion_via_cli(path, dataclasses.replace(options, fmt=kind), body_path, python, progress)
+    motion, _report = importers.import_motion(path, body=body_path or None, **options.importer_keywords(kind))
     return motion
 
 
-def motion_shape_mode(match_proportions: bool) -> str:
-    """The importer's `shape` for the add-on's "Match source proportions" option."""
-    return "source" if match_proportions else "body"
-
-
-def _motion_via_cli(path, fmt, fps, bone_map, body_path, python, progress, unit=None, ground="auto", smooth=0.0,
-                    match_proportions=False):
+def _motion_via_cli(path, options: MotionImportOptions, body_path, python, progress):
     import time
 
-    job = MotionJob(path, fmt, fps, bone_map, body_path, python, unit, ground, smooth, match_proportions)
+    job = MotionJob(path, options, body_path, python)
     last = None
     while job.job.poll():
         time.sleep(0.1)
@@ -213,25 +247,15 @@ class MotionJob:
     in a worker thread when this Python has torch, else in the configured interpreter. Poll
     `.job` (a heavy.HeavyJob) from a modal operator; `finish()` returns the Motion."""
 
-    def __init__(self, path, fmt, fps=None, bone_map=None, body_path=None, python=None, unit=None,
-                 ground="auto", smooth=0.0, match_proportions=False):
+    def __init__(self, path, options: MotionImportOptions, body_path=None, python=None):
         from neural_render.blender import heavy
 
         self.path = Path(path)
         self._tmp = tempfile.mkdtemp(prefix="nr_motion_")
         self.out = Path(self._tmp) / "motion.npz"
-        args = ["motion", "import", str(path), "--out", str(self.out), "--format", fmt, "--no-preview"]
-        if fps:
-            args += ["--fps", f"{fps:g}"]
-        if bone_map:
-            args += ["--bone-map", bone_map]
+        args = ["motion", "import", str(path), "--out", str(self.out), "--no-preview", *options.cli_args(options.fmt)]
         if body_path and body_path != "default":
             args += ["--body", body_path]
-        if unit:
-            args += ["--unit", unit]
-        args += ["--ground", ground, "--smooth", f"{smooth:g}"]
-        if fmt in ("bvh", "fbx"):  # keypoint fits have no source skeleton: the option does not apply
-            args += ["--shape", motion_shape_mode(match_proportions)]
         try:
             self.job = heavy.HeavyJob(args, python=python, needs_torch=True).start()
         except BaseException:
@@ -321,22 +345,21 @@ def motion_on_body_shape(arm_obj, motion):
     return motion_on_shape(motion, _RigRestJoints(arm_obj), rig.get_betas(arm_obj))
 
 
-def import_motion(arm_obj, filepath: str, fmt: str = "auto", fps: float | None = None,
-                  bone_map: str | None = None, frame_start: int | None = None, apply_shape: bool = True,
-                  set_scene_range: bool = True, python: str | None = None, progress=None,
-                  unit: str | None = None, ground: str = "auto", smooth: float = 0.0,
-                  match_proportions: bool = False):
-    """Import a motion file onto a body as a new Action; fps None = the scene's fps.
+def import_motion(arm_obj, filepath: str, options: MotionImportOptions | None = None, frame_start: int | None = None,
+                  apply_shape: bool = True, set_scene_range: bool = True, python: str | None = None, progress=None,
+                  **keywords):
+    """Import a motion file onto a body as a new Action (options, or keywords building them, as in
+    MotionImportOptions); fps None = the scene's fps.
 
     match_proportions (BVH/FBX): the body takes the source skeleton's bone lengths (with
     apply_shape) so its joints follow the source exactly; off keeps the body's own proportions.
     """
     import bpy
 
-    fps = import_fps(bpy.context.scene, fps, set_scene_range)
+    options = options or MotionImportOptions(**keywords)
+    fps = import_fps(bpy.context.scene, options.fps, set_scene_range)
     body_path = arm_obj.get("nr_body_path", "default")
-    motion = load_motion(filepath, fmt, fps, bone_map, body_path, python, progress, unit, ground, smooth,
-                         match_proportions)
+    motion = load_motion(filepath, dataclasses.replace(options, fps=fps), body_path, python, progress)
     return apply_motion(arm_obj, motion, Path(filepath).stem, frame_start, apply_shape, set_scene_range)
 
 
