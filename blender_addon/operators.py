@@ -363,15 +363,10 @@ class NEURALRENDER_OT_generate_frames(_ModalJob, bpy.types.Operator):
         if context.window is None:
             return self.execute(context)
         out, ckpt, device, size = self._args(context)
-        api = _api()
         try:
-            from neural_render.blender import heavy
-
-            api.check_generate_inputs(ckpt, out)
-            api.render_passes(context.scene, os.path.join(out, "passes"), None, size, "default")
-            self._frames = os.path.join(out, "frames")
-            job = heavy.HeavyJob(api.generate_args(os.path.join(out, "passes"), ckpt, self._frames, device),
-                                 python=preferences.python_path(context)).start()
+            job, frames = _api().start_generate_frames(context.scene, out, ckpt, device, size=size,
+                                                       python=preferences.python_path(context))
+            self._frames = str(frames)
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

@@ -462,14 +462,27 @@ def generate_frames(scene, out_dir: str, checkpoint: str, device: str = "cpu", p
     """Render passes of the scene range into out_dir/passes, then generator frames into out_dir/frames."""
     from neural_render.blender import heavy
 
+    job, frames = start_generate_frames(scene, out_dir, checkpoint, device, passes, size, profile, python)
+    heavy.follow(job, progress)
+    if job.returncode != 0:
+        raise InputError(f"generator failed: {job.error_text()}", path=checkpoint)
+    return frames
+
+
+def start_generate_frames(scene, out_dir: str, checkpoint: str, device: str = "cpu", passes=None, size: int = 256,
+                          profile: str = "default", python: str | None = None):
+    """Check the inputs, render passes of the scene range into out_dir/passes and start the
+    generator on them as a heavy job (a modal operator polls it; Esc cancels).
+
+    Returns (the started heavy.HeavyJob, the folder its frames go to: out_dir/frames)."""
+    from neural_render.blender import heavy
+
     check_generate_inputs(checkpoint, out_dir)
     out = Path(out_dir)
     render_passes(scene, str(out / "passes"), passes, size, profile)
-    job = heavy.run(generate_args(str(out / "passes"), checkpoint, str(out / "frames"), device),
-                    python=python, needs_torch=True, progress=progress)
-    if job.returncode != 0:
-        raise InputError(f"generator failed: {job.error_text()}", path=checkpoint)
-    return out / "frames"
+    job = heavy.HeavyJob(generate_args(str(out / "passes"), checkpoint, str(out / "frames"), device),
+                         python=python, needs_torch=True).start()
+    return job, out / "frames"
 
 
 def animate_args(image: str, motion: str, out_dir: str, size: int = 256, device: str = "cpu",

@@ -246,9 +246,13 @@ class HeavyJob:
 
 def run(args: list[str], python: str | None = None, needs_torch: bool = True, progress=None) -> HeavyJob:
     """Run a job to the end (headless); `progress(fraction, message)` is called as it streams."""
+    return follow(HeavyJob(args, python, needs_torch).start(), progress)
+
+
+def follow(job: HeavyJob, progress=None) -> HeavyJob:
+    """Wait for a started job to end; `progress(fraction, message)` is called as it streams."""
     import time
 
-    job = HeavyJob(args, python, needs_torch).start()
     last = -1.0
     while job.poll():
         time.sleep(0.1)
