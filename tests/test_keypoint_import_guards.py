@@ -34,7 +34,7 @@ def case(body):
 
 def _mediapipe_doc(out, cam, frames=None, pixels=False, world=True, size=True) -> dict:
     """MediaPipe JSON of the truth: normalized image landmarks (from `cam`) + world landmarks."""
-    uv = cam.project(out.body25)
+    uv = cam.project(out.body25)[0]
     docs = []
     for t in range(len(uv)) if frames is None else frames:
         img, wl = np.zeros((33, 4)), np.zeros((33, 4))
