@@ -632,7 +632,7 @@ def test_round2_pickle_newobj_on_the_ndarray_tag(tmp_path):
 
 def test_round2_toml_bone_map_and_split_files(tmp_path):
     from neural_render.generator.data import _split_numbers
-    from neural_render.generator.video import read_fps
+    from neural_render.generator.infer import read_fps
     from neural_render.motion.bone_maps import load_bone_map
     from neural_render.motion.calibration import load_calibration
 

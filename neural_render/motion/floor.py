@@ -112,7 +112,7 @@ def floor_stats(kp: np.ndarray, contact: np.ndarray, n: np.ndarray, d: float, fp
 
 def _to_floor_frame(res, body, n: np.ndarray, d: float):
     """Turn and shift the fit's world so the plane n . x + d = 0 becomes z = 0 (n -> +z)."""
-    from neural_render.motion.calibration import Camera
+    from neural_render.camera import Camera
     from neural_render.motion.rotations import rotations_between
 
     R = rotations_between(np.asarray(n, np.float64)[None], np.array([[0, 0, 1.0]]))[0]
@@ -124,7 +124,7 @@ def _to_floor_frame(res, body, n: np.ndarray, d: float):
         w2c = c.world_to_camera.copy()
         w2c[:3, :3] = c.R @ R.T
         w2c[:3, 3] = c.t - w2c[:3, :3] @ t
-        cams.append(Camera(c.name, c.K, w2c, c.width, c.height, c.dist))
+        cams.append(Camera(c.K, w2c, c.width, c.height, c.dist, c.name))
     res.motion, res.cameras = motion, cams
     res.keypoints3d = res.keypoints3d @ R.T + t
     res.joints = res.joints @ R.T + t
