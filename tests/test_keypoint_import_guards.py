@@ -100,7 +100,7 @@ def test_pixel_coordinates_in_a_mediapipe_file_are_refused(case, tmp_path):
     doc["coordinates"] = "pixels"
     (tmp_path / "px2.json").write_text(json.dumps(doc))
     ks = read_keypoints(tmp_path / "px2.json")
-    np.testing.assert_allclose(ks.people[1][0][11, :2], cam.project(out.body25)[1, 5], atol=1e-6)
+    np.testing.assert_allclose(ks.people[1][0][11, :2], cam.project(out.body25)[0][1, 5], atol=1e-6)
 
 
 def test_no_person_in_any_frame_is_an_error(tmp_path):
