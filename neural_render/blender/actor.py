@@ -271,11 +271,9 @@ def _person_mask_settings(scene, person_objs) -> None:
 
 
 def _alpha_to_mask(src: str, dest: Path) -> None:
-    import cv2
+    from neural_render.fileio import read_image, write_image
 
-    from neural_render.fileio import write_image
-
-    img = cv2.imread(src, cv2.IMREAD_UNCHANGED)
+    img = read_image(src, "unchanged", missing_ok=True)
     if img is None or img.ndim != 3 or img.shape[2] != 4:
         raise RuntimeError(f"Blender wrote no RGBA mask at {src}")
     write_image(dest, ((img[..., 3] > 127) * 255).astype(np.uint8))

@@ -306,10 +306,7 @@ def _write_person_masks(view: _View, mask_dir: Path, start: int) -> None:
 
 def _read_source_mask(mask_dir: Path, frame: int, width: int, height: int) -> np.ndarray:
     """(H, W) uint8 mask of source frame `frame` (detect's masks/ are numbered frame + 1)."""
-    import cv2
-
-    p = mask_dir / f"{frame + 1:06d}.png"
-    m = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.is_file() else None
+    m = read_image(mask_dir / f"{frame + 1:06d}.png", "gray", missing_ok=True)
     if m is None or m.shape != (height, width):
         return np.zeros((height, width), np.uint8)
     return m
@@ -340,7 +337,7 @@ def _refine(views: list[_View], fit, body, opts: PrepareOptions, mode: str = "ba
     ro = sil.RefineOptions(device=opts.device, **opts.refine_options)
 
     def person_mask(c: int, t: int) -> np.ndarray:
-        img = cv2.imread(str(views[c].folder / "person_mask" / frame_filename(t)), cv2.IMREAD_GRAYSCALE)
+        img = read_image(views[c].folder / "person_mask" / frame_filename(t), "gray")
         return cv2.resize(img, (work, work), interpolation=cv2.INTER_AREA) > 127
 
     near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))

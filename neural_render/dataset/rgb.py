@@ -18,6 +18,7 @@ stripes, checker, noise) on the shirt / trouser parts, textured in the body's re
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
