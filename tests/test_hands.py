@@ -3,6 +3,7 @@ canonical motion, and the DWPose-style `wholebody` skeleton pass."""
 
 import importlib.util
 import pickle
+import subprocess
 import sys
 
 import numpy as np
