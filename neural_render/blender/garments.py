@@ -26,15 +26,9 @@ def mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray, rest: np.nda
     """A triangle mesh object (world coordinates) with the optional ``rest`` point attribute."""
     import bpy
 
-    V, F = len(vertices), len(faces)
-    me = bpy.data.meshes.new(name)
-    me.vertices.add(V)
-    me.vertices.foreach_set("co", np.asarray(vertices, np.float32).ravel())
-    me.loops.add(3 * F)
-    me.loops.foreach_set("vertex_index", np.asarray(faces, np.int32).ravel())
-    me.polygons.add(F)
-    me.polygons.foreach_set("loop_start", np.arange(0, 3 * F, 3, dtype=np.int32))
-    me.update()
+    from neural_render.blender.bpy_util import new_triangle_mesh
+
+    me = new_triangle_mesh(name, vertices, faces)
     if rest is not None:
         at = me.attributes.new("rest", "FLOAT_VECTOR", "POINT")
         at.data.foreach_set("vector", np.asarray(rest, np.float32).ravel())
