@@ -50,6 +50,15 @@ def _frames(actor) -> list[np.ndarray]:
     return [read_image(p) for p in image_sequence(actor["dir"] / "frames")]
 
 
+def _person_mask_ok(detected: np.ndarray, body: np.ndarray) -> bool:
+    """The detector's person mask covers the rendered body and reaches at most 15 px (at 224 px)
+    beyond it: the actor wears hair and a skirt that the `mask` pass (the body alone) leaves out."""
+    import cv2
+
+    near = cv2.dilate(body.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))) > 0
+    return (detected & body).sum() / body.sum() > 0.95 and (detected & ~near).sum() / detected.sum() < 0.03
+
+
 def _mask(actor, t: int) -> np.ndarray:
     import cv2
 
@@ -65,8 +74,7 @@ def test_detect_image_finds_the_rendered_keypoints_and_mask(actor):
     # left/right swapped or a wrong COCO mapping would put several points 20+ px off
     assert np.median(err) < 4 and err.max() < 12, np.round(err, 1)
     m = det.mask >= 0.5
-    iou = (m & _mask(actor, 1)).sum() / (m | _mask(actor, 1)).sum()
-    assert iou > 0.75
+    assert _person_mask_ok(m, _mask(actor, 1))
     # world landmarks: metres, origin between the hips, y down (the head is above, so negative y)
     hips = det.world[[23, 24], :3].mean(0)
     assert np.linalg.norm(hips) < 0.05
@@ -93,7 +101,7 @@ def test_detect_cli_writes_coco_landmarks_masks(actor, tmp_path):
         import cv2
 
         m = cv2.imread(str(out / doc["frames"][t]["mask"]), cv2.IMREAD_GRAYSCALE) > 127
-        assert (m & _mask(actor, t)).sum() / (m | _mask(actor, t)).sum() > 0.75
+        assert _person_mask_ok(m, _mask(actor, t))
     # the MediaPipe reader of `motion import` reads it back to the same pixels
     ks = read_keypoints(out / "landmarks.json")
     assert ks.layout == "mediapipe33" and ks.image_size == (SIZE, SIZE) and ks.world is not None
@@ -213,6 +221,6 @@ def test_prepare_without_keypoints_uses_the_detector_masks(actor, tmp_path):
     rep = json.loads((out / "fit_report.json").read_text())
     assert rep["silhouette_refinement"]["silhouettes"] == "detector"
     iou = rep["silhouette_refinement"]["views"]["frames"]
-    assert iou["silhouette_iou_before"] > 0.6 and iou["silhouette_iou_after"] >= iou["silhouette_iou_before"] - 0.02
+    assert iou["silhouette_iou_before"] > 0.5 and iou["silhouette_iou_after"] >= iou["silhouette_iou_before"] - 0.02
     assert sorted(p.name for p in (out / "person_mask").iterdir()) == ["000001.png", "000002.png", "000003.png"]
     assert (out / "detection" / "keypoints_coco.json").is_file()
