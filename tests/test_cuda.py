@@ -38,6 +38,14 @@ CUDA = torch.cuda.is_available()
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="no CUDA device")]
 
 
+def read_image(path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img is not None, f"no image at {path}"
+    return img
+
+
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
@@ -138,7 +146,6 @@ def test_generator_bf16_channels_last_vs_fp32(tmp_path):
 
 
 def test_generate_compile_matches_eager(tmp_path):
-    from neural_render.fileio import read_image
     from neural_render.generator.infer import generate
     from neural_render.paths import asset
 
@@ -291,7 +298,6 @@ def _cli(*args, timeout=1200) -> subprocess.CompletedProcess:
 
 
 def test_cycles_gpu_actor_render_and_batch(tmp_path):
-    from neural_render.fileio import read_image
     from neural_render.paths import asset
 
     kind = _cycles_gpu().lower()

@@ -53,9 +53,10 @@ def run(device: str = "auto", quick: bool = False, seconds: float | None = None,
         shutil.rmtree(work, ignore_errors=True)
     k = max(1, len(rows) // 10)
     timed = rows[k - 1:]
-    steps_per_s = None
     if len(timed) >= 2 and timed[-1]["seconds"] > timed[0]["seconds"]:
         steps_per_s = (timed[-1]["step"] - timed[0]["step"]) / (timed[-1]["seconds"] - timed[0]["seconds"])
+    else:  # too few steps to leave the start-up out: the whole run
+        steps_per_s = summary["steps"] / max(summary["seconds"], 1e-9)
     n = min(5, max(1, len(rows) // 2))
     first = sum(r["l1"] for r in rows[:n]) / n
     last = sum(r["l1"] for r in rows[-n:]) / n

@@ -148,15 +148,33 @@ def crop_side(cfg: GeneratorConfig, height: int) -> int:
     return max(8, int(round(height * cfg.crop_fraction / 2)) * 2)
 
 
-def extract_crops(img: torch.Tensor, boxes: torch.Tensor, side: int) -> torch.Tensor:
-    """Crops (N, K, C, side, side) at integer top-left corners `boxes` (N, K, 2) = (x0, y0)."""
+def _crop_index(boxes: torch.Tensor, side: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Index tensors (batch, rows, cols) broadcasting to (N, K, side, side) for crops at `boxes`.
+
+    Gathers with tensor indices instead of Python ints: no device->host sync per crop on CUDA and
+    no value-specialised recompiles under torch.compile (the corners are data)."""
     n, k = boxes.shape[:2]
-    out = []
-    for b in range(n):
-        for j in range(k):
-            x0, y0 = int(boxes[b, j, 0]), int(boxes[b, j, 1])
-            out.append(img[b, :, y0:y0 + side, x0:x0 + side])
-    return torch.stack(out).view(n, k, img.shape[1], side, side)
+    ar = torch.arange(side, device=device)
+    boxes = boxes.to(device=device, dtype=torch.long)
+    rows = (boxes[..., 1:2] + ar)[..., :, None]          # (N, K, side, 1)
+    cols = (boxes[..., 0:1] + ar)[..., None, :]          # (N, K, 1, side)
+    batch = torch.arange(n, device=device).view(n, 1, 1, 1).expand(n, k, 1, 1)
+    return batch, rows, cols
+
+
+def extract_crops(img: torch.Tensor, boxes: torch.Tensor, side: int) -> torch.Tensor:
+    """Crops (N, K, C, side, side) at integer top-left corners `boxes` (N, K, 2) = (x0, y0), inside the image."""
+    b, r, c = _crop_index(boxes, side, img.device)
+    return img.permute(0, 2, 3, 1)[b, r, c].permute(0, 1, 4, 2, 3)  # (N, K, side, side, C) -> channels 3rd
+
+
+def paste_crops(like: torch.Tensor, crops: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) zeros with `crops` (N, K, C, side, side) added at `boxes`; overlaps add up."""
+    n, ch, h, w = like.shape
+    b, r, c = _crop_index(boxes, crops.shape[-1], like.device)
+    canvas = like.new_zeros(n, h, w, ch)
+    canvas = canvas.index_put((b, r, c), crops.permute(0, 1, 3, 4, 2).to(like.dtype), accumulate=True)
+    return canvas.permute(0, 3, 1, 2)
 
 
 class NeuralRenderer(nn.Module):
@@ -245,17 +263,9 @@ class NeuralRenderer(nn.Module):
         rgb = extract_crops(out, boxes, side).flatten(0, 1)
         gd = extract_crops(guide, boxes, side).flatten(0, 1)
         res = self.refiner(rgb, gd.to(rgb.dtype)).view(n, k, 3, side, side)
-        canvas = torch.zeros_like(out)
         # Paste residuals back; overlapping crops add up (the refiner sees its neighbour's output
         # only through training, which is fine for small overlaps).
-        rows = []
-        for b in range(n):
-            c = canvas[b]
-            for j in range(k):
-                x0, y0 = int(boxes[b, j, 0]), int(boxes[b, j, 1])
-                c = c + F.pad(res[b, j], (x0, out.shape[-1] - x0 - side, y0, out.shape[-2] - y0 - side))
-            rows.append(c)
-        return out + torch.stack(rows)
+        return out + paste_crops(out, res, boxes)
 
 
 def count_parameters(model: nn.Module) -> int:
