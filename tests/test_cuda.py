@@ -30,20 +30,14 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from neural_render.fileio import read_image  # noqa: E402
+
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "raster_mesa_512.npz"
 CUDA = torch.cuda.is_available()
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="no CUDA device")]
-
-
-def read_image(path) -> np.ndarray:
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert img is not None, f"no image at {path}"
-    return img
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
