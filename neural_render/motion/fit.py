@@ -486,6 +486,23 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
             for c in (cameras or [])]
     if obs2d is not None and (obs2d.ndim != 4 or obs2d.shape[0] != len(cams) or obs2d.shape[-1] != 3):
         raise ValueError(f"obs2d has shape {obs2d.shape}; expected ({len(cams)} cameras, T, K, 3)")
+    prob, missing, stats = _observations(body, opts, T, cams, obs2d, obs3d, layout, rel3d, rel3d_layout,
+                                         floor, contacts)
+    betas = torch.zeros(1, prob.model.num_betas, device=prob.dev, requires_grad=opts.fit_shape)
+    root_t, trans_t = _stage1(prob, cams, betas, opts, stats, obs3d, init3d, init_motion)
+    root_t, trans_t, body_pose = _stage2(prob, cams, root_t, trans_t, betas, opts, stats, obs2d, obs3d, init_motion)
+    return _report(prob, cams, root_t, trans_t, body_pose, betas, opts, stats, missing, t_start,
+                   obs2d, obs3d, layout, fps, world)
+
+
+def _observations(body, opts: FitOptions, T: int, cams: list[Camera], obs2d, obs3d, layout: str, rel3d,
+                  rel3d_layout, floor, contacts):
+    """The fit's problem with its observations in place (2D undistorted and confidence-gated, 3D,
+    per-camera relative 3D, floor and foot contacts; see `_fit_keypoints`).
+
+    Returns (problem, (T,) bool frames with too few confident keypoints, stats)."""
+    import torch
+
     prob = _Problem(body, opts, T)
     dev = prob.dev
     valid_count = np.zeros(T)
@@ -519,12 +536,18 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
             prob.contact = torch.as_tensor(np.asarray(contacts, np.float32).reshape(T, 2), device=dev)
     missing = valid_count < opts.min_keypoints
 
-    betas = torch.zeros(1, prob.model.num_betas, device=dev, requires_grad=opts.fit_shape)
     stats = {"frames": T, "device": str(dev)}
     if rel3d is not None:
         stats.update(stats_rel)
+    return prob, missing, stats
 
-    # ---- stage 1: root orientation + translation
+
+def _stage1(prob: _Problem, cams: list[Camera], betas, opts: FitOptions, stats: dict, obs3d, init3d, init_motion):
+    """Stage 1: root orientation + translation per frame (from init_motion, from 3D points, or from
+    several yaw hypotheses in 2D). Returns (root (T, 3), trans (T, 3)) tensors; adds to stats."""
+    import torch
+
+    T, dev = prob.T, prob.dev
     t1 = time.perf_counter()
     init_pts = None
     if obs3d is not None:
@@ -548,7 +571,16 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
         stats["init"] = f"{opts.yaw_inits} yaw hypotheses"
     stats["stage1_s"] = round(time.perf_counter() - t1, 3)
 
-    # ---- stage 2: everything
+    return root_t, trans_t
+
+
+def _stage2(prob: _Problem, cams: list[Camera], root_t, trans_t, betas, opts: FitOptions, stats: dict, obs2d, obs3d,
+            init_motion):
+    """Stage 2: everything (root, translation, body pose, then shape and focal length), with the
+    annealed pose prior and the limb-flip search for a single view. Returns (root, trans, body_pose)."""
+    import torch
+
+    T, dev = prob.T, prob.dev
     t2 = time.perf_counter()
     body_pose = prob.prior.mean_pose.expand(T, -1).clone().requires_grad_(True)
     if init_motion is None and opts.pose_inits > 1 and obs2d is not None and len(cams) == 1 and obs3d is None:
@@ -583,7 +615,16 @@ def _fit_keypoints(body, *, obs2d: np.ndarray | None = None, cameras: list[Camer
     with torch.no_grad():
         stats["final_loss_per_frame"] = round(float(_total_loss(prob, root_t, trans_t, body_pose, betas, None, ("root", "trans", "pose", "betas"))) / T, 3)
 
-    # ---- results
+    return root_t, trans_t, body_pose
+
+
+def _report(prob: _Problem, cams: list[Camera], root_t, trans_t, body_pose, betas, opts: FitOptions, stats: dict,
+            missing, t_start: float, obs2d, obs3d, layout: str, fps: float, world: str) -> FitResult:
+    """The fitted Motion with its per-frame checks: reprojection in the real (distorted) images,
+    3D error, implausible and high-error frames, timings."""
+    import torch
+
+    T = prob.T
     with torch.no_grad():
         poses = torch.cat([root_t, body_pose], 1)
         poses[:, 66:] = 0  # hands are not observed by body keypoints
