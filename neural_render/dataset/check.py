@@ -44,18 +44,7 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
                 "visible_outside_mask": 0, "missing_files": [str(coco_path.relative_to(root))],
                 "errors": ["annotations/coco_keypoints.json missing: the batch has not finished (rerun it to resume)"]}
     coco = json.loads(coco_path.read_text())
-    n_expected = cfg["samples"] * cfg["frames_per_sample"]
-    img_ids = [im["id"] for im in coco["images"]]
-    ann_ids = [a["id"] for a in coco["annotations"]]
-    if len(set(img_ids)) != len(img_ids):
-        errors.append("duplicated image ids")
-    if len(set(ann_ids)) != len(ann_ids):
-        errors.append("duplicated annotation ids")
-    if sorted(img_ids) != list(range(1, n_expected + 1)):
-        errors.append(f"image ids are not 1..{n_expected} ({len(img_ids)} images)")
-    for im in coco["images"]:
-        if not (root / im["file_name"]).is_file():
-            missing.append(im["file_name"])
+    _check_index(root, coco, cfg["samples"] * cfg["frames_per_sample"], errors, missing)
 
     max_err = 0.0
     outside = 0
@@ -75,9 +64,7 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
             elif hashes and hashlib.sha256(p.read_bytes()).hexdigest() != sha:
                 errors.append(f"{rel}: content differs from its label's SHA-256")
         for fr in lab["frames"]:
-            K = np.asarray(fr["camera"]["K"])
-            w2c = np.asarray(fr["camera"]["world_to_camera"])
-            W, H = fr["width"], fr["height"]
+            camera = Camera(fr["camera"]["K"], fr["camera"]["world_to_camera"], fr["width"], fr["height"])
             fid = fr["image_id"]
             inst_png = root / "instances" / f"{fid:06d}.png"
             inst = _read_gray(inst_png) if inst_png.is_file() else None
@@ -95,60 +82,101 @@ def check_dataset(root: str | Path, tolerance_px: float = 0.5, smpl: bool = True
                 if ann != person["coco"]:
                     errors.append(f"{where}: COCO json annotation differs from the sample's label file")
                 kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
-                mask = L.decode_mask(ann["segmentation"])
-                if list(mask.shape) != [H, W]:
-                    errors.append(f"{where}: mask size {mask.shape} != image {H}x{W}")
+                errs, n_out = _check_person_masks(where, ann, kp, person["instance_id"], inst, fid, camera)
+                errors += errs
+                if n_out is None:  # a mask of the wrong size: nothing else about this person can be checked
                     continue
-                if float(mask.sum()) != ann["area"]:
-                    errors.append(f"{where}: area {ann['area']} != mask pixels {mask.sum()}")
-                if mask.any() and L.bbox_of(mask) != ann["bbox"]:
-                    errors.append(f"{where}: bbox {ann['bbox']} != mask bbox {L.bbox_of(mask)}")
-                if inst is not None and not np.array_equal(inst == person["instance_id"], mask.astype(bool)):
-                    errors.append(f"{where}: RLE mask differs from instances/{fid:06d}.png")
-                if "amodal_segmentation" in ann:
-                    am = L.decode_mask(ann["amodal_segmentation"]).astype(bool)
-                    if np.any(mask.astype(bool) & ~am):
-                        errors.append(f"{where}: visible pixels outside the amodal mask")
-                    if float(am.sum()) != ann["amodal_area"] or (am.any() and L.bbox_of(am) != ann["amodal_bbox"]):
-                        errors.append(f"{where}: amodal bbox/area do not match the amodal mask")
-                vis = kp[:, 2] == L.VISIBLE
-                px = L.pixel_of(kp[:, :2])
-                for j in np.flatnonzero(vis):
-                    c, r = px[j]
-                    if not (0 <= c < W and 0 <= r < H and mask[r, c]):
-                        outside += 1
-                        errors.append(f"{where}: visible keypoint {j} at ({kp[j, 0]}, {kp[j, 1]}) is outside the mask")
-                # Geometry: stored 3D keypoints -> 2D labels.
-                labelled = kp[:, 2] > 0
-                pts3 = {"coco17": np.asarray(person["keypoints3d"]["coco17"]),
-                        "body25": np.asarray(person["keypoints3d"]["body25"])}
-                if smpl:
-                    posed = _repose(bodies, person["smpl"])
-                    if posed is not None:
-                        for name in ("coco17", "body25"):
-                            d3 = float(np.abs(posed[name] - pts3[name]).max())
-                            if d3 > 1e-4:
-                                errors.append(f"{where}: SMPL parameters re-posed give {name} {d3:.2e} m from the stored 3D keypoints")
-                        pts3 = posed
-                uv, _ = Camera(K, w2c, W, H).project(pts3["coco17"])
-                if labelled.any():
-                    e = float(np.abs(uv[labelled] - kp[labelled, :2]).max())
-                    max_err = max(max_err, e)
-                    if e > tolerance_px:
-                        errors.append(f"{where}: COCO keypoints are {e:.3f} px from the reprojected 3D keypoints")
-                if op is not None and k < len(op["people"]):
-                    o = np.asarray(op["people"][k]["pose_keypoints_2d"], np.float64).reshape(25, 3)
-                    uv25, _ = Camera(K, w2c, W, H).project(pts3["body25"])
-                    lab25 = o[:, 2] > 0
-                    if lab25.any():
-                        e = float(np.abs(uv25[lab25] - o[lab25, :2]).max())
-                        max_err = max(max_err, e)
-                        if e > tolerance_px:
-                            errors.append(f"{where}: OpenPose keypoints are {e:.3f} px from the reprojected 3D keypoints")
+                outside += n_out
+                opk = op["people"][k] if op is not None and k < len(op["people"]) else None
+                errs, err_px = _check_person_geometry(where, kp, person, opk, camera, smpl, bodies, tolerance_px)
+                errors += errs
+                max_err = max(max_err, err_px)
     ok = not errors and not missing
     return {"ok": ok, "images": len(coco["images"]), "annotations": len(coco["annotations"]),
             "max_reprojection_px": max_err, "visible_outside_mask": outside,
             "missing_files": sorted(set(missing)), "errors": errors}
+
+
+def _check_index(root: Path, coco: dict, n_expected: int, errors: list, missing: list) -> None:
+    """Image and annotation ids unique, images numbered 1..n_expected, every image file present."""
+    img_ids = [im["id"] for im in coco["images"]]
+    ann_ids = [a["id"] for a in coco["annotations"]]
+    if len(set(img_ids)) != len(img_ids):
+        errors.append("duplicated image ids")
+    if len(set(ann_ids)) != len(ann_ids):
+        errors.append("duplicated annotation ids")
+    if sorted(img_ids) != list(range(1, n_expected + 1)):
+        errors.append(f"image ids are not 1..{n_expected} ({len(img_ids)} images)")
+    for im in coco["images"]:
+        if not (root / im["file_name"]).is_file():
+            missing.append(im["file_name"])
+
+
+def _check_person_masks(where: str, ann: dict, kp: np.ndarray, instance_id: int, inst: np.ndarray | None,
+                        fid: int, camera: Camera) -> tuple[list[str], int | None]:
+    """One person's mask against its area, bbox, the instance map and its amodal mask, and its
+    visible keypoints (kp (17, 3)) inside it. Returns (errors, visible keypoints outside the mask);
+    for a mask of the wrong size, ([that error], None): the rest cannot be checked."""
+    W, H = camera.width, camera.height
+    errors = []
+    mask = L.decode_mask(ann["segmentation"])
+    if list(mask.shape) != [H, W]:
+        return [f"{where}: mask size {mask.shape} != image {H}x{W}"], None
+    if float(mask.sum()) != ann["area"]:
+        errors.append(f"{where}: area {ann['area']} != mask pixels {mask.sum()}")
+    if mask.any() and L.bbox_of(mask) != ann["bbox"]:
+        errors.append(f"{where}: bbox {ann['bbox']} != mask bbox {L.bbox_of(mask)}")
+    if inst is not None and not np.array_equal(inst == instance_id, mask.astype(bool)):
+        errors.append(f"{where}: RLE mask differs from instances/{fid:06d}.png")
+    if "amodal_segmentation" in ann:
+        am = L.decode_mask(ann["amodal_segmentation"]).astype(bool)
+        if np.any(mask.astype(bool) & ~am):
+            errors.append(f"{where}: visible pixels outside the amodal mask")
+        if float(am.sum()) != ann["amodal_area"] or (am.any() and L.bbox_of(am) != ann["amodal_bbox"]):
+            errors.append(f"{where}: amodal bbox/area do not match the amodal mask")
+    outside = 0
+    px = L.pixel_of(kp[:, :2])
+    for j in np.flatnonzero(kp[:, 2] == L.VISIBLE):
+        c, r = px[j]
+        if not (0 <= c < W and 0 <= r < H and mask[r, c]):
+            outside += 1
+            errors.append(f"{where}: visible keypoint {j} at ({kp[j, 0]}, {kp[j, 1]}) is outside the mask")
+    return errors, outside
+
+
+def _check_person_geometry(where: str, kp: np.ndarray, person: dict, openpose_person: dict | None, camera: Camera,
+                           smpl: bool, bodies: dict, tolerance_px: float) -> tuple[list[str], float]:
+    """Stored 3D keypoints (or, with `smpl`, the body re-posed from the stored SMPL parameters)
+    reprojected onto the COCO (kp (17, 3)) and OpenPose 2D labels. Returns (errors, largest error px)."""
+    errors = []
+    max_err = 0.0
+    labelled = kp[:, 2] > 0
+    pts3 = {"coco17": np.asarray(person["keypoints3d"]["coco17"]),
+            "body25": np.asarray(person["keypoints3d"]["body25"])}
+    if smpl:
+        posed = _repose(bodies, person["smpl"])
+        if posed is not None:
+            for name in ("coco17", "body25"):
+                d3 = float(np.abs(posed[name] - pts3[name]).max())
+                if d3 > 1e-4:
+                    errors.append(f"{where}: SMPL parameters re-posed give {name} {d3:.2e} m from the stored 3D keypoints")
+            pts3 = posed
+    uv, _ = camera.project(pts3["coco17"])
+    if labelled.any():
+        e = float(np.abs(uv[labelled] - kp[labelled, :2]).max())
+        max_err = max(max_err, e)
+        if e > tolerance_px:
+            errors.append(f"{where}: COCO keypoints are {e:.3f} px from the reprojected 3D keypoints")
+    if openpose_person is not None:
+        o = np.asarray(openpose_person["pose_keypoints_2d"], np.float64).reshape(25, 3)
+        uv25, _ = camera.project(pts3["body25"])
+        lab25 = o[:, 2] > 0
+        if lab25.any():
+            e = float(np.abs(uv25[lab25] - o[lab25, :2]).max())
+            max_err = max(max_err, e)
+            if e > tolerance_px:
+                errors.append(f"{where}: OpenPose keypoints are {e:.3f} px from the reprojected 3D keypoints")
+    return errors, max_err
 
 
 def _check_clothing_labels(root: Path, fid: int, inst: np.ndarray | None) -> list[str]:
