@@ -192,17 +192,10 @@ def train(o: TrainOptions) -> dict:
     import torch
 
     from neural_render.generator import checkpoint as ckpt
-    from neural_render.generator import losses as L
     from neural_render.generator.data import open_paired, to_device
-    from neural_render.generator.discriminators import CropDiscriminator, MultiscaleDiscriminator, pair_input
-    from neural_render.generator.networks import PASS_CHANNELS, NeuralRenderer, crop_side, extract_crops
+    from neural_render.generator.networks import NeuralRenderer, crop_side
 
-    if o.steps < 1:
-        raise InputError("--steps must be >= 1", where="--steps", fix="e.g. --steps 2000")
-    if o.crop and (o.crop % 8 or o.crop < 32):
-        raise InputError(f"--crop {o.crop} must be a multiple of 8 and >= 32", where="--crop", fix="e.g. --crop 128")
-    if o.size % 8 or o.size < 32:
-        raise InputError(f"--size {o.size} must be a multiple of 8 and >= 32", where="--size", fix="e.g. --size 128")
+    _check_options(o)
     if o.threads:
         torch.set_num_threads(o.threads)
     device = resolve_device(o.device)
@@ -227,35 +220,8 @@ def train(o: TrainOptions) -> dict:
     if not resuming and o.init_from_data:
         init_from_data(renderer, ds)
     renderer = renderer.to(device)
-    use_gan, use_crop_gan = o.gan > 0, o.crop_gan > 0 and cfg.refine_crops
-    modules = {"renderer": renderer}
-    cond_ch = sum(PASS_CHANNELS[p] for p in cfg.passes)
-    if use_gan:
-        modules["disc"] = MultiscaleDiscriminator(cond_ch + 6, o.ndf, 3, o.num_d).to(device)
-    if use_crop_gan:
-        modules["crop_disc"] = CropDiscriminator(cond_ch, o.ndf).to(device)
-    vgg = L.vgg_loss_from_env() if o.vgg > 0 else None
-    if vgg is not None:
-        vgg = vgg.to(device)
-    if device.startswith("cuda"):
-        for m in modules.values():
-            m.to(memory_format=torch.channels_last)
-    tex_params = [p for n, p in renderer.named_parameters() if n.startswith("texture.")]
-    net_params = [p for n, p in renderer.named_parameters() if not n.startswith(("texture.", "plate"))]
-    groups = [{"params": net_params, "lr": o.lr, "base_lr": o.lr}]
-    if tex_params:
-        groups.append({"params": tex_params, "lr": o.texture_lr, "base_lr": o.texture_lr})
-    if renderer.plate is not None:
-        # Adam moves every parameter by ~lr per step whatever its gradient, so a plate pixel that
-        # crops rarely cover would drift into visible noise: by default the plate stays at its
-        # data-driven initial value (plate_lr 0) and the residual CNN models shadows on it.
-        renderer.plate.requires_grad_(o.plate_lr > 0)
-        if o.plate_lr > 0:
-            groups.append({"params": [renderer.plate], "lr": o.plate_lr, "base_lr": o.plate_lr})
-    optims = {"g": torch.optim.Adam(groups, betas=(0.5, 0.999))}
-    d_params = [p for k in ("disc", "crop_disc") if k in modules for p in modules[k].parameters()]
-    if d_params:
-        optims["d"] = torch.optim.Adam([{"params": d_params, "lr": o.lr, "base_lr": o.lr}], betas=(0.5, 0.999))
+    modules, vgg = _modules(renderer, cfg, o, device)
+    optims = _optimizers(modules, o)
     start = 0
     if resuming:
         meta = ckpt.restore(ck_path, modules, optims, device=device)
@@ -300,71 +266,7 @@ def train(o: TrainOptions) -> dict:
         if o.crop and o.crop < o.size:
             offs = crop_offsets(ds, idx, o.crop, g)
             b, bp = crop_batch(b, offs, o.crop, side), crop_batch(bp, offs, o.crop, side)
-        with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=amp):
-            prev = None
-            if cfg.temporal:
-                with torch.no_grad():
-                    prev = runner(bp).float() * hp
-            fake = runner(b, prev=prev)
-        fake = fake.float()
-        target = b["target"]
-        logs = {}
-        loss = o.l1 * (fake - target).abs().mean()
-        logs["l1"] = (fake - target).abs().mean().item()
-        if o.ssim > 0:
-            ms = L.ms_ssim(fake, target)
-            loss = loss + o.ssim * (1 - ms)
-            logs["ms_ssim"] = ms.item()
-        valid = b["box_valid"].float()
-        if o.crop_l1 > 0 and valid.any():
-            fc = extract_crops(fake, b["boxes"], side)
-            rc = extract_crops(target, b["boxes"], side)
-            cl = ((fc - rc).abs().mean((2, 3, 4)) * valid).sum() / valid.sum().clamp_min(1)
-            loss = loss + o.crop_l1 * cl
-            logs["crop_l1"] = cl.item()
-        if vgg is not None:
-            loss = loss + o.vgg * vgg(fake, target)
-        if use_gan or use_crop_gan:
-            cond = renderer.guidance(b, texture=False).float()
-            prev_real = bp["target"] * hp
-            prev_fake = prev if prev is not None else torch.zeros_like(fake)
-        if use_gan:
-            d = modules["disc"]
-            d_fake = d(pair_input(cond, prev_fake, fake))
-            with torch.no_grad():
-                d_real = d(pair_input(cond, prev_real, target))
-            g_gan = L.lsgan_loss(d_fake, True)
-            g_fm = L.feature_matching_loss(d_fake, d_real)
-            loss = loss + o.gan * g_gan + o.fm * g_fm
-            logs["g_gan"], logs["g_fm"] = g_gan.item(), g_fm.item()
-        if use_crop_gan and valid.any():
-            cd = modules["crop_disc"]
-            sel = valid.flatten() > 0
-            gcrop = extract_crops(cond, b["boxes"], side).flatten(0, 1)[sel]
-            fcrop = extract_crops(fake, b["boxes"], side).flatten(0, 1)[sel]
-            g_crop = L.lsgan_loss(cd(gcrop, fcrop), True)
-            loss = loss + o.crop_gan * g_crop
-            logs["g_crop_gan"] = g_crop.item()
-        optims["g"].zero_grad(set_to_none=True)
-        loss.backward()
-        optims["g"].step()
-        logs["g_total"] = loss.item()
-        if "d" in optims:
-            d_loss = 0.0
-            if use_gan:
-                d = modules["disc"]
-                d_loss = d_loss + 0.5 * (L.lsgan_loss(d(pair_input(cond, prev_real, target)), True)
-                                         + L.lsgan_loss(d(pair_input(cond, prev_fake, fake.detach())), False))
-            if use_crop_gan and valid.any():
-                cd = modules["crop_disc"]
-                rcrop = extract_crops(target, b["boxes"], side).flatten(0, 1)[sel]
-                d_loss = d_loss + 0.5 * (L.lsgan_loss(cd(gcrop, rcrop), True)
-                                         + L.lsgan_loss(cd(gcrop, fcrop.detach()), False))
-            if torch.is_tensor(d_loss):
-                optims["d"].zero_grad(set_to_none=True)
-                d_loss.backward()
-                optims["d"].step()
-                logs["d_total"] = d_loss.item()
+        logs = _train_step(o, cfg, modules, optims, runner, vgg, b, bp, hp, side, amp, dev_type)
         if not all(math.isfinite(v) for v in logs.values()):
             raise RuntimeError(f"non-finite loss at step {step}: {logs}")
         if pbar is not None:
@@ -407,6 +309,146 @@ def train(o: TrainOptions) -> dict:
     if ddp.main:
         write_json(out / "summary.json", summary)
     return summary
+
+
+def _check_options(o: TrainOptions) -> None:
+    if o.steps < 1:
+        raise InputError("--steps must be >= 1", where="--steps", fix="e.g. --steps 2000")
+    if o.crop and (o.crop % 8 or o.crop < 32):
+        raise InputError(f"--crop {o.crop} must be a multiple of 8 and >= 32", where="--crop", fix="e.g. --crop 128")
+    if o.size % 8 or o.size < 32:
+        raise InputError(f"--size {o.size} must be a multiple of 8 and >= 32", where="--size", fix="e.g. --size 128")
+
+
+def _modules(renderer, cfg, o: TrainOptions, device: str) -> tuple[dict, object]:
+    """The trained modules ("renderer", and "disc" / "crop_disc" when their GAN weights are on)
+    and the VGG loss (None without local weights), on `device`."""
+    import torch
+
+    from neural_render.generator import losses as L
+    from neural_render.generator.discriminators import CropDiscriminator, MultiscaleDiscriminator
+    from neural_render.generator.networks import PASS_CHANNELS
+
+    use_gan, use_crop_gan = o.gan > 0, o.crop_gan > 0 and cfg.refine_crops
+    modules = {"renderer": renderer}
+    cond_ch = sum(PASS_CHANNELS[p] for p in cfg.passes)
+    if use_gan:
+        modules["disc"] = MultiscaleDiscriminator(cond_ch + 6, o.ndf, 3, o.num_d).to(device)
+    if use_crop_gan:
+        modules["crop_disc"] = CropDiscriminator(cond_ch, o.ndf).to(device)
+    vgg = L.vgg_loss_from_env() if o.vgg > 0 else None
+    if vgg is not None:
+        vgg = vgg.to(device)
+    if device.startswith("cuda"):
+        for m in modules.values():
+            m.to(memory_format=torch.channels_last)
+    return modules, vgg
+
+
+def _optimizers(modules: dict, o: TrainOptions) -> dict:
+    """Adam for the generator (network, neural texture and, with plate_lr, the background plate, each
+    with its own base lr) and for the discriminators when there are any."""
+    import torch
+
+    renderer = modules["renderer"]
+    tex_params = [p for n, p in renderer.named_parameters() if n.startswith("texture.")]
+    net_params = [p for n, p in renderer.named_parameters() if not n.startswith(("texture.", "plate"))]
+    groups = [{"params": net_params, "lr": o.lr, "base_lr": o.lr}]
+    if tex_params:
+        groups.append({"params": tex_params, "lr": o.texture_lr, "base_lr": o.texture_lr})
+    if renderer.plate is not None:
+        # Adam moves every parameter by ~lr per step whatever its gradient, so a plate pixel that
+        # crops rarely cover would drift into visible noise: by default the plate stays at its
+        # data-driven initial value (plate_lr 0) and the residual CNN models shadows on it.
+        renderer.plate.requires_grad_(o.plate_lr > 0)
+        if o.plate_lr > 0:
+            groups.append({"params": [renderer.plate], "lr": o.plate_lr, "base_lr": o.plate_lr})
+    optims = {"g": torch.optim.Adam(groups, betas=(0.5, 0.999))}
+    d_params = [p for k in ("disc", "crop_disc") if k in modules for p in modules[k].parameters()]
+    if d_params:
+        optims["d"] = torch.optim.Adam([{"params": d_params, "lr": o.lr, "base_lr": o.lr}], betas=(0.5, 0.999))
+    return optims
+
+
+def _train_step(o: TrainOptions, cfg, modules: dict, optims: dict, runner, vgg, b: dict, bp: dict, hp, side: int,
+                amp: bool, dev_type: str) -> dict:
+    """One optimisation step on batch b (bp: the previous frames, hp: which have one): the generator
+    (L1, MS-SSIM, crop L1, VGG, pair and crop GAN + feature matching), then the discriminators.
+    Returns the logged loss values."""
+    import torch
+
+    from neural_render.generator import losses as L
+    from neural_render.generator.discriminators import pair_input
+    from neural_render.generator.networks import extract_crops
+
+    renderer = modules["renderer"]
+    use_gan, use_crop_gan = "disc" in modules, "crop_disc" in modules
+    with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=amp):
+        prev = None
+        if cfg.temporal:
+            with torch.no_grad():
+                prev = runner(bp).float() * hp
+        fake = runner(b, prev=prev)
+    fake = fake.float()
+    target = b["target"]
+    logs = {}
+    loss = o.l1 * (fake - target).abs().mean()
+    logs["l1"] = (fake - target).abs().mean().item()
+    if o.ssim > 0:
+        ms = L.ms_ssim(fake, target)
+        loss = loss + o.ssim * (1 - ms)
+        logs["ms_ssim"] = ms.item()
+    valid = b["box_valid"].float()
+    if o.crop_l1 > 0 and valid.any():
+        fc = extract_crops(fake, b["boxes"], side)
+        rc = extract_crops(target, b["boxes"], side)
+        cl = ((fc - rc).abs().mean((2, 3, 4)) * valid).sum() / valid.sum().clamp_min(1)
+        loss = loss + o.crop_l1 * cl
+        logs["crop_l1"] = cl.item()
+    if vgg is not None:
+        loss = loss + o.vgg * vgg(fake, target)
+    if use_gan or use_crop_gan:
+        cond = renderer.guidance(b, texture=False).float()
+        prev_real = bp["target"] * hp
+        prev_fake = prev if prev is not None else torch.zeros_like(fake)
+    if use_gan:
+        d = modules["disc"]
+        d_fake = d(pair_input(cond, prev_fake, fake))
+        with torch.no_grad():
+            d_real = d(pair_input(cond, prev_real, target))
+        g_gan = L.lsgan_loss(d_fake, True)
+        g_fm = L.feature_matching_loss(d_fake, d_real)
+        loss = loss + o.gan * g_gan + o.fm * g_fm
+        logs["g_gan"], logs["g_fm"] = g_gan.item(), g_fm.item()
+    if use_crop_gan and valid.any():
+        cd = modules["crop_disc"]
+        sel = valid.flatten() > 0
+        gcrop = extract_crops(cond, b["boxes"], side).flatten(0, 1)[sel]
+        fcrop = extract_crops(fake, b["boxes"], side).flatten(0, 1)[sel]
+        g_crop = L.lsgan_loss(cd(gcrop, fcrop), True)
+        loss = loss + o.crop_gan * g_crop
+        logs["g_crop_gan"] = g_crop.item()
+    optims["g"].zero_grad(set_to_none=True)
+    loss.backward()
+    optims["g"].step()
+    logs["g_total"] = loss.item()
+    if "d" in optims:
+        d_loss = 0.0
+        if use_gan:
+            d = modules["disc"]
+            d_loss = d_loss + 0.5 * (L.lsgan_loss(d(pair_input(cond, prev_real, target)), True)
+                                     + L.lsgan_loss(d(pair_input(cond, prev_fake, fake.detach())), False))
+        if use_crop_gan and valid.any():
+            cd = modules["crop_disc"]
+            rcrop = extract_crops(target, b["boxes"], side).flatten(0, 1)[sel]
+            d_loss = d_loss + 0.5 * (L.lsgan_loss(cd(gcrop, rcrop), True)
+                                     + L.lsgan_loss(cd(gcrop, fcrop.detach()), False))
+        if torch.is_tensor(d_loss):
+            optims["d"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            optims["d"].step()
+            logs["d_total"] = d_loss.item()
+    return logs
 
 
 def validate(renderer, data_dir: str, size: int, max_frames: int, device: str, split: str | None = None) -> dict:
