@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="multi-identity generator checkpoint (.safetensors); default: the lifted texture alone")
     p.add_argument("--frames", default=None, help="motion frames A:B only")
+    p.add_argument("--focal", type=float, default=None,
+                   help="the (first) photo's focal length in pixels, when known (default: a 60 deg field of view "
+                        "across its larger side); with the camera a motion was fitted from, frames line up with that video")
     p.add_argument("--texture-size", type=int, default=256, help="UV atlas texels per side (default 256)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (body fitting and the generator)")
     p.set_defaults(func=_run)
@@ -51,7 +54,7 @@ def _run(args) -> int:
         raise InputError(f"texture size {args.texture_size}", where="--texture-size", fix="use 128, 256 or 512")
     opts = AnimateOptions(size=args.size, device=args.device, texture_size=args.texture_size,
                           keypoints=args.keypoints or [], parts=_parse_parts(args.part), video=args.video,
-                          checkpoint=args.checkpoint, frames=frame_range(args.frames))
+                          checkpoint=args.checkpoint, frames=frame_range(args.frames), focal=args.focal)
     from neural_render.fileio import exclusive_folder
 
     with exclusive_folder(args.out, "animate run"):

@@ -14,7 +14,8 @@ and on the full frame (generator/metrics.py). Methods, all in one run:
                     looked up at the target's body: appearance transfer with known geometry
   generator         the multi-identity generator (--checkpoint) on the same inputs
   animate (e2e)     the `animate` pipeline proper on cam_01: the body fitted to the photo alone
-                    (single view, the photo's OpenPose keypoints), the motion placed on it; new poses only
+                    (single view, the photo's OpenPose keypoints; the focal length guessed, or the
+                    crop's true one with --known-focal), the motion placed on it; new poses only
 
 Background: cam_01 targets get the source photo with the person inpainted away (what `animate`
 does); other cameras get that camera's own plate (background.png of the prepared view), since a
@@ -90,6 +91,7 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--known-focal", action="store_true", help="animate (e2e): give the fit the crop's true focal length")
     args = ap.parse_args()
 
     import cv2
@@ -128,7 +130,7 @@ def main() -> int:
     kp = _crop_keypoints(data, Path(args.keypoints), v1)
     photo_path = out / "source_cam01_f0.png"
     cv2.imwrite(str(photo_path), src[..., ::-1])
-    fit = fit_photo(photo_path, keypoints=kp, body=body)
+    fit = fit_photo(photo_path, keypoints=kp, body=body, focal=float(src_cam.K[0, 0]) if args.known_focal else None)
     placed, placement = _place(motion.trim(0, T), fit, body)
     from neural_render.camera import Camera as PC
 

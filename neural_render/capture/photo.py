@@ -7,8 +7,9 @@ project's keypoint fit (neural_render/motion/fit.py: one frame, no temporal term
 poses, front/back hypotheses).
 
 The world is the single-view world of `motion.keypoint_import.level_and_ground`: Z-up metres, the
-camera taken as level and looking along +y, the person's pelvis at x = y = 0 and the lowest foot
-keypoint on the ground z = 0. The camera is a pinhole with a 60 deg field of view across the
+camera looking along +y, pitched so the fitted torso stands vertical (at most 30 deg; `level=False`
+takes the camera as level), the person's pelvis at x = y = 0 and the lowest foot keypoint on the
+ground z = 0. The camera is a pinhole with a 60 deg field of view across the
 photo's larger side (a phone's), so depth and body size trade off along the viewing ray: what the
 photo shows is fitted, what it cannot tell (absolute scale) is the body model's default. With the
 detector's person mask, the pose is then refined so the body fills that silhouette
@@ -113,8 +114,11 @@ def _detect(photo: Path, image: np.ndarray):
 
 
 def fit_photo(path: str | Path, keypoints: str | Path | None = None, fmt: str = "auto",
-              device: str = "cpu", body=None) -> PhotoFit:
-    """Fit the body to one photo (see the module docstring)."""
+              device: str = "cpu", body=None, level: bool = True, focal: float | None = None) -> PhotoFit:
+    """Fit the body to one photo (see the module docstring). level: turn the world so the fitted
+    torso is vertical (undoes a camera pitched up or down, up to 30 deg; for people standing more or
+    less upright) instead of taking the camera as level. focal: the photo's focal length in pixels
+    when known (default: a 60 deg field of view across the larger side)."""
     from neural_render.body import load_body
     from neural_render.motion.fit import FitOptions, fit_keypoints, single_view_camera
     from neural_render.motion.keypoint_import import level_and_ground
@@ -131,11 +135,13 @@ def fit_photo(path: str | Path, keypoints: str | Path | None = None, fmt: str = 
         raise InputError(f"only {int((b25[:, 2] >= 0.1).sum())} body keypoints found (8 needed)",
                          path=keypoints or path, fix="use a photo showing the person's whole body")
     body = body if body is not None else load_body()
-    cam = single_view_camera(W, H, name=path.stem)
+    if focal is not None and not focal > 0:
+        raise InputError(f"focal length {focal} px", where="--focal", fix="give a positive focal length in pixels")
+    cam = single_view_camera(W, H, focal=focal, name=path.stem)
     opts = FitOptions(device=device, temporal=False)
     res = fit_keypoints(body, obs2d=pts[None, None], cameras=[cam], layout=layout, fps=30.0, options=opts,
                         world="single view (photo)")
-    res = level_and_ground(res, body)
+    res = level_and_ground(res, body, level=level)
     t2 = time.perf_counter()
     motion, silhouette = res.motion, None
     if mask is not None:

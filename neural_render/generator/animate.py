@@ -56,6 +56,7 @@ class AnimateOptions:
     frames: tuple[int, int] | None = None
     progress: bool = True
     sheet_frames: int = 4
+    focal: float | None = None         # the first photo's focal length in px (default: 60 deg FOV guess)
 
 
 def output_size(width: int, height: int, size: int | None) -> tuple[int, int]:
@@ -178,10 +179,10 @@ def _json_safe(o):
         return json.loads(json.dumps(o, default=str))
 
 
-def _fit_one(path, keypoints, opts: AnimateOptions, body):
+def _fit_one(path, keypoints, opts: AnimateOptions, body, focal: float | None = None):
     from neural_render.capture.photo import fit_photo
 
-    return fit_photo(path, keypoints=keypoints, device=opts.device, body=body)
+    return fit_photo(path, keypoints=keypoints, device=opts.device, body=body, focal=focal)
 
 
 def _fit_all(images, opts: AnimateOptions, body) -> list:
@@ -189,7 +190,7 @@ def _fit_all(images, opts: AnimateOptions, body) -> list:
     if len(opts.keypoints) > len(images):
         raise InputError(f"{len(opts.keypoints)} keypoint files for {len(images)} photos", where="--keypoints",
                          fix="give at most one --keypoints per --image, in the same order")
-    return [_fit_one(p, k, opts, body) for p, k in zip(images, kps)]
+    return [_fit_one(p, k, opts, body, opts.focal if i == 0 else None) for i, (p, k) in enumerate(zip(images, kps))]
 
 
 def _place(motion, fit, body):
