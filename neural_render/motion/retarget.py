@@ -194,51 +194,11 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
     P = clip.positions @ U.T * unit_scale                   # (T, Js, 3) metres, Y-up
 
     # 2. Rest alignment (and, for shape="source", the betas reproducing the source's rest skeleton).
-    A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
-    shape_info: dict = {"mode": shape}
-    if shape == "source":
-        for _ in range(2):  # the alignment depends (weakly) on the body's rest bone directions
-            betas, shape_info = fit_source_shape(body, rest_m, mapping, A, betas)
-            Jr = body.rest_joints(betas).astype(np.float64)
-            A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
-        shape_info = shape_residual(body, rest_m, mapping, A, betas) | {
-            k: v for k, v in shape_info.items() if k in ("mode", "betas", "fitted", "prior")}
-        wild = {k: v for k, v in (shape_info.get("betas") or {}).items() if abs(v) > 4}
-        if wild:
-            warnings = list(warnings or [])
-            warnings.append(
-                "the source skeleton's proportions are far outside the body's shape space ("
-                + ", ".join(f"{k} {v:+.1f}" for k, v in wild.items())
-                + "): check the unit (--unit) and bone map, or keep the body's shape with --shape body")
-
+    betas, Jr, A, chain, shape_info, warnings = _align_rest(body, rest_m, mapping, unit_scale, betas, Jr, shape, warnings)
     # 3. Global SMPL rotations per frame.
-    glob = np.empty((T, 24, 3, 3))
-    for j in range(24):
-        if j in mapping:
-            s = mapping[j]
-            glob[:, j] = G[:, s] @ (G0[s].T @ A[j])[None]
-            if swing_fix and j in chain:
-                c, d_s = chain[j]
-                want = P[:, mapping[c]] - P[:, s]
-                ok = np.linalg.norm(want, axis=-1) > 1e-6
-                if np.any(ok):
-                    have_dir = glob[:, j] @ d_s
-                    fix = rot.rotations_between(have_dir, want)
-                    glob[ok, j] = fix[ok] @ glob[ok, j]
-        else:
-            p = int(SMPL_PARENTS[j])
-            glob[:, j] = glob[:, p] if p >= 0 else np.eye(3)
+    glob = _global_rotations(G, G0, P, A, mapping, chain, swing_fix)
     # 4. Locals.
-    local = np.empty_like(glob)
-    local[:, 0] = glob[:, 0]
-    for j in range(1, 24):
-        local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
-    poses = rot.matrix_to_aa(local).reshape(T, 72)
-    if not np.all(np.isfinite(poses)):
-        bad = int(np.argwhere(~np.isfinite(poses))[0][0])
-        raise InputError(f"retargeting gave non-finite rotations (first at frame {bad})", path=clip.source,
-                         fix="the animation or rest pose has degenerate joints")
-
+    poses = _local_poses(glob, clip)
     hand_poses, finger_info = None, {}
     if finger_mapping and getattr(body, "hands", None) is not None:
         from neural_render.motion.finger_retarget import retarget_fingers
@@ -264,6 +224,71 @@ def retarget(clip: SourceClip, body, mapping: dict[int, int], betas: np.ndarray 
         motion = motion.with_up("z", pelvis=Jr[0])
     return RetargetResult(motion, dict(mapping), unit, unit_scale, float(scale), up_name, warnings,
                           up_rotation=U, alignment=A, shape=shape_info)
+
+
+def _align_rest(body, rest_m: np.ndarray, mapping: dict[int, int], unit_scale: float, betas: np.ndarray,
+                Jr: np.ndarray, shape: str, warnings: list[str] | None):
+    """Rest alignment A (24, 3, 3) and the chain, and for shape="source" the betas reproducing the
+    source's rest skeleton (with a warning when they leave the shape space).
+    Returns (betas, body rest joints Jr (24, 3), A, chain, shape info, warnings)."""
+    A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
+    shape_info: dict = {"mode": shape}
+    if shape == "source":
+        for _ in range(2):  # the alignment depends (weakly) on the body's rest bone directions
+            betas, shape_info = fit_source_shape(body, rest_m, mapping, A, betas)
+            Jr = body.rest_joints(betas).astype(np.float64)
+            A, chain = rest_alignment(Jr, rest_m, mapping, unit_scale)
+        shape_info = shape_residual(body, rest_m, mapping, A, betas) | {
+            k: v for k, v in shape_info.items() if k in ("mode", "betas", "fitted", "prior")}
+        wild = {k: v for k, v in (shape_info.get("betas") or {}).items() if abs(v) > 4}
+        if wild:
+            warnings = list(warnings or [])
+            warnings.append(
+                "the source skeleton's proportions are far outside the body's shape space ("
+                + ", ".join(f"{k} {v:+.1f}" for k, v in wild.items())
+                + "): check the unit (--unit) and bone map, or keep the body's shape with --shape body")
+    return betas, Jr, A, chain, shape_info, warnings
+
+
+def _global_rotations(G: np.ndarray, G0: np.ndarray, P: np.ndarray, A: np.ndarray, mapping: dict[int, int],
+                      chain: dict, swing_fix: bool) -> np.ndarray:
+    """(T, 24, 3, 3) SMPL global rotations: each mapped joint takes its source joint's orientation
+    (through the rest alignment A), optionally swung onto the source bone's direction; an unmapped
+    joint follows its parent."""
+    T = G.shape[0]
+    glob = np.empty((T, 24, 3, 3))
+    for j in range(24):
+        if j in mapping:
+            s = mapping[j]
+            glob[:, j] = G[:, s] @ (G0[s].T @ A[j])[None]
+            if swing_fix and j in chain:
+                c, d_s = chain[j]
+                want = P[:, mapping[c]] - P[:, s]
+                ok = np.linalg.norm(want, axis=-1) > 1e-6
+                if np.any(ok):
+                    have_dir = glob[:, j] @ d_s
+                    fix = rot.rotations_between(have_dir, want)
+                    glob[ok, j] = fix[ok] @ glob[ok, j]
+        else:
+            p = int(SMPL_PARENTS[j])
+            glob[:, j] = glob[:, p] if p >= 0 else np.eye(3)
+    return glob
+
+
+def _local_poses(glob: np.ndarray, clip: SourceClip) -> np.ndarray:
+    """(T, 72) axis-angle local rotations from global ones (T, 24, 3, 3); non-finite -> InputError."""
+    T = glob.shape[0]
+    local = np.empty_like(glob)
+    local[:, 0] = glob[:, 0]
+    for j in range(1, 24):
+        local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
+    poses = rot.matrix_to_aa(local).reshape(T, 72)
+    if not np.all(np.isfinite(poses)):
+        bad = int(np.argwhere(~np.isfinite(poses))[0][0])
+        raise InputError(f"retargeting gave non-finite rotations (first at frame {bad})", path=clip.source,
+                         fix="the animation or rest pose has degenerate joints")
+
+    return poses
 
 
 def rest_alignment(Jr: np.ndarray, rest_m: np.ndarray, mapping: dict[int, int],
