@@ -167,10 +167,23 @@ def read_bvh(path: str | Path, max_frames: int | None = None) -> BVH:
 
 
 def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None = None) -> BVH:
+    """A BVH file's text -> BVH (hierarchy, then at most `max_frames` frames); bad text raises an
+    InputError naming the line."""
     lines = _Lines(text.lstrip("\ufeff"), path)
     tok = lines.next_token("HIERARCHY")
     if tok.upper() != "HIERARCHY":
         raise lines.error(f"expected HIERARCHY, got {tok[:40]!r}", fix="is this a BVH file?")
+    names, parents, offsets, channels, is_end = _read_hierarchy(lines)
+    n_frames, frame_time = _read_motion_header(lines)
+    frames = _read_frames(lines, path, n_frames, sum(len(c) for c in channels), max_frames)
+    return BVH(names=names, parents=np.array(parents, np.int64), offsets=np.array(offsets, np.float64),
+               channels=channels, is_end=np.array(is_end, bool), frame_time=frame_time, frames=frames,
+               path=str(path))
+
+
+def _read_hierarchy(lines: _Lines):
+    """The HIERARCHY section after its keyword: (names, parents, offsets, channels, is_end), one
+    entry per joint or End Site, depth first."""
     names: list[str] = []
     parents: list[int] = []
     offsets: list[list[float]] = []
@@ -250,6 +263,11 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
     read_joint(root_name, -1, False)
     del stack
 
+    return names, parents, offsets, channels, is_end
+
+
+def _read_motion_header(lines: _Lines) -> tuple[int, float]:
+    """'MOTION', 'Frames: N' and 'Frame Time: t': returns (N, t seconds per frame)."""
     tok = lines.next_token("MOTION")
     if tok.upper() != "MOTION":
         raise lines.error(f"expected MOTION after the hierarchy, got {tok[:40]!r}",
@@ -282,7 +300,11 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
     if lines.tokens:
         raise lines.error(f"unexpected {lines.tokens[0][:40]!r} after Frame Time")
 
-    C = sum(len(c) for c in channels)
+    return n_frames, frame_time
+
+
+def _read_frames(lines: _Lines, path, n_frames: int, C: int, max_frames: int | None) -> np.ndarray:
+    """(min(n_frames, max_frames), C) channel values, one line per frame; checked against the count."""
     take = n_frames if max_frames is None else min(n_frames, max_frames)
     # Never allocate on the header's word: each frame needs a line, so the lines left bound it.
     left = sum(1 for k in range(lines.i, len(lines.lines)) if lines.lines[k].strip()) \
@@ -323,9 +345,7 @@ def parse_bvh(text: str, path: str | Path = "<string>", max_frames: int | None =
             if data_lines[k].strip():
                 raise InputError(f"data after the {n_frames} declared frames", path=path,
                                  where=f"line {k + 1}", fix="fix the 'Frames:' count")
-    return BVH(names=names, parents=np.array(parents, np.int64), offsets=np.array(offsets, np.float64),
-               channels=channels, is_end=np.array(is_end, bool), frame_time=frame_time, frames=frames,
-               path=str(path))
+    return frames
 
 
 def _is_float(x: str) -> bool:
