@@ -91,7 +91,7 @@ def _write_png(path: Path, img: np.ndarray) -> None:
 
 def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> dict:
     """Render and label sample `index`; returns {"sample", "frames", "label_file", "sha256"}."""
-    from neural_render.dataset.backgrounds import background, composite
+    from neural_render.dataset.backgrounds import background
     from neural_render.fileio import write_json
 
     from neural_render.dataset import guidance as G
@@ -113,7 +113,6 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
         scene.build(posed, cfg)
     bg = background(spec.background, W, H) if cfg["rgb"]["cycles"] else None
     camera = Camera(posed.K, posed.world_to_camera, W, H)
-    eye = camera.center
     tol = cfg["labels"]["occlusion_tolerance_m"]
     files: dict[str, str] = {}
     frames = []
@@ -145,65 +144,13 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
         # Person instances (garments and hair included: what a COCO person is) and the body alone.
         ids = scene.render_instances() if clothed else body_ids
         amodal = [scene.render_instances(person=k) == k + 1 for k in range(len(posed.people))] if need_scene else None
-        if cfg["rgb"]["cycles"]:
-            rgba = scene.render_rgb(cfg["rgb"]["samples"], spec.render_seed + f, cfg["rgb"]["denoise"])
-            p = out_dir / "images" / f"{name}.png"
-            _write_png(p, composite(rgba, bg))
-            written.append(p)
-        if "instances" in want:
-            p = out_dir / "instances" / f"{name}.png"
-            _write_png(p, ids.astype(np.uint8))
-            written.append(p)
-        if "mask" in want:
-            p = out_dir / "mask" / f"{name}.png"
-            _write_png(p, ((body_ids > 0) * 255).astype(np.uint8))
-            written.append(p)
-        if "person_mask" in want:
-            p = out_dir / "person_mask" / f"{name}.png"
-            _write_png(p, ((ids > 0) * 255).astype(np.uint8))
-            written.append(p)
-        if "segmentation" in want:
-            p = out_dir / "segmentation" / f"{name}.png"
-            _write_png(p, scene.render_segmentation().astype(np.uint8))
-            written.append(p)
-
+        written += _write_images(out_dir, name, cfg, want, scene, ids, body_ids, bg, spec.render_seed + f)
         people = []
         body25_uv, body25_vis = [], []
         for p_i, person in enumerate(posed.people):
-            pid = p_i + 1
-            uv17, z17 = camera.project(person.coco17[f].astype(np.float64))
-            uv25, z25 = camera.project(person.body25[f].astype(np.float64))
-            v17 = L.keypoint_visibility(person.coco17[f].astype(np.float64), pid, uv17, eye, ray_hit, ids, tol)
-            v17[z17 <= 0] = L.OUTSIDE
-            v25 = L.keypoint_visibility(person.body25[f].astype(np.float64), pid, uv25, eye, ray_hit, ids, tol)
-            v25[z25 <= 0] = L.OUTSIDE
-            mask = ids == pid
-            ann_id = fid * 10 + pid
-            coco = {"id": ann_id, "image_id": fid, "category_id": 1, "iscrowd": 0,
-                    "keypoints": L.coco_keypoints(uv17, v17), "num_keypoints": int((v17 > 0).sum()),
-                    "bbox": L.bbox_of(mask), "area": float(mask.sum()),
-                    "segmentation": L.encode_mask(mask), "instance_id": pid}
-            if person.wholebody is not None:  # COCO-WholeBody fields beside COCO-17's keypoints
-                wb = person.wholebody[f].astype(np.float64)
-                placed = np.all(np.isfinite(wb), 1)  # a model without face landmarks leaves NaN
-                wb = np.where(placed[:, None], wb, 0.0)
-                uvw, zw = camera.project(wb)
-                vw = L.keypoint_visibility(wb, pid, uvw, eye, ray_hit, ids, tol)
-                vw[(zw <= 0) | ~placed] = L.OUTSIDE
-                vw[:17] = v17  # the body points are COCO-17's own
-                coco.update(L.wholebody_fields(uvw, vw))
-            if amodal is not None:  # the whole person, as if nothing were in front of it
-                am = amodal[p_i]
-                coco.update(amodal_segmentation=L.encode_mask(am), amodal_bbox=L.bbox_of(am),
-                            amodal_area=float(am.sum()))
-            people.append({
-                "instance_id": pid, "coco": coco,
-                "body25": {"uv": np.round(uv25, 3).tolist(), "visibility": v25.tolist()},
-                "keypoints3d": {"coco17": person.coco17[f].tolist(), "body25": person.body25[f].tolist()},
-                "joints3d": person.joints[f].tolist(),
-                "smpl": {"model": person.model, "poses": person.poses[f].tolist(), "betas": person.betas.tolist(),
-                         "trans": person.trans[f].tolist(), "up": "z"},
-            })
+            rec, uv25, v25 = _person_labels(person, p_i + 1, f, fid, camera, ray_hit, ids, tol,
+                                            amodal[p_i] if amodal is not None else None)
+            people.append(rec)
             body25_uv.append(uv25)
             body25_vis.append(v25)
         p = out_dir / "openpose" / f"{name}_keypoints.json"
@@ -241,6 +188,78 @@ def run_sample(cfg: dict, index: int, out_dir: str | Path, threads: int = 0) -> 
     lp = label_path(out_dir, index)
     write_json(lp, label, indent=None)
     return {"sample": index, "frames": len(frames), "label_file": str(lp.relative_to(out_dir)), "sha256": _sha(lp)}
+
+
+def _write_images(out_dir: Path, name: str, cfg: dict, want: set, scene, ids: np.ndarray, body_ids: np.ndarray, bg,
+                  seed: int) -> list[Path]:
+    """The frame's RGB (Cycles, composited on the background) and id images: instances, body mask,
+    person mask, clothing segmentation, as the config asks. Returns the written paths."""
+    from neural_render.dataset.backgrounds import composite
+
+    written = []
+    if cfg["rgb"]["cycles"]:
+        rgba = scene.render_rgb(cfg["rgb"]["samples"], seed, cfg["rgb"]["denoise"])
+        p = out_dir / "images" / f"{name}.png"
+        _write_png(p, composite(rgba, bg))
+        written.append(p)
+    if "instances" in want:
+        p = out_dir / "instances" / f"{name}.png"
+        _write_png(p, ids.astype(np.uint8))
+        written.append(p)
+    if "mask" in want:
+        p = out_dir / "mask" / f"{name}.png"
+        _write_png(p, ((body_ids > 0) * 255).astype(np.uint8))
+        written.append(p)
+    if "person_mask" in want:
+        p = out_dir / "person_mask" / f"{name}.png"
+        _write_png(p, ((ids > 0) * 255).astype(np.uint8))
+        written.append(p)
+    if "segmentation" in want:
+        p = out_dir / "segmentation" / f"{name}.png"
+        _write_png(p, scene.render_segmentation().astype(np.uint8))
+        written.append(p)
+    return written
+
+
+def _person_labels(person, pid: int, f: int, fid: int, camera: Camera, ray_hit, ids: np.ndarray, tol: float,
+                   amodal: np.ndarray | None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Frame f's labels of one person (instance id pid): COCO (and COCO-WholeBody, amodal) fields,
+    BODY_25 pixels and visibility, 3D keypoints and joints, SMPL parameters.
+    Returns (record, BODY_25 pixels (25, 2), BODY_25 visibility (25,))."""
+    eye = camera.center
+    uv17, z17 = camera.project(person.coco17[f].astype(np.float64))
+    uv25, z25 = camera.project(person.body25[f].astype(np.float64))
+    v17 = L.keypoint_visibility(person.coco17[f].astype(np.float64), pid, uv17, eye, ray_hit, ids, tol)
+    v17[z17 <= 0] = L.OUTSIDE
+    v25 = L.keypoint_visibility(person.body25[f].astype(np.float64), pid, uv25, eye, ray_hit, ids, tol)
+    v25[z25 <= 0] = L.OUTSIDE
+    mask = ids == pid
+    ann_id = fid * 10 + pid
+    coco = {"id": ann_id, "image_id": fid, "category_id": 1, "iscrowd": 0,
+            "keypoints": L.coco_keypoints(uv17, v17), "num_keypoints": int((v17 > 0).sum()),
+            "bbox": L.bbox_of(mask), "area": float(mask.sum()),
+            "segmentation": L.encode_mask(mask), "instance_id": pid}
+    if person.wholebody is not None:  # COCO-WholeBody fields beside COCO-17's keypoints
+        wb = person.wholebody[f].astype(np.float64)
+        placed = np.all(np.isfinite(wb), 1)  # a model without face landmarks leaves NaN
+        wb = np.where(placed[:, None], wb, 0.0)
+        uvw, zw = camera.project(wb)
+        vw = L.keypoint_visibility(wb, pid, uvw, eye, ray_hit, ids, tol)
+        vw[(zw <= 0) | ~placed] = L.OUTSIDE
+        vw[:17] = v17  # the body points are COCO-17's own
+        coco.update(L.wholebody_fields(uvw, vw))
+    if amodal is not None:  # the whole person, as if nothing were in front of it
+        coco.update(amodal_segmentation=L.encode_mask(amodal), amodal_bbox=L.bbox_of(amodal),
+                    amodal_area=float(amodal.sum()))
+    rec = {
+        "instance_id": pid, "coco": coco,
+        "body25": {"uv": np.round(uv25, 3).tolist(), "visibility": v25.tolist()},
+        "keypoints3d": {"coco17": person.coco17[f].tolist(), "body25": person.body25[f].tolist()},
+        "joints3d": person.joints[f].tolist(),
+        "smpl": {"model": person.model, "poses": person.poses[f].tolist(), "betas": person.betas.tolist(),
+                 "trans": person.trans[f].tolist(), "up": "z"},
+    }
+    return rec, uv25, v25
 
 
 def _person_meshes(posed: PosedScene, f: int) -> tuple[list, list]:
