@@ -115,3 +115,19 @@ def test_actor_bad_motion_exit_2_no_output(tmp_path):
     out = tmp_path / "out"
     assert main(["actor", "render", "--motion", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_actor_version_1_is_the_body_alone(actor_dir, tmp_path):
+    """--actor-version 1 (what the shipped checkpoint was trained on): no garments, so the person mask
+    is the body's silhouette."""
+    import cv2
+
+    from neural_render.cli import main
+
+    motion = actor_dir.parent / "m.npz"
+    out = tmp_path / "v1"
+    assert main(["actor", "render", "--motion", str(motion), "--out", str(out), "--size", "64", "--frames", "1:2",
+                 "--samples", "2", "--actor-version", "1", "--json"]) == 0
+    body = cv2.imread(str(out / "mask" / "000002.png"), cv2.IMREAD_GRAYSCALE) > 127
+    person = cv2.imread(str(out / "person_mask" / "000002.png"), cv2.IMREAD_GRAYSCALE) > 127
+    assert (body != person).mean() < 0.01 and json.loads((out / "actor.json").read_text())["actor_version"] == 1

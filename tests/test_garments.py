@@ -147,3 +147,15 @@ def test_dataset_check_finds_broken_clothing_labels(tmp_path):
     stray = body.copy()
     stray[0:2, 0:8] = 255
     assert any("outside person_mask" in e for e in write(seg, person, stray))
+
+
+def test_smplh_poses_pose_garments_by_their_body_joints(body):
+    """A 156-value (SMPL-H) pose moves garments like the 72-value pose of the same 22 body joints."""
+    rng = np.random.default_rng(3)
+    p72 = rng.normal(0, 0.3, (2, 72))
+    p72[:, 66:] = 0
+    p156 = np.concatenate([p72[:, :66], rng.normal(0, 0.3, (2, 90))], 1)
+    gs = G.build_outfit(body, np.zeros(10), OUTFITS["tshirt_trousers"])
+    a = G.pose_garments(body, gs, p72, np.zeros(10), np.zeros((2, 3)))
+    b = G.pose_garments(body, gs, p156, np.zeros(10), np.zeros((2, 3)))
+    assert all(np.allclose(x, y) for x, y in zip(a, b))

@@ -303,8 +303,11 @@ def _add_person_mask_to_legend(path: Path) -> None:
 
 
 def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | None = None, samples: int | None = None,
-                 test_fraction: float = 0.0, renderer: str = "blender", progress: bool = True) -> dict:
-    """Render the reference actor for a motion: ground-truth frames + all passes (see module doc)."""
+                 test_fraction: float = 0.0, renderer: str = "blender", progress: bool = True,
+                 actor_version: int = 2) -> dict:
+    """Render the reference actor for a motion: ground-truth frames + all passes (see module doc).
+
+    actor_version 2 wears actor.json's outfit; 1 is the textured body alone (the actor before garments)."""
     from neural_render.body import load_body
     from neural_render.fileio import write_json
     from neural_render.motion.motion import Motion
@@ -337,7 +340,7 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
         legend = render_passes([inst], cams, out, (size, size), idx, renderer=renderer, progress=progress,
                                fps=motion.fps)
         params = actor_params()
-        garments = ActorGarments(inst, params.get("outfit"))
+        garments = ActorGarments(inst, params.get("outfit") if actor_version >= 2 else None)
         floor_z = floor_height(inst, idx, garments=garments)
         render_frames(inst, cams, idx, out, size, samples, floor_z, progress, garments)
         _add_person_mask_to_legend(out / "legend.json")
@@ -345,7 +348,7 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
         info = {"motion": str(motion_path), "fps": motion.fps, "frames": [int(i) for i in idx], "size": size,
                 "samples": samples, "floor_z": floor_z, "texture_sha256_16": tex_hash, "params": params,
                 "passes_renderer": renderer, "numbering": "motion frame index + 1",
-                "actor_version": int(params.get("version", 1))}
+                "actor_version": int(actor_version)}
         write_json(out / "actor.json", info)
         if test_fraction > 0:
             nums = [i + 1 for i in idx]

@@ -115,6 +115,9 @@ def register(sub) -> None:
                    help="write split.json with this time-contiguous test fraction at the end (0 = none)")
     r.add_argument("--cycles-device", default=None, choices=["cpu", "cuda", "optix", "auto"],
                    help="Cycles on the CPU (default) or the GPU (same as $NEURAL_RENDER_CYCLES_DEVICE)")
+    r.add_argument("--actor-version", type=int, default=2, choices=[1, 2],
+                   help="2 (default): the actor wears its garments and long hair (actor.json outfit); "
+                        "1: the textured body alone, as the shipped checkpoint was trained on")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_actor_render)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -212,6 +215,7 @@ def _actor_render(args) -> int:
 
     with exclusive_folder(args.out, "actor render"):
         res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
-                           test_fraction=args.split, renderer=args.renderer, progress=not args.json)
+                           test_fraction=args.split, renderer=args.renderer, progress=not args.json,
+                           actor_version=args.actor_version)
     print(json.dumps(_clean(res)) if args.json else f"wrote {res['frames']} frames + passes to {args.out}")
     return 0
