@@ -292,6 +292,17 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
     c = _merge(DEFAULTS, raw, v)
     base_dir = Path(base_dir) if base_dir is not None else None
 
+    _check_counts(c, v)
+    _check_people_and_bodies(c, v, base_dir)
+    _check_motions(c["motions"], v, base_dir)
+    _check_scene(c, v, base_dir)
+    _check_garments(c["garments"], v)
+    _check_outputs(c, v, base_dir)
+    return c
+
+
+def _check_counts(c: dict, v: _V) -> None:
+    """seed, samples, frames per sample, frame step, resolution."""
     c["seed"] = v.integer("seed", c["seed"], 0, 2**63 - 1)
     if c["samples"] is None:
         v.fail("samples", "missing", "set 'samples: N', the number of scenes to render")
@@ -305,6 +316,9 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
         v.fail("resolution", f"expected a size or [width, height], got {quote(res)}", "write e.g. 'resolution: 256'")
     c["resolution"] = [v.integer("resolution[0]", res[0], 16, 8192), v.integer("resolution[1]", res[1], 16, 8192)]
 
+
+def _check_people_and_bodies(c: dict, v: _V, base_dir: Path | None) -> None:
+    """People per scene and the body models (paths resolved) and their shape sampling."""
     ppl = c["people"]
     ppl["min"] = v.integer("people.min", ppl["min"], 1, 3)
     ppl["max"] = v.integer("people.max", ppl["max"], 1, 3)
@@ -330,7 +344,9 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
         v.fail("bodies.proportions_std", "proportion components follow the first 10 shape components",
                "use bodies.num_betas <= 10 with proportions_std, or proportions_std: 0")
 
-    m = c["motions"]
+
+def _check_motions(m: dict, v: _V, base_dir: Path | None) -> None:
+    """Motion sources (files, or folders expanded to their motion files), rate, random yaw."""
     files = []
     for i, s in enumerate(v.str_list("motions.sources", m["sources"])):
         p = resolve_path(s, base_dir)
@@ -352,6 +368,9 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
     m["fps"] = v.number("motions.fps", m["fps"], 1.0, 1000.0)
     m["random_yaw"] = v.boolean("motions.random_yaw", m["random_yaw"])
 
+
+def _check_scene(c: dict, v: _V, base_dir: Path | None) -> None:
+    """Camera, lighting, background (procedural, or a folder of images) and clothing patterns."""
     cam = c["camera"]
     cam["distance"] = v.range2("camera.distance", cam["distance"], 0.5, 1000.0)
     cam["elevation_deg"] = v.range2("camera.elevation_deg", cam["elevation_deg"], -89.0, 89.0)
@@ -386,7 +405,9 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
         v.choice(f"clothing.patterns[{i}]", pt, PATTERNS)
     c["clothing"]["patterns"] = pats
 
-    gm = c["garments"]
+
+def _check_garments(gm: dict, v: _V) -> None:
+    """Garment switch, dress probability, kind weights, looseness and thickness."""
     gm["enabled"] = v.boolean("garments.enabled", gm["enabled"])
     gm["dress_probability"] = v.number("garments.dress_probability", gm["dress_probability"], 0.0, 1.0)
     for key, kinds in (("upper", UPPER_KINDS), ("lower", LOWER_KINDS), ("shoes", SHOE_KINDS), ("hair", HAIR_KINDS),
@@ -395,6 +416,11 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
     gm["looseness"] = v.range2("garments.looseness", gm["looseness"], 0.0, 0.1)
     gm["thickness"] = v.range2("garments.thickness", gm["thickness"], 0.001, 0.03)
 
+
+def _check_outputs(c: dict, v: _V, base_dir: Path | None) -> None:
+    """Passes (canonical order), guidance renderer/profile, RGB, generator checkpoint, labels; and
+    that something is written as the frame images."""
+    gm = c["garments"]
     passes = v.str_list("passes", c["passes"]) if c["passes"] else []
     for i, pn in enumerate(passes):
         v.choice(f"passes[{i}]", pn, PASS_CHOICES)
@@ -423,4 +449,3 @@ def validate(raw, base_dir: str | Path | None = None, source: str | Path = "conf
         v.fail("passes", "nothing to write as the frame images (no RGB, no generator, no image pass)",
                "enable rgb.cycles or list e.g. 'mask' or 'parts' in passes")
     c["labels"]["occlusion_tolerance_m"] = v.number("labels.occlusion_tolerance_m", c["labels"]["occlusion_tolerance_m"], 0.0, 2.0)
-    return c
