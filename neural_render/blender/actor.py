@@ -28,7 +28,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -204,10 +203,10 @@ def render_frames(inst, cameras, frames, out_dir: Path, size: int, samples: int,
     first_g = [v[0] for v in garments.posed([frames[0]], first)] if garments is not None else []
     scene, ob, cam_obj, gobs = build_actor_scene(inst, first[0], floor_z, size, samples, garments=garments,
                                                  first_garments=first_g)
-    from neural_render.fileio import atomic_path, sweep_dead_pid_dirs
+    from neural_render.blender.bpy_util import scratch_dir
+    from neural_render.fileio import atomic_path
 
-    sweep_dead_pid_dirs(tempfile.gettempdir(), "nr_actor_")  # scratch of killed runs
-    tmpdir = tempfile.mkdtemp(prefix=f"nr_actor_{os.getpid()}_")
+    tmpdir = scratch_dir("nr_actor_", in_ram=False)  # frames can be large: on disk
     dest = out_dir / "frames"
     dest.mkdir(parents=True, exist_ok=True)
     it = frames

@@ -60,11 +60,12 @@ def new_triangle_mesh(name: str, vertices: np.ndarray, faces: np.ndarray, vt: np
     return me
 
 
-def scratch_dir(prefix: str) -> str:
+def scratch_dir(prefix: str, in_ram: bool = True) -> str:
     """A new scratch folder `<prefix><pid>_*` for Blender's per-frame files, in RAM (/dev/shm) when
-    the machine has it; folders with the same prefix left by processes that died are swept first."""
+    `in_ram` and the machine has it, else in the temporary folder; folders with the same prefix
+    left by processes that died are swept first."""
     from neural_render.fileio import sweep_dead_pid_dirs
 
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    base = "/dev/shm" if in_ram and os.path.isdir("/dev/shm") else tempfile.gettempdir()
     sweep_dead_pid_dirs(base, prefix)
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}_", dir=base)
