@@ -82,12 +82,13 @@ def fit_with_floor(res, body, obs2d: np.ndarray, layout: str, fps: float, opts, 
                           options=dataclasses.replace(opts, iters_pose=max(60, opts.iters_pose // 2)),
                           world=res.world, init_motion=res.motion, rel3d=rel3d, rel3d_layout=rel3d_layout,
                           floor=(n, d), contacts=contact)
+    tilt = float(np.degrees(np.arccos(np.clip(n[2], -1, 1))))  # the estimated plane's, before reframing
     if reframe:
         refit = _to_floor_frame(refit, body, n, d)
         n, d = np.array([0, 0, 1.0]), 0.0
     after = floor_stats(refit.keypoints3d, contact, n, d, fps)
     refit.stats.update({k: v for k, v in res.stats.items() if k not in refit.stats})
-    refit.stats["floor"] = {"estimate": how, "tilt_deg": round(float(np.degrees(np.arccos(np.clip(n[2], -1, 1)))), 2),
+    refit.stats["floor"] = {"estimate": how, "tilt_deg": round(tilt, 2),
                             "contact_frames": {"left": int(contact[:, 0].sum()), "right": int(contact[:, 1].sum())},
                             "before": before, "after": after}
     return refit
