@@ -75,3 +75,17 @@ def test_identity_pairs_and_a_training_step(tmp_path):
     meta = train(tmp_path / "pairs", tmp_path / "a.safetensors", steps=3, batch=2, ngf=8, progress=False)
     assert meta["steps"] == 3 and (tmp_path / "a.safetensors").is_file()
     assert set(meta["val"]) == {"net", "texture"}
+
+
+def test_shipped_checkpoint_is_small_loads_and_runs():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "smpl_assets" / "animator" / "animator.safetensors"
+    assert path.stat().st_size <= 30 * 2 ** 20
+    a = mi.load_animator(path)
+    b = _batch(1, 40)
+    buffers = {"normal": np.zeros((40, 40, 3), np.float32), "mask": b["mask"][0] > 0}
+    out = a.frame(b["warped"][0].astype(np.float32), b["conf"][0] / 255.0, buffers, b["background"][0])
+    assert out.shape == (40, 40, 3) and out.dtype == np.uint8
+    # Far from the body the frame is the background it was given.
+    assert np.abs(out[:4, :4].astype(int) - b["background"][0][:4, :4]).max() <= 2
