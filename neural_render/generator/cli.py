@@ -75,6 +75,8 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--max-seconds", type=float, default=0.0,
                    help="end the run after the step that passes this many seconds (checkpoint + logs); 0 = off")
+    p.add_argument("--grad-clip", type=float, default=0.0,
+                   help="clip the generator's global gradient norm to this (e.g. 1; steadies runs from a zero texture); 0 = off")
     p.add_argument("--stop-at", type=int, default=0, help=argparse_suppress())
     p.set_defaults(func=_train)
 
@@ -144,6 +146,7 @@ def _train(args) -> int:
 
     check_range(args.size, 16, MAX_TRAIN_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
+    check_range(args.grad_clip, 0.0, 1e6, "--grad-clip")
     check_range(args.texture_size, 1, MAX_TRAIN_SIZE, "--texture-size", "pixels")
     check_range(args.crop, 0, MAX_TRAIN_SIZE, "--crop", "pixels")
     check_range(args.ngf, 1, 1024, "--ngf")
@@ -159,7 +162,7 @@ def _train(args) -> int:
         compile=args.compile, amp=args.amp, threads=args.threads, resume=not args.no_resume,
         progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at, max_seconds=args.max_seconds,
         crop=args.crop, init_from_data=not args.no_init_from_data, residual=not args.no_residual,
-        snapshot_every=args.snapshot_every, val_split=args.val_split)
+        snapshot_every=args.snapshot_every, val_split=args.val_split, grad_clip=args.grad_clip)
     from neural_render.fileio import exclusive_folder
 
     with exclusive_folder(args.out, "train run"):
@@ -175,6 +178,7 @@ def _generate(args) -> int:
 
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
+    check_range(args.grad_clip, 0.0, 1e6, "--grad-clip")
     check_range(args.fps, MIN_FPS, MAX_FPS, "--fps", "frames per second")
     from neural_render.fileio import exclusive_folder
 
@@ -191,6 +195,7 @@ def _eval(args) -> int:
 
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
+    check_range(args.grad_clip, 0.0, 1e6, "--grad-clip")
     import contextlib
 
     from neural_render.fileio import exclusive_folder

@@ -93,6 +93,7 @@ class TrainOptions:
     val_split: str | None = None      # split.json subset of the --val folder
     stop_at: int = 0                  # stop after this step (as if killed after its checkpoint); 0 = never
     max_seconds: float = 0.0          # end the run (logs, checkpoint) after the step that passes this time; 0 = off
+    grad_clip: float = 0.0            # clip the generator's global gradient norm to this; 0 = off
 
 
 def _model_config(o: TrainOptions):
@@ -430,6 +431,10 @@ def _train_step(o: TrainOptions, cfg, modules: dict, optims: dict, runner, vgg, 
         logs["g_crop_gan"] = g_crop.item()
     optims["g"].zero_grad(set_to_none=True)
     loss.backward()
+    if o.grad_clip > 0:
+        # Adam with beta1 0.5 can take a jolt from one bad batch that the unbounded residual output
+        # turns into a runaway loss (from a zero texture: L1 0.4 -> 1e5 within 50 steps).
+        torch.nn.utils.clip_grad_norm_([q for grp in optims["g"].param_groups for q in grp["params"]], o.grad_clip)
     optims["g"].step()
     logs["g_total"] = loss.item()
     if "d" in optims:
