@@ -178,7 +178,6 @@ def _generate(args) -> int:
 
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
-    check_range(args.grad_clip, 0.0, 1e6, "--grad-clip")
     check_range(args.fps, MIN_FPS, MAX_FPS, "--fps", "frames per second")
     from neural_render.fileio import exclusive_folder
 
@@ -195,7 +194,6 @@ def _eval(args) -> int:
 
     check_range(args.size, 8, MAX_IMAGE_SIZE, "--size", "pixels")
     check_range(args.batch, 1, MAX_BATCH, "--batch")
-    check_range(args.grad_clip, 0.0, 1e6, "--grad-clip")
     import contextlib
 
     from neural_render.fileio import exclusive_folder
