@@ -33,7 +33,7 @@ def run_demo(out_dir: str | Path, frames: tuple[int, int] = DEFAULT_FRAMES, size
     from neural_render.body import load_body
     from neural_render.generator.infer import generate
     from neural_render.motion import Motion
-    from neural_render.passes.render import render_passes
+    from neural_render.renderers import render_passes
     from neural_render.passes.scene import BodyInstance
 
     out = Path(out_dir)

@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from neural_render.body import load_body
     from neural_render.motion.motion import Motion
-    from neural_render.passes.render import iter_frame_passes
+    from neural_render.renderers import iter_frame_passes
     from neural_render.passes.scene import BodyInstance
 
     ap = argparse.ArgumentParser(description="wholebody skeleton pass vs DWPose's rules, pixel agreement")

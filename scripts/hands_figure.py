@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     from neural_render.fileio import write_image
     from neural_render.camera import Camera
     from neural_render.passes.raster import RasterRenderer
-    from neural_render.passes.render import iter_frame_passes
+    from neural_render.renderers import iter_frame_passes
     from neural_render.passes.scene import BodyInstance
     from neural_render.passes.spec import parts_colors
 

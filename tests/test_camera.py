@@ -81,7 +81,7 @@ def _rot(axis: int, a: float) -> np.ndarray:
 def _render_planes(name: str, cam: Camera):
     """Buffers and corners of two planes about 2.2 m ahead, one turned about the image's vertical,
     one about its horizontal (depth changes across u for the first and across v for the second)."""
-    from neural_render.passes.render import make_renderer
+    from neural_render.renderers import make_renderer
 
     quad = np.array([[-1.5, -1.5, 0], [1.5, -1.5, 0], [1.5, 1.5, 0], [-1.5, 1.5, 0]])  # camera x-y plane
     F = np.array([[0, 1, 2], [0, 2, 3]])

@@ -231,7 +231,7 @@ def render_parts(egl_device: str, size: int = 512) -> tuple[np.ndarray, str]:
     inst, cams, frames = raster_scene(size)
     rend = RasterRenderer(size, size, egl_device=egl_device)
     try:
-        parts = np.stack([f["parts"] for f in iter_frame_passes([inst], cams, size, frames, renderer_obj=rend)])
+        parts = np.stack([f["parts"] for f in iter_frame_passes([inst], cams, size, frames, renderer=rend)])
     finally:
         rend.close()
     return parts, rend.gl_renderer

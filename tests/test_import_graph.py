@@ -97,9 +97,41 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_graph_sees_lazy_and_relative_imports():
     g = import_graph()
-    # passes.render imports the Blender renderer lazily, inside make_renderer.
-    assert "neural_render.blender.render" in g["neural_render.passes.render"]
+    # renderers imports the Blender renderer lazily, inside make_renderer.
+    assert "neural_render.blender.render" in g["neural_render.renderers"]
     assert "neural_render.camera" in g["neural_render.passes.render"]
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for n in graph[todo.pop()] - seen:
+            seen.add(n)
+            todo.append(n)
+    return seen
+
+
+# Command modules (`neural-render <area> ...`) sit on top of the graph, above every package, so
+# they may reach the renderer choice (`neural_render.renderers`) and through it blender/.
+PASSES_COMMANDS = {"neural_render.passes.cli", "neural_render.passes.bench"}
+
+
+def test_passes_never_import_blender():
+    """The renderer is chosen above passes/ and blender/ (neural_render.renderers): no module of
+    passes/ imports blender/, even lazily, and none but its commands reaches it through others."""
+    g = import_graph()
+    passes = sorted(m for m in g if m.startswith("neural_render.passes"))
+    assert "neural_render.passes.render" in passes
+    direct = {m: sorted(n for n in g[m] if n.startswith("neural_render.blender")) for m in passes}
+    assert not any(direct.values()), f"passes/ imports blender/: { {m: d for m, d in direct.items() if d} }"
+    through = {m: sorted(n for n in reachable(g, m) if n.startswith("neural_render.blender"))
+               for m in passes if m not in PASSES_COMMANDS}
+    assert not any(through.values()), f"passes/ reaches blender/: { {m: d for m, d in through.items() if d} }"
+
+
+def test_reachable_follows_chains():
+    assert reachable({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}, "a") == {"b", "c"}
 
 
 def test_no_import_cycles():

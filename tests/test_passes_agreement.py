@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from neural_render.passes.render import render_passes, resolve_cameras
+from neural_render.passes.render import resolve_cameras
+from neural_render.renderers import render_passes
 from neural_render.passes.writer import read_exr_depth
 from neural_render.passes.scene import BodyInstance
 from test_passes_support import need_raster, real_clip

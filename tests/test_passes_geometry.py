@@ -16,7 +16,7 @@ def _renderer(name, W, H):
         need_raster()
     else:
         pytest.importorskip("bpy")
-    from neural_render.passes.render import make_renderer
+    from neural_render.renderers import make_renderer
 
     return make_renderer(name, W, H)
 

@@ -311,7 +311,8 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
     from neural_render.fileio import write_json
     from neural_render.motion.motion import Motion
     from neural_render.passes.cli import parse_frames
-    from neural_render.passes.render import render_passes, resolve_cameras
+    from neural_render.passes.render import resolve_cameras
+    from neural_render.renderers import render_passes
     from neural_render.passes.scene import BodyInstance
 
     if size < 16 or size > 4096:

@@ -6,7 +6,7 @@ camera space here), Object Index (instance ids), UV, and the part labels through
 the meshes' ``nr_part`` face attribute. They come out as one multilayer float32 EXR read with
 OpenEXR. Label buffers are exact: one sample, no pixel filter, no antialiasing.
 
-- `BlenderRenderer`: the headless renderer behind `neural_render.passes.render.render_passes(...,
+- `BlenderRenderer`: the headless renderer behind `neural_render.renderers.render_passes(...,
   renderer="blender")`; same interface as `neural_render.passes.raster.RasterRenderer`
   (`render_batch(instances, vertices_per_frame, cameras) -> list[dict]`). It builds one mesh object
   per person and sets the per-frame vertices (numpy LBS) on it, which is exact.
@@ -87,6 +87,7 @@ class BlenderRenderer:
     """Headless Cycles pass renderer. It owns the process's bpy session: creating one resets bpy
     to an empty scene (an older renderer notices and rebuilds its scene on its next frame)."""
 
+    name = "blender"  # as legend.json states it
     batch_size = 8  # frames posed together by iter_frame_passes (rendered one by one)
 
     def __init__(self, width: int, height: int):

@@ -383,7 +383,7 @@ def _write_view(view: _View, motion, fit, body, excluded: set, cut: int, held_ou
                 opts: PrepareOptions) -> tuple[list[np.ndarray], dict]:
     """Render the passes of `motion` at the view's crop camera, then background, overlay, split.
     Returns a few overlay frames (for fit_overlay.png) and the view's report."""
-    from neural_render.passes.render import render_passes
+    from neural_render.renderers import render_passes
     from neural_render.passes.scene import BodyInstance
     from neural_render.passes.spec import frame_filename
 

@@ -26,7 +26,7 @@ class Guidance:
     """A passes renderer kept for the life of the worker process (it owns a Blender scene or GL context)."""
 
     def __init__(self, renderer: str, width: int, height: int):
-        from neural_render.passes.render import make_renderer
+        from neural_render.renderers import make_renderer
 
         self.renderer_name = renderer
         self.size = (int(width), int(height))
@@ -56,8 +56,7 @@ class Guidance:
         cam = Camera(posed.K, posed.world_to_camera, posed.width, posed.height)
         F = cfg["frames_per_sample"]
         yield from iter_frame_passes(instances, [cam] * F, self.size, frames=list(range(F)),
-                                     renderer=self.renderer_name, profile=cfg["guidance"]["profile"],
-                                     renderer_obj=self.renderer)
+                                     renderer=self.renderer, profile=cfg["guidance"]["profile"])
 
 
 def write_frame(out_dir: Path, name: str, fr: dict, passes: list[str], profile: str) -> list[Path]:

@@ -277,7 +277,7 @@ def composite(tex_rgb: np.ndarray, mask: np.ndarray, background: np.ndarray) -> 
 def render_frames(motion, body, camera, tex, background: np.ndarray, work: Path, opts: AnimateOptions) -> dict:
     """Render passes + frames of every motion frame into work/passes and work/frames."""
     from neural_render.generator.uv_lift import lookup
-    from neural_render.passes.render import iter_frame_passes
+    from neural_render.renderers import iter_frame_passes
     from neural_render.passes.writer import PassWriter
     from neural_render.passes.scene import BodyInstance
     from neural_render.passes.spec import frame_filename

@@ -47,25 +47,21 @@ def _clip():
 
 
 def _one(renderer: str, size: int, n: int, inst, cams, frames, egl_device: str | None = None) -> dict:
-    from neural_render.passes.render import iter_frame_passes, make_renderer, render_passes
+    from neural_render.passes.render import iter_frame_passes
+    from neural_render.renderers import make_renderer, render_passes
 
     t0 = time.perf_counter()
-    if renderer == "raster":
-        from neural_render.passes.raster import RasterRenderer
-
-        rend = RasterRenderer(size, size, egl_device=egl_device)
-    else:
-        rend = make_renderer(renderer, size, size)
+    rend = make_renderer(renderer, size, size, egl_device=egl_device if renderer == "raster" else None)
     first = None
     gl = {}
     try:
         t = time.perf_counter()
-        it = iter_frame_passes([inst], cams, size, frames[:1], renderer_obj=rend)
+        it = iter_frame_passes([inst], cams, size, frames[:1], renderer=rend)
         for _ in it:
             pass
         first = time.perf_counter() - t0
         t, c = time.perf_counter(), time.process_time()
-        for _ in iter_frame_passes([inst], cams, size, frames[1:n + 1], renderer_obj=rend):
+        for _ in iter_frame_passes([inst], cams, size, frames[1:n + 1], renderer=rend):
             pass
         buffers = (time.perf_counter() - t) / n
         cpu = (time.process_time() - c) / n  # CPU seconds of all this process's threads (Cycles, llvmpipe)
@@ -101,7 +97,7 @@ def _gl_only(rend, inst, cams, frames, reps: int = 3) -> dict:
 def agreement(inst, cams, size: int, frames) -> dict:
     """Blender vs raster on the same frames (buffers in memory): per-part IoU (mean over the parts
     visible in either), mean normal angle on the common foreground, depth differences, skeletons."""
-    from neural_render.passes.render import iter_frame_passes
+    from neural_render.renderers import iter_frame_passes
 
     out = {r: list(iter_frame_passes([inst], cams, size, frames, renderer=r)) for r in ("raster", "blender")}
     per = []

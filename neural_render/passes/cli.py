@@ -80,7 +80,7 @@ def load_motion(path: str):
 
 def run(args) -> int:
     from neural_render.body import load_body
-    from neural_render.passes.render import render_passes
+    from neural_render.renderers import render_passes
     from neural_render.passes.scene import BodyInstance
     from neural_render.passes.spec import ALL_PASS_NAMES, PASS_NAMES
 

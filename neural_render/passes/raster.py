@@ -135,6 +135,8 @@ def resolve_egl_device(choice: int | str | None) -> int | None:
 class RasterRenderer:
     """Offscreen GL renderer of pass buffers. Not thread-safe; one per process is enough."""
 
+    name = "raster"  # as legend.json states it
+
     def __init__(self, width: int, height: int, max_tiles: int = 16, egl_device: int | str | None = None):
         os.environ.setdefault("PYOPENGL_PLATFORM", _platform_name())
         self.platform_name = os.environ["PYOPENGL_PLATFORM"]
