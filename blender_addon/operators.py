@@ -6,7 +6,6 @@ RuntimeError in scripts). Long jobs run modal with progress and Esc to cancel wh
 window, synchronously otherwise.
 """
 
-import dataclasses
 import os
 
 import bpy
@@ -190,7 +189,7 @@ class _MotionImport(_ModalJob):
             self._arm = api.active_body(context, create=True)
             options = self._options(s)
             fps = api.import_fps(context.scene, options.fps, _setting(self, "set_scene_range", s))
-            self._mjob = api.MotionJob(path, dataclasses.replace(options, fps=fps),
+            self._mjob = api.MotionJob(path, options.replace(fps=fps),
                                        self._arm.get("nr_body_path", "default"), preferences.python_path(context))
         except InputError as e:
             self.report({"ERROR"}, str(e))
@@ -201,9 +200,9 @@ class _MotionImport(_ModalJob):
 
     def _options(self, s):
         """The import settings (this call's, else the scene panel's), gathered once."""
-        return _api().MotionImportOptions(
-            fmt=_setting(self, "format", s, "motion_format"), fps=_setting(self, "fps", s, "motion_fps") or None,
-            bone_map=_setting(self, "bone_map", s) or None, unit=_setting(self, "unit", s) or None,
+        return _api().motion_import_options(
+            fmt=_setting(self, "format", s, "motion_format"), fps=_setting(self, "fps", s, "motion_fps"),
+            bone_map=_setting(self, "bone_map", s), unit=_setting(self, "unit", s),
             ground=_setting(self, "ground", s), smooth=_setting(self, "smooth", s),
             match_proportions=_setting(self, "match_proportions", s))
 

@@ -57,7 +57,7 @@ def test_fps_resamples_keypoint_motion_instead_of_relabelling(body, case, tmp_pa
     out, cam, _ = case
     doc = _mediapipe_doc(out, cam, size=False)  # world landmarks only: a quick 3D fit
     (tmp_path / "mp.json").write_text(json.dumps(doc))
-    m, rep = import_motion(tmp_path / "mp.json", "mediapipe", fps=15, source_fps=30, body=body)
+    m, rep = import_motion(tmp_path / "mp.json", fmt="mediapipe", fps=15, source_fps=30, body=body)
     # 12 frames at 30 fps span 11/30 s; at 15 fps that is frames 0..5, not the 12 frames relabelled
     assert m.fps == 15 and m.num_frames == 6
     assert abs(rep["duration_s"] - 12 / 30) < 1e-6  # duration = frames / fps, as the source's
@@ -68,7 +68,7 @@ def test_frames_select_before_the_fit(body, case, tmp_path):
 
     out, cam, _ = case
     (tmp_path / "mp.json").write_text(json.dumps(_mediapipe_doc(out, cam, size=False)))
-    m, rep = import_motion(tmp_path / "mp.json", "mediapipe", body=body, frames=(4, 8))
+    m, rep = import_motion(tmp_path / "mp.json", fmt="mediapipe", body=body, frames=(4, 8))
     assert m.num_frames == 4 and rep["fit"]["frames"] == 4  # the fit itself saw 4 frames
 
 

@@ -2,7 +2,7 @@
 
 Everything here also works headless with the bpy module, so scripts get the same effect as the UI:
   add_body(model_path, gender, name, betas)            -> RiggedBody (armature + skinned mesh)
-  import_motion(armature, filepath, fmt, fps, ...)      -> the new Action (one per import)
+  import_motion(armature, filepath, options)            -> the new Action (one per import)
   render_passes(scene, out_dir, passes, size, profile)  -> legend dict (the scene's frame range + camera)
   generate_frames(scene, out_dir, checkpoint, ...)      -> folder of generated frames (torch via heavy.py)
   animate_photo(image, motion, out_dir, ...)            -> frames of the photo's person doing the motion
@@ -13,18 +13,17 @@ Everything here also works headless with the bpy module, so scripts get the same
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neural_render.blender import rig
 from neural_render.errors import InputError
+from neural_render.motion.import_options import MotionImportOptions
 from neural_render.motion.importers import FORMATS
 
 MOTION_FORMATS = FORMATS  # the add-on's format menu: every format `motion import` reads
@@ -157,56 +156,29 @@ def body_measurements(arm_obj) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------- motion
 
-@dataclass(frozen=True)
-class MotionImportOptions:
-    """The add-on's motion import settings: built once per operator run, then handed down
-    (load_motion -> MotionJob or the importer) whole, like the keywords of Blender's own importers.
+def motion_import_options(match_proportions: bool = False, **keywords) -> MotionImportOptions:
+    """The add-on's motion import settings as one `MotionImportOptions`, built once per operator
+    run (or from a script's keywords) and then handed down whole (load_motion -> MotionJob or the
+    importer), like the keywords of Blender's own importers.
 
-    fmt: "auto" or one of MOTION_FORMATS; fps: resample to this rate (None keeps the source's);
-    bone_map: a preset name or JSON file; unit: BVH/FBX length unit (None: detected); ground:
-    "auto"/"on"/"off"; smooth: seconds; match_proportions (BVH/FBX): the motion's betas fit the
-    source skeleton's bone lengths (importer shape="source") so the body's joints follow the source
-    exactly; off (the default) keeps the body's own proportions (shape="body"), which keeps its mesh
-    as built (a CMU skeleton's short torso would otherwise crease the waist).
+    keywords: MotionImportOptions fields (an empty string or 0 for fps / bone_map / unit means
+    "not set", as the add-on's properties give them). The add-on differs from `motion import` in
+    one default: match_proportions (BVH/FBX) on fits the motion's betas to the source skeleton's
+    bone lengths (shape "source") so the body's joints follow the source exactly; off (the
+    default) keeps the body's own proportions (shape "body"), which keeps its mesh as built (a CMU
+    skeleton's short torso would otherwise crease the waist). An explicit `shape` wins.
     """
-
-    fmt: str = "auto"
-    fps: float | None = None
-    bone_map: str | None = None
-    unit: str | None = None
-    ground: str = "auto"
-    smooth: float = 0.0
-    match_proportions: bool = False
-
-    @property
-    def shape(self) -> str:
-        """The importer's `shape` for "Match source proportions"."""
-        return "source" if self.match_proportions else "body"
-
-    def importer_keywords(self, fmt: str) -> dict:
-        """Keywords for `motion.importers.import_motion` (fmt: the detected format)."""
-        return {"fmt": fmt, "fps": self.fps or None, "bone_map": self.bone_map or None, "unit": self.unit or None,
-                "ground": self.ground, "smooth": self.smooth, "shape": self.shape}
-
-    def cli_args(self, fmt: str) -> list[str]:
-        """The same options as `neural-render motion import` flags (fmt: the detected format)."""
-        args = ["--format", fmt]
-        if self.fps:
-            args += ["--fps", f"{self.fps:g}"]
-        if self.bone_map:
-            args += ["--bone-map", self.bone_map]
-        if self.unit:
-            args += ["--unit", self.unit]
-        args += ["--ground", self.ground, "--smooth", f"{self.smooth:g}"]
-        if fmt in ("bvh", "fbx"):  # keypoint fits have no source skeleton: the option does not apply
-            args += ["--shape", self.shape]
-        return args
+    for name in ("fps", "bone_map", "unit"):
+        if name in keywords:
+            keywords[name] = keywords[name] or None
+    keywords.setdefault("shape", "source" if match_proportions else "body")
+    return MotionImportOptions(**keywords)
 
 
 def load_motion(filepath: str, options: MotionImportOptions | None = None, body_path: str | None = None,
                 python: str | None = None, progress=None, **keywords):
-    """Read any supported motion source into a `Motion` (see MotionImportOptions; keywords build
-    the options when none are given).
+    """Read any supported motion source into a `Motion` (options: see `motion_import_options`,
+    whose keywords build them when none are given).
 
     Formats that need torch (keypoint fitting) run `neural-render motion import` as a heavy.py
     job: in a thread when this Python imports torch, else in the configured interpreter. A video,
@@ -215,14 +187,14 @@ def load_motion(filepath: str, options: MotionImportOptions | None = None, body_
     """
     from neural_render.motion import importers
 
-    options = options or MotionImportOptions(**keywords)
+    options = options or motion_import_options(**keywords)
     path = Path(filepath)
     if not path.exists():
         raise InputError("motion file not found", path=path, fix="pick an existing BVH/FBX/npz/pkl/.smpl/keypoint file")
     kind = importers.detect_format(path) if options.fmt == "auto" else options.fmt
     if kind in KEYPOINT_FORMATS:  # minutes of torch fitting: a heavy job (thread or subprocess)
-        return _motion_via_cli(path, dataclasses.replace(options, fmt=kind), body_path, python, progress)
-    motion, _report = importers.import_motion(path, body=body_path or None, **options.importer_keywords(kind))
+        return _motion_via_cli(path, options.replace(fmt=kind), body_path, python, progress)
+    motion, _report = importers.import_motion(path, options.replace(fmt=kind), body=body_path or None)
     return motion
 
 
@@ -253,7 +225,7 @@ class MotionJob:
         self.path = Path(path)
         self._tmp = tempfile.mkdtemp(prefix="nr_motion_")
         self.out = Path(self._tmp) / "motion.npz"
-        args = ["motion", "import", str(path), "--out", str(self.out), "--no-preview", *options.cli_args(options.fmt)]
+        args = ["motion", "import", str(path), "--out", str(self.out), "--no-preview", *options.cli_args()]
         if body_path and body_path != "default":
             args += ["--body", body_path]
         try:
@@ -349,17 +321,17 @@ def import_motion(arm_obj, filepath: str, options: MotionImportOptions | None = 
                   apply_shape: bool = True, set_scene_range: bool = True, python: str | None = None, progress=None,
                   **keywords):
     """Import a motion file onto a body as a new Action (options, or keywords building them, as in
-    MotionImportOptions); fps None = the scene's fps.
+    `motion_import_options`); fps None = the scene's fps.
 
     match_proportions (BVH/FBX): the body takes the source skeleton's bone lengths (with
     apply_shape) so its joints follow the source exactly; off keeps the body's own proportions.
     """
     import bpy
 
-    options = options or MotionImportOptions(**keywords)
+    options = options or motion_import_options(**keywords)
     fps = import_fps(bpy.context.scene, options.fps, set_scene_range)
     body_path = arm_obj.get("nr_body_path", "default")
-    motion = load_motion(filepath, dataclasses.replace(options, fps=fps), body_path, python, progress)
+    motion = load_motion(filepath, options.replace(fps=fps), body_path, python, progress)
     return apply_motion(arm_obj, motion, Path(filepath).stem, frame_start, apply_shape, set_scene_range)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from neural_render.cli_args import frame_range
 from neural_render.errors import InputError
+from neural_render.motion.import_options import MotionImportOptions
 
 
 def register(sub) -> None:
@@ -112,6 +113,15 @@ def _video_arg(videos: list[str] | None):
     return videos[0] if len(videos) == 1 else list(videos)
 
 
+def import_options(args) -> MotionImportOptions:
+    """`motion import`'s flags as one MotionImportOptions (built once per call)."""
+    return MotionImportOptions(fmt=args.format, fps=args.fps, source_fps=args.source_fps, bone_map=args.bone_map,
+                               unit=args.unit, swing_fix=args.swing_fix, shape=args.shape, up=args.up,
+                               ground=args.ground, smooth=args.smooth, frames=frame_range(args.frames),
+                               video=_video_arg(args.video), calibration=args.calibration, device=args.device,
+                               image_id=args.image_id)
+
+
 def _import(args) -> int:
     if args.all_images:
         return _import_all_images(args)
@@ -164,12 +174,9 @@ def _import_one(args) -> int:
 
             kset = detect_keypoint_set(args.src, frames=frames, person=args.person, hands=args.hands)
             video = args.src
-    motion, report = import_motion(args.src, fmt, fps=args.fps, body=body, bone_map=args.bone_map,
-                                   up=args.up, ground=args.ground, unit=args.unit, smooth=args.smooth,
-                                   video=video, frames=None if kset is not None else frames,
-                                   calibration=args.calibration,
-                                   swing_fix=args.swing_fix, source_fps=args.source_fps, device=args.device,
-                                   shape=args.shape, keypoint_set=kset, image_id=args.image_id)
+    # A detected video's frames were selected before detection: the importer must not trim again.
+    options = import_options(args).replace(fmt=fmt, frames=None if kset is not None else frames, video=video)
+    motion, report = import_motion(args.src, options, body=body, keypoint_set=kset)
     if kset is not None and frames is not None:
         motion.metadata["video_start_frame"] = int(frames[0] or 0)
     motion.metadata.setdefault("import", {k: v for k, v in report.items() if k in ("format", "bone_map")})
