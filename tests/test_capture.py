@@ -174,3 +174,32 @@ def test_a_folder_of_frames_is_a_video(tmp_path):
     empty.mkdir()
     with pytest.raises(InputError):
         frame_info(empty)
+
+
+def test_person_masks_of_a_video_narrower_than_its_calibration_are_kept(tmp_path):
+    """Regression (issue 13): the shared Pose2Sim clip's cam01/cam02 videos are 1080 px wide but the
+    calibration says 1088. The detector's masks (video size) were dropped as 'wrong size', the
+    refinement got empty silhouettes and crashed. The masks must be used like the frames are."""
+    import cv2
+
+    from neural_render.camera import Camera
+    from neural_render.capture.prepare import _View, _write_person_masks
+    from neural_render.fileio import read_image, write_image
+    from neural_render.passes.spec import frame_filename
+
+    W, H, CAL_W = 40, 64, 48                       # video 40 wide, calibration 48 wide
+    frames, masks = tmp_path / "frames", tmp_path / "masks"
+    src = np.zeros((H, W), np.uint8)
+    src[20:50, 10:30] = 255                          # the person
+    for t in range(2):
+        write_image(frames / f"{t:06d}.png", np.full((H, W, 3), 90, np.uint8))
+        write_image(masks / f"{t + 1:06d}.png", src)
+    K = np.array([[60.0, 0, CAL_W / 2], [0, 60, H / 2], [0, 0, 1]])
+    cam = Camera(K, np.eye(4), CAL_W, H, name="cam")
+    crop = square_crop_around(np.array([[0.0, 0], [CAL_W - 1, H - 1]]), CAL_W, H, 32, margin=0.0)
+    view = _View(tmp_path / "out", cam, frames, crop, Camera(crop.apply_to_K(K), np.eye(4), 32, 32), 2)
+    _write_person_masks(view, masks, 0)
+    got = read_image(view.folder / "person_mask" / frame_filename(1), "gray") > 127
+    want = crop.apply_to_image(src) > 127
+    assert want.sum() > 50
+    assert got.sum() > 0.9 * want.sum() and (got & want).sum() > 0.9 * want.sum()

@@ -128,3 +128,61 @@ def test_refine_fits_the_shape_seen_by_several_views():
     assert np.linalg.norm(refined.betas[:2] - true_b[:2]) < 0.9 * np.linalg.norm(true_b[:2]), refined.betas
     single, rep1 = sil.refine(body, fit, cams[:1], sils[:1], kp, opts=opts)
     assert rep1["shape"] is None and np.all(single.betas == 0)
+
+
+def test_refine_survives_a_view_whose_silhouettes_are_empty():
+    """Regression (issue 13): a view whose person masks were all empty (the detector's masks were
+    dropped) crashed `prepare --silhouettes detector` with a segfault in the shape stage: OpenCV's
+    distance transform of an empty mask is FLT_MAX, its square inf, the masked-out loss NaN, and a
+    NaN grid made grid_sample's backward write out of bounds. The empty view must simply not count:
+    the other views still refine the arm and everything stays finite."""
+    from neural_render.body import load_body
+    from neural_render.motion import Motion
+
+    body = load_body()
+    T = 2
+    truth_p = np.zeros((T, 72), np.float32)
+    truth_p[:, 0] = np.pi / 2
+    truth_p[:, 16 * 3 + 2] = -1.0
+    fit_p = truth_p.copy()
+    fit_p[:, 16 * 3 + 2] = -0.7
+    trans = np.zeros((T, 3), np.float32)
+    truth = Motion(truth_p, trans, np.zeros(10, np.float32), 30.0, up="z")
+    fit = Motion(fit_p, trans, np.zeros(10, np.float32), 30.0, up="z")
+    out_t = body.forward(truth.poses, truth.betas, truth.trans)
+    from neural_render.camera import Camera
+
+    c = out_t.joints.reshape(-1, 3).mean(0)
+    cams = [Camera.look_at(c + np.array(d), c, 96, 96) for d in ([0.0, -4.0, 0.3], [4.0, 0.0, 0.3], [0.0, 4.0, 0.3])]
+    sils = [np.stack([sil.splat_mask(cam.project(v)[0], 96, 96) for v in out_t.vertices]) for cam in cams]
+    sils[2][:] = False                                   # the lost view
+    kp_fit = body.forward(fit.poses, fit.betas, fit.trans).body25
+    opts = sil.RefineOptions(iterations=10, shape_frames=2, vertex_stride=16)
+    refined, rep = sil.refine(body, fit, cams, sils, kp_fit, opts=opts)
+    assert np.isfinite(refined.poses).all() and np.isfinite(refined.trans).all() and np.isfinite(refined.betas).all()
+    assert rep["views"]["2"]["frames_used"] == 0
+    assert rep["views"]["0"]["silhouette_iou_after"] > rep["views"]["0"]["silhouette_iou_before"], rep
+
+
+def test_refine_chunk_ignores_an_empty_silhouette_even_if_marked_usable():
+    """The chunk optimiser itself drops view-frames with nothing to fit (a caller's `usable` can be
+    stale) instead of turning them into a NaN loss."""
+    import torch
+
+    from neural_render.body import load_body
+    from neural_render.motion.fit import KeypointBody
+
+    body = load_body()
+    p = np.zeros((1, 72), np.float32)
+    p[:, 0] = np.pi / 2
+    tr = np.zeros((1, 3), np.float32)
+    out = body.forward(p, np.zeros(10, np.float32), tr)
+    cams = _cameras(out.joints, 64)
+    sils = [np.stack([sil.splat_mask(cams[0].project(out.vertices)[0][0], 64, 64)]), np.zeros((1, 64, 64), bool)]
+    dev = torch.device("cpu")
+    kp_model = KeypointBody(body, "body25", dev, num_betas=10)
+    skin = sil._SubsetSkin(body, kp_model, np.arange(0, body.num_vertices, 16), dev)
+    betas = torch.zeros(1, 10)
+    poses, trans, b = sil._refine_chunk(skin, kp_model, betas, p, tr, cams, sils, out.body25, np.ones((1, 2), bool),
+                                        sil.RefineOptions(iterations=3), dev, fit_shape=True)
+    assert np.isfinite(poses).all() and np.isfinite(trans).all() and torch.isfinite(b).all()

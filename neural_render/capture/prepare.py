@@ -297,9 +297,15 @@ def _write_person_masks(view: _View, mask_dir: Path, start: int) -> None:
     from neural_render.capture.video import undistorter
     from neural_render.passes.spec import frame_filename
 
+    from neural_render.motion.keypoint_import import video_info
+
     undistort = undistorter(view.cam.K, view.cam.dist, view.cam.width, view.cam.height)
+    # The masks have the video's frame size, which can differ from the calibration's image size
+    # (the shared Pose2Sim clip: 1080-wide videos, 1088-wide calibration); the frames are treated
+    # the same way (undistort + crop from the decoded size).
+    info = video_info(view.video)
     for t in range(view.frames):
-        m = _read_source_mask(mask_dir, start + t, view.cam.width, view.cam.height)
+        m = _read_source_mask(mask_dir, start + t, int(info["width"]), int(info["height"]))
         m = view.crop.apply_to_image(undistort(m))
         write_image(view.folder / "person_mask" / frame_filename(t), np.where(m > 127, 255, 0).astype(np.uint8))
 

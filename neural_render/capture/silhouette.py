@@ -260,8 +260,17 @@ def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usab
     # boundary samples (n, P, 2) with a validity mask.
     dts, bounds, bvalid, grids_scale = [], [], [], []
     rng = np.random.default_rng(0)
-    for cam, sil in zip(cameras, sils):
-        d = np.stack([cv2.distanceTransform((~s).astype(np.uint8), cv2.DIST_L2, 5) for s in sil])
+    usable = np.asarray(usable, bool).copy()
+    for c, (cam, sil) in enumerate(zip(cameras, sils)):
+        # An empty silhouette (the detector lost the person) has no pixel to measure a distance to:
+        # OpenCV then returns FLT_MAX everywhere, whose square overflows to inf, and inf / inf in the
+        # robust loss is NaN even where the view-frame's weight is 0. One NaN step sends the grid
+        # to NaN, and CPU grid_sample's backward then writes out of bounds (a segfault, not an
+        # error). So: such view-frames are never used, and distances are capped at the diagonal.
+        usable[:, c] &= np.asarray(sil, bool).reshape(n, -1).any(1)
+        diag = float(np.hypot(cam.width, cam.height))
+        d = np.stack([np.minimum(cv2.distanceTransform((~s).astype(np.uint8), cv2.DIST_L2, 5), diag)
+                      for s in sil])
         dts.append(torch.as_tensor(d[:, None], dtype=torch.float32, device=dev))
         pts = np.zeros((n, opts.boundary_points, 2), np.float32)
         ok = np.zeros((n, opts.boundary_points), bool)
@@ -315,6 +324,9 @@ def _refine_chunk(skin, kp_model, betas, poses, trans, cameras, sils, kp3d, usab
         if n > 2:
             acc = kp[2:] - 2 * kp[1:-1] + kp[:-2]
             loss = loss + opts.w_smooth * (acc ** 2).sum(-1).mean()
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"silhouette refinement diverged (loss {float(loss)}); "
+                               "this is a bug: please report it with the input")
         loss.backward()
         opt.step()
         if bar is not None:
