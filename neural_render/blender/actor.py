@@ -58,6 +58,44 @@ class ActorGarments:
         betas = inst._betas if inst._betas is not None else np.zeros(inst.body.num_betas)
         self.betas = betas
         self.garments = G.build_outfit(inst.body, betas, self.outfit) if self.outfit else []
+        self._sim: list[np.ndarray] | None = None  # cloth-simulated frames (see `simulate`)
+        self._sim_first = 0                         # motion frame index of self._sim[g][0]
+
+    def _skinned(self, poses: np.ndarray, trans: np.ndarray) -> list[np.ndarray]:
+        """(n, G, 3) world vertices per garment, skinned to the body, for poses (n, P) and trans (n, 3)."""
+        from neural_render.body import garments as G
+
+        out = G.pose_garments(self.inst.body, self.garments, poses, self.betas, trans)
+        if self.inst._up != "z":
+            from neural_render.body.axes import to_z_up
+
+            out = [to_z_up(v).astype(np.float32) for v in out]
+        return out
+
+    def simulate(self, frames, fps: float, lead_in_s: float = 0.5) -> None:
+        """Simulate the loose garments (`Garment.pin`: the skirt) as cloth over motion frames min..max of
+        `frames`, after a `lead_in_s` lead-in from the rest pose (`neural_render.blender.cloth`);
+        `posed` then returns the simulated frames. Holds (T, G, 3) per garment for the whole range."""
+        from neural_render.blender.cloth import simulate_garments
+        from neural_render.body import garments as G
+
+        if not any(g.pin is not None for g in self.garments):
+            return
+        inst = self.inst
+        lo, hi = int(np.min(frames)), int(np.max(frames))
+        poses, trans = inst._poses[lo:hi + 1], inst._trans[lo:hi + 1]
+        n_lead = int(round(lead_in_s * fps))
+        poses = np.concatenate([G.lead_in_poses(poses[0], n_lead), poses])
+        trans = np.concatenate([np.repeat(trans[:1], n_lead, 0), trans])
+        verts = inst.body.forward(poses, inst._betas, trans, keypoints=False).vertices
+        if inst._up != "z":
+            from neural_render.body.axes import to_z_up
+
+            verts = to_z_up(verts).astype(np.float32)
+        sims = simulate_garments(inst.body.faces, self.garments, verts, self._skinned(poses, trans), fps,
+                                 floor_from=n_lead)
+        self._sim = [v[n_lead:] for v in sims]
+        self._sim_first = lo
 
     def posed(self, frames, body_vertices: np.ndarray) -> list[np.ndarray]:
         """(n, G, 3) world vertices per garment for frame indices `frames` (body_vertices (n, V, 3) world)."""
@@ -67,11 +105,10 @@ class ActorGarments:
             return []
         inst = self.inst
         frames = np.atleast_1d(np.asarray(frames, np.int64))
-        out = G.pose_garments(inst.body, self.garments, inst._poses[frames], self.betas, inst._trans[frames])
-        if inst._up != "z":
-            from neural_render.body.axes import to_z_up
-
-            out = [to_z_up(v).astype(np.float32) for v in out]
+        if self._sim is not None:
+            out = [v[frames - self._sim_first] for v in self._sim]
+        else:
+            out = self._skinned(inst._poses[frames], inst._trans[frames])
         return G.push_out(body_vertices, inst.body.faces, out)
 
 
@@ -303,10 +340,11 @@ def _add_person_mask_to_legend(path: Path) -> None:
 
 def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | None = None, samples: int | None = None,
                  test_fraction: float = 0.0, renderer: str = "blender", progress: bool = True,
-                 actor_version: int = 2) -> dict:
+                 actor_version: int = 2, cloth: bool = False) -> dict:
     """Render the reference actor for a motion: ground-truth frames + all passes (see module doc).
 
-    actor_version 2 wears actor.json's outfit; 1 is the textured body alone (the actor before garments)."""
+    actor_version 2 wears actor.json's outfit; 1 is the textured body alone (the actor before garments).
+    cloth: simulate the skirt with Blender's cloth (`ActorGarments.simulate`) instead of skinning it."""
     from neural_render.body import load_body
     from neural_render.fileio import write_json
     from neural_render.motion.motion import Motion
@@ -341,6 +379,8 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
                                fps=motion.fps)
         params = actor_params()
         garments = ActorGarments(inst, params.get("outfit") if actor_version >= 2 else None)
+        if cloth:
+            garments.simulate(idx, motion.fps)
         floor_z = floor_height(inst, idx, garments=garments)
         render_frames(inst, cams, idx, out, size, samples, floor_z, progress, garments)
         _add_person_mask_to_legend(out / "legend.json")
@@ -348,7 +388,7 @@ def render_actor(motion_path: str, out_dir: str, size: int = 256, frames: str | 
         info = {"motion": str(motion_path), "fps": motion.fps, "frames": [int(i) for i in idx], "size": size,
                 "samples": samples, "floor_z": floor_z, "texture_sha256_16": tex_hash, "params": params,
                 "passes_renderer": renderer, "numbering": "motion frame index + 1",
-                "actor_version": int(actor_version)}
+                "actor_version": int(actor_version), "cloth": bool(cloth and actor_version >= 2)}
         write_json(out / "actor.json", info)
         if test_fraction > 0:
             nums = [i + 1 for i in idx]

@@ -60,6 +60,9 @@ class Garment:
     faces: np.ndarray        # (F, 3) int32, outward-facing
     weights: np.ndarray      # (G, 24) float32, rows sum to 1
     source: np.ndarray       # (G,) int64: body vertex whose pose correctives apply, -1 for none
+    # (G,) 0..1 pin weights for the optional cloth simulation (`neural_render.blender.cloth`): 1 follows
+    # the skinning exactly (waistband, shoulders, sleeves), 0 hangs free; None = never simulated.
+    pin: np.ndarray | None = None
 
     @property
     def num_vertices(self) -> int:
@@ -309,7 +312,28 @@ def _skirt(name: str, label: str, fr: _Frame, rest: np.ndarray, top_y: float, le
     w[..., L_HIP] = 0.85 * s * side
     w[..., R_HIP] = 0.85 * s * (1 - side)
     w = w.reshape(-1, 24)
-    return Garment(name, label, verts, faces2, np.concatenate([w, w[bverts]]), -np.ones(len(verts), np.int64))
+    # Cloth: the waistband (the top rows) is pinned, fading to free cloth a third of the way down.
+    pin = np.broadcast_to(_fade(t, 0.3, 0.08), (rows, cols)).reshape(-1)
+    return Garment(name, label, verts, faces2, np.concatenate([w, w[bverts]]), -np.ones(len(verts), np.int64),
+                   pin=np.concatenate([pin, pin[bverts]]))
+
+
+def _fade(x: np.ndarray, zero_at: float, one_at: float) -> np.ndarray:
+    """Smoothstep from 0 (x at `zero_at`) to 1 (x at `one_at`), clamped; works either direction."""
+    u = np.clip((np.asarray(x, np.float64) - zero_at) / (one_at - zero_at), 0.0, 1.0)
+    return u * u * (3 - 2 * u)
+
+
+def _top_pins(g: Garment, J: np.ndarray) -> np.ndarray:
+    """Cloth pins of a loose top (shaped rest joints J (24, 3)): shoulders, chest and sleeves (the rest
+    pose is a T-pose: the arms are at shoulder height) follow the skinning; below the chest the shirt
+    fades to free cloth by the navel's height."""
+    return _fade(g.rest[:, 1], J[SPINE1, 1], J[SPINE2, 1])
+
+
+# Tops at least this loose (metres between skin and cloth) are simulated when cloth is on; tighter
+# ones would only rub against the body.
+LOOSE_TOP = 0.012
 
 
 def _hair(kind: str, fr: _Frame, rest: np.ndarray, normals: np.ndarray, faces: np.ndarray, weights: np.ndarray,
@@ -403,7 +427,7 @@ def _ponytail(fr: _Frame, rest: np.ndarray, centre: np.ndarray, length: float, r
 def build_outfit(body, betas, outfit: dict) -> list[Garment]:
     """Garment meshes (model space, rest pose of shape `betas`) for an outfit dict (module doc)."""
     fr = _body_frame(body)
-    rest, _ = shaped_rest(body, betas)
+    rest, shaped_J = shaped_rest(body, betas)
     faces = np.asarray(body.faces, np.int64)
     normals = vertex_normals(rest, faces)
     W = np.asarray(body.weights, np.float32)
@@ -431,7 +455,10 @@ def build_outfit(body, betas, outfit: dict) -> list[Garment]:
         elif lower:
             off[rest[:, 1] <= fr.waist_y + 0.04] = 0.0  # tucked into the skirt: stop above its waistband
             keep = keep & (rest[:, 1] > fr.waist_y + 0.01)
-        out.append(_layer(upper["kind"], "upper", keep, rest, normals, faces, W, np.maximum(off, 0.004), thick))
+        top = _layer(upper["kind"], "upper", keep, rest, normals, faces, W, np.maximum(off, 0.004), thick)
+        if top is not None and loose >= LOOSE_TOP and not (lower and lower["kind"] == "skirt"):
+            top.pin = _top_pins(top, shaped_J)  # hangs over the trousers (tucked into a skirt: not)
+        out.append(top)
     dress = outfit.get("dress")
     if dress:
         loose, thick = float(dress["looseness"]), float(dress["thickness"])
@@ -461,6 +488,21 @@ def build_outfit(body, betas, outfit: dict) -> list[Garment]:
 
 
 # ---------------------------------------------------------------------------------------------- posing
+
+def lead_in_poses(pose: np.ndarray, n: int) -> np.ndarray:
+    """(n, P) poses moving from the rest pose to `pose` (P,) axis-angle: the root rotation is
+    `pose`'s throughout, every other joint turns from identity to its rotation along the geodesic
+    (axis-angle scaled by a smoothstep from 0 to 1, exclusive of 1: the clip's own first frame follows).
+
+    A cloth simulation starts here: garments are made around the rest pose, so they begin without the
+    legs or arms passing through them (a skinned skirt on a striding pose has legs poking out of it)."""
+    pose = np.asarray(pose, np.float64).ravel()
+    t = np.arange(n, dtype=np.float64) / max(n, 1)
+    s = t * t * (3 - 2 * t)
+    out = pose[None] * s[:, None]
+    out[:, :3] = pose[:3]
+    return out
+
 
 def pose_garments(body, garments: list[Garment], poses, betas, trans) -> list[np.ndarray]:
     """Pose garments like the body: (N, G, 3) per garment for poses (N, 72) (or SMPL-H's (N, 156):

@@ -51,6 +51,11 @@ Schema (all keys optional except `samples`; defaults in DEFAULTS):
       fabrics: {cotton, print, knit, denim, leather: weight}   (each garment kind allows a subset)
       looseness: [lo, hi]         metres between skin and cloth
       thickness: [lo, hi]         metres of cloth (a jacket's is 1.5x)
+      cloth:                      Blender cloth simulation of loose garments (skirts, dresses, loose tops
+                                  over trousers), the body as collider, pinned at waist / shoulders
+        enabled: bool             false (default): garments are skinned to the body only
+        lead_in_s: float          seconds simulated before a sample's first frame, in which the body
+                                  moves from its rest pose (garments made around it) into that pose
     passes: [instances, mask, person_mask, segmentation, parts, normal, depth, skeleton, uv]   passes to write
     guidance:                     how parts/normal/depth/skeleton/uv are rendered (neural_render.passes)
       renderer: blender | raster  Cycles pass render (default) or the OpenGL raster renderer
@@ -105,7 +110,8 @@ DEFAULTS: dict = {
                  "shoes": {"shoes": 3.0, "boots": 1.0},
                  "hair": {"buzz": 1.0, "short": 3.0, "long": 2.0, "ponytail": 1.0, "none": 0.3},
                  "fabrics": {"cotton": 3.0, "print": 3.0, "knit": 1.0, "denim": 2.0, "leather": 0.7},
-                 "looseness": [0.004, 0.025], "thickness": [0.003, 0.007]},
+                 "looseness": [0.004, 0.025], "thickness": [0.003, 0.007],
+                 "cloth": {"enabled": False, "lead_in_s": 0.5}},
     "passes": ["instances", "mask"],
     "guidance": {"renderer": "blender", "profile": "default"},
     "rgb": {"cycles": True, "samples": 16, "denoise": False},
@@ -415,6 +421,8 @@ def _check_garments(gm: dict, v: _V) -> None:
         gm[key] = _weights(v, f"garments.{key}", gm[key], kinds)
     gm["looseness"] = v.range2("garments.looseness", gm["looseness"], 0.0, 0.1)
     gm["thickness"] = v.range2("garments.thickness", gm["thickness"], 0.001, 0.03)
+    gm["cloth"]["enabled"] = v.boolean("garments.cloth.enabled", gm["cloth"]["enabled"])
+    gm["cloth"]["lead_in_s"] = v.number("garments.cloth.lead_in_s", gm["cloth"]["lead_in_s"], 0.0, 10.0)
 
 
 def _check_outputs(c: dict, v: _V, base_dir: Path | None) -> None:

@@ -272,25 +272,37 @@ def pose_scene(spec: SceneSpec, cfg: dict) -> PosedScene:
         T = m["poses"].shape[0]
         # Nearest source frame at each time (no interpolation: labels stay exact mocap frames).
         idx = np.clip(np.rint((ps.start_time + times) * m["fps"]).astype(int), 0, T - 1)
-        poses = m["poses"][idx].copy()
-        trans = m["trans"][idx].copy()
         betas = np.zeros(body.num_betas)
         nb = min(len(ps.betas), body.num_betas)
         if cfg["bodies"].get("proportions_std", 0.0) > 0 and nb > 10 and \
                 not any(n.startswith("proportion_") for n in body.shape_names[10:]):
             nb = 10  # proportion draws mean nothing to a body without them (an SMPL file)
         betas[:nb] = ps.betas[:nb]
-        # Re-place the clip: start over the origin, turn by yaw about +z, shift by offset.
-        # Turning the posed body by R about the origin: root' = R root, trans' = R (J0 + trans) - J0.
         J0 = body.rest_joints(betas)[0].astype(np.float64)
-        trans[:, :2] -= m["trans"][idx[0], :2]
-        R = rotations.axis_rotation("Z", ps.yaw)
-        poses[:, :3] = rotations.matrix_to_aa(R[None] @ rotations.aa_to_matrix(poses[:, :3]))
-        trans = (J0 + trans) @ R.T - J0
-        trans[:, 0] += ps.offset[0]
-        trans[:, 1] += ps.offset[1]
+
+        def placed(src_idx, ps=ps, m=m, J0=J0, start=int(idx[0])):
+            """Poses and trans of source frames `src_idx`, re-placed: the clip starts over the origin,
+            turned by yaw about +z, shifted by offset. Turning the posed body by R about the origin:
+            root' = R root, trans' = R (J0 + trans) - J0."""
+            poses = m["poses"][src_idx].copy()
+            trans = m["trans"][src_idx].copy()
+            trans[:, :2] -= m["trans"][start, :2]
+            R = rotations.axis_rotation("Z", ps.yaw)
+            poses[:, :3] = rotations.matrix_to_aa(R[None] @ rotations.aa_to_matrix(poses[:, :3]))
+            trans = (J0 + trans) @ R.T - J0
+            trans[:, 0] += ps.offset[0]
+            trans[:, 1] += ps.offset[1]
+            return poses, trans
+
+        poses, trans = placed(idx)
         out = body.forward(poses, betas, trans)
-        garments = _posed_garments(body, ps.clothing.get("outfit"), poses, betas, trans, out.vertices)
+        outfit = ps.clothing.get("outfit")
+        cloth = cfg.get("garments", {}).get("cloth", {})
+        if outfit and cloth.get("enabled"):
+            garments = _simulated_garments(body, outfit, betas, placed, idx, m["fps"], float(cloth["lead_in_s"]),
+                                           out.vertices)
+        else:
+            garments = _posed_garments(body, outfit, poses, betas, trans, out.vertices)
         # Stand on the ground: lowest vertex (body or shoe) of the sub-clip at z = 0.
         dz = -min([float(out.vertices[..., 2].min())] + [float(g.vertices[..., 2].min()) for g in garments])
         for g in garments:
@@ -317,6 +329,31 @@ def _posed_garments(body, outfit: dict | None, poses, betas, trans, body_vertice
 
     gs = G.build_outfit(body, betas, outfit)
     posed = G.push_out(body_vertices, body.faces, G.pose_garments(body, gs, poses, betas, trans))
+    return [PosedGarment(g.name, g.label, g.faces, g.rest.astype(np.float32), v) for g, v in zip(gs, posed)]
+
+
+def _simulated_garments(body, outfit: dict, betas, placed, idx: np.ndarray, fps: float, lead_in_s: float,
+                        body_vertices) -> list[PosedGarment]:
+    """The outfit posed with its loose garments simulated as cloth (`neural_render.blender.cloth`).
+
+    The simulation runs at the motion's own frame rate: `lead_in_s` seconds in which the body moves from
+    its rest pose (where the garments were made, free of the legs) into the first rendered pose, then
+    every source frame up to the last rendered one; the rendered frames `idx` are picked from it and
+    pushed out of the skin like skinned garments."""
+    from neural_render.blender.cloth import simulate_garments
+    from neural_render.body import garments as G
+
+    gs = G.build_outfit(body, betas, outfit)
+    poses, trans = placed(np.arange(int(idx[0]), int(idx[-1]) + 1))
+    n_lead = int(round(lead_in_s * fps))
+    poses = np.concatenate([G.lead_in_poses(poses[0], n_lead), poses])
+    trans = np.concatenate([np.repeat(trans[:1], n_lead, 0), trans])
+    verts = body.forward(poses, betas, trans, keypoints=False).vertices
+    skinned = G.pose_garments(body, gs, poses, betas, trans)
+    if any(g.pin is not None for g in gs):
+        skinned = simulate_garments(body.faces, gs, verts, skinned, fps, floor_from=n_lead)
+    rows = np.asarray(idx, np.int64) - int(idx[0]) + n_lead
+    posed = G.push_out(body_vertices, body.faces, [v[rows] for v in skinned])
     return [PosedGarment(g.name, g.label, g.faces, g.rest.astype(np.float32), v) for g, v in zip(gs, posed)]
 
 

@@ -120,6 +120,9 @@ def register(sub) -> None:
     r.add_argument("--actor-version", type=int, default=2, choices=[1, 2],
                    help="2 (default): the actor wears its garments and long hair (actor.json outfit); "
                         "1: the textured body alone, as the shipped checkpoint was trained on")
+    r.add_argument("--cloth", action="store_true",
+                   help="simulate the skirt with Blender's cloth (the body as collider, pinned at the waist) "
+                        "instead of skinning it to the body (v2 only; slower)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_actor_render)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -219,6 +222,6 @@ def _actor_render(args) -> int:
     with exclusive_folder(args.out, "actor render"):
         res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
                            test_fraction=args.split, renderer=args.renderer, progress=not args.json,
-                           actor_version=args.actor_version)
+                           actor_version=args.actor_version, cloth=args.cloth)
     print(json.dumps(_clean(res)) if args.json else f"wrote {res['frames']} frames + passes to {args.out}")
     return 0
