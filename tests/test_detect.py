@@ -147,6 +147,57 @@ def test_person_option_picks_the_subject(actor, tmp_path):
         assert np.median(np.linalg.norm(k - actor["coco"][e["image_id"]], axis=1)) < 5
 
 
+def _big_and_small(actor) -> list[np.ndarray]:
+    """640x400 frames: the actor large on the left (frame t, mirrored), and again smaller and a
+    little nearer the centre on the right (frame 0). MediaPipe's own pick here is the small one."""
+    import cv2
+
+    frames = _frames(actor)
+    out = []
+    for t in range(3):
+        c = np.empty((400, 640, 3), np.uint8)
+        c[:] = frames[0][0, 0]
+        c[:381, :380] = cv2.resize(np.ascontiguousarray(frames[t][:, ::-1]), (380, 381), interpolation=cv2.INTER_AREA)
+        c[132:400, 297:565] = cv2.resize(frames[0], (268, 268), interpolation=cv2.INTER_AREA)
+        out.append(c)
+    return out
+
+
+def test_default_subject_is_the_largest_most_central_person(actor, tmp_path):
+    """Regression (issue 13): with two people, the tracked subject is the larger, not the one the
+    detector is surest of; in a video (followed through every frame) and in a photo."""
+    from neural_render.capture.detect import detect_image
+    from neural_render.capture.detect_output import run_detect
+    from neural_render.fileio import write_image
+
+    frames = _big_and_small(actor)
+    src = tmp_path / "pair"
+    for t, img in enumerate(frames):
+        write_image(src / f"{t:04d}.png", img)
+    out = tmp_path / "det"
+    run_detect(src, out, hands=False, masks=False, progress=False)
+    coco = json.loads((out / "keypoints_coco.json").read_text())
+    assert [e["image_id"] for e in coco] == [0, 1, 2]
+    for e in coco:  # the big actor (the small one lies right of x = 297 and is under 170 px tall)
+        k = np.array(e["keypoints"]).reshape(17, 3)[:, :2]
+        assert np.median(k[:, 0]) < 300, k            # the big one is left of x=300, the small right
+        assert np.ptp(k[:, 1]) > 200, k                # and tall (the small one is < 170 px)
+    det = detect_image(frames[0], hands=False)
+    assert det is not None and det.bbox()[2] < 300 and det.bbox()[3] - det.bbox()[1] > 200
+
+
+def test_prominence_prefers_large_then_central():
+    from neural_render.capture.detect import prominence
+
+    W, H = 1000, 800
+    centre_small = np.array([450, 300, 550, 500])
+    edge_big = np.array([0, 200, 300, 800])
+    assert prominence(edge_big, W, H) > prominence(centre_small, W, H)
+    same = np.array([0, 0, 100, 200]), np.array([450, 300, 550, 500])
+    assert prominence(same[1], W, H) > prominence(same[0], W, H)   # equal size: the central one
+    assert prominence(np.array([0, 0, 0, 0]), W, H) == 0.0
+
+
 def test_no_person_exit_2_nothing_written(tmp_path):
     from neural_render.cli import main
     from neural_render.fileio import write_image

@@ -43,7 +43,7 @@ def _register_detect(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (replaced as a whole when the run succeeds)")
     p.add_argument("--person", default=None,
                    help="the subject when several people are visible: a pixel X,Y on them or a box X0,Y0,X1,Y1 "
-                        "in the first frame (default: the person the detector is most sure of, then followed)")
+                        "in the first frame (default: the largest, most central person, then followed)")
     p.add_argument("--frames", default=None, help="frame range A:B (default: all)")
     p.add_argument("--no-hands", action="store_true", help="skip the hand landmarks (faster)")
     p.add_argument("--no-masks", action="store_true", help="skip person segmentation and masks/")

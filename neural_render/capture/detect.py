@@ -193,10 +193,7 @@ class PoseDetector:
         if a1 - a0 < 16 or b1 - b0 < 16:
             return None
         if self._static is None:
-            with warnings.catch_warnings(), _quiet_native_stderr():
-                warnings.simplefilter("ignore")
-                self._static = self._mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                                             enable_segmentation=self.segmentation)
+            self._static = self._new_static()
         det = self._run_pose(self._static, np.ascontiguousarray(rgb[b0:b1, a0:a1]))
         if det is None:
             return None
@@ -210,6 +207,64 @@ class PoseDetector:
         if self._hands is not None:
             det.hands = self._find_hands(rgb, det)
         return det
+
+    def find_people(self, rgb: np.ndarray, max_people: int = 4) -> list[tuple[Detection, np.ndarray]]:
+        """Everyone MediaPipe finds in one image, as (Detection, the image with everyone else
+        painted out) pairs, most confident first.
+
+        MediaPipe's pose model returns one person per image, the one its detector is surest of,
+        which need not be the subject. So: detect, paint that person out (its mask and landmark
+        box, grown, in the image's median colour), detect again, up to `max_people` times.
+        """
+        import cv2
+
+        rgb = _check_rgb(rgb)
+        H, W = rgb.shape[:2]
+        if self._static is None:
+            self._static = self._new_static()
+        fill = np.median(rgb.reshape(-1, 3), 0).astype(np.uint8)
+        found, regions = [], []
+        work = rgb.copy()
+        for _ in range(max_people):
+            d = self._run_pose(self._static, work)
+            if d is None or any(_iou(d.bbox(), f.bbox()) > 0.3 for f in found):
+                break
+            region = _person_region(d, W, H)
+            found.append(d)
+            regions.append(region)
+            work[region] = fill
+        out = []
+        for i, d in enumerate(found):
+            others = np.zeros((H, W), bool)
+            for j, r in enumerate(regions):
+                if j != i:
+                    others |= r
+            alone = rgb.copy()
+            alone[others & ~cv2.dilate(regions[i].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)] = fill
+            out.append((d, alone))
+        return out
+
+    def subject(self, rgb: np.ndarray) -> Detection | None:
+        """The subject of one image: of everyone found (find_people), the most prominent (largest
+        and most central, see `prominence`), detected again with the others painted out."""
+        rgb = _check_rgb(rgb)
+        people = self.find_people(rgb)
+        if not people:
+            return None
+        H, W = rgb.shape[:2]
+        d, alone = max(people, key=lambda p: prominence(p[0].bbox(), W, H))
+        if len(people) > 1:  # landmarks and mask of the subject alone (the first pass saw the others too)
+            again = self._run_pose(self._pose, alone)
+            d = again if again is not None and _iou(again.bbox(), d.bbox()) > 0.3 else d
+        if self._hands is not None:
+            d.hands = self._find_hands(rgb, d)
+        return d
+
+    def _new_static(self):
+        with warnings.catch_warnings(), _quiet_native_stderr():
+            warnings.simplefilter("ignore")
+            return self._mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                                enable_segmentation=self.segmentation)
 
     def _process(self, graph, rgb: np.ndarray):
         with warnings.catch_warnings():
@@ -281,12 +336,36 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def detect_image(rgb: np.ndarray, segmentation: bool = True, hands: bool = True) -> Detection | None:
-    """The most prominent person in one RGB image ((H, W, 3) uint8), or None when there is none."""
+    """The most prominent person (largest, most central; see `prominence`) in one RGB image
+    ((H, W, 3) uint8), or None when there is none."""
     with PoseDetector(video=False, segmentation=segmentation, hands=hands) as det:
-        return det(rgb)
+        return det.subject(rgb)
 
 
 # -------------------------------------------------------------------------------- following one subject
+
+def prominence(box: np.ndarray, width: int, height: int) -> float:
+    """How much a person with landmark box `box` (x0, y0, x1, y1 px) looks like the subject of a
+    width x height image: the box's area as a fraction of the image's, times 1 at the centre
+    falling to 0.5 at a corner (so someone at the edge must be twice as large to win)."""
+    area = max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]) / float(width * height)
+    off = np.hypot((box[0] + box[2]) / 2 - width / 2, (box[1] + box[3]) / 2 - height / 2) / np.hypot(width / 2, height / 2)
+    return area * (1.0 - 0.5 * min(1.0, off))
+
+
+def _person_region(d: Detection, width: int, height: int) -> np.ndarray:
+    """(H, W) bool: where person `d` is, generously (mask > 0.3 and its landmark box, grown 15 %
+    and 10 px): painting it out must leave nothing the detector would take for a person."""
+    import cv2
+
+    region = np.zeros((height, width), bool)
+    x0, y0, x1, y1 = d.bbox(min_visibility=0.0)
+    gx, gy = 0.15 * (x1 - x0) + 10, 0.15 * (y1 - y0) + 10
+    region[int(max(0, y0 - gy)):int(min(height, y1 + gy)), int(max(0, x0 - gx)):int(min(width, x1 + gx))] = True
+    if d.mask is not None:
+        region |= cv2.dilate((d.mask > 0.3).astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+    return region
+
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -329,8 +408,9 @@ def iter_detections(src: str | Path | Sequence[np.ndarray], person: np.ndarray |
     """(frame index, Detection | None) for frames start..stop-1 of a video, folder of frames or a
     sequence of RGB arrays, following one subject.
 
-    The subject is the person MediaPipe picks in the first frame where it finds one (its detector's
-    most confident person), or the one at / inside `person` (see parse_person). A frame whose
+    The subject is, in the first frame where anyone is found, the most prominent person (largest
+    and most central, `prominence`, among everyone `PoseDetector.find_people` finds), or the one
+    at / inside `person` (see parse_person). A frame whose
     detection is someone else (the box jumps) is searched again around the subject's last box; when
     the subject is not found there either, the frame is yielded as None (lost, never invented).
     """
@@ -357,6 +437,8 @@ def iter_detections(src: str | Path | Sequence[np.ndarray], person: np.ndarray |
                 box = person if len(person) == 4 else np.array([person[0] - 0.3 * H, person[1] - 0.5 * H,
                                                                 person[0] + 0.3 * H, person[1] + 0.5 * H])
                 d = det.in_box(rgb, box)
+            elif last_box is None:
+                d = _first_subject(det, rgb)
             else:
                 d = det(rgb)
                 if d is not None and last_box is not None and not same_person(last_box, d.bbox(), t - last_t):
@@ -370,3 +452,20 @@ def iter_detections(src: str | Path | Sequence[np.ndarray], person: np.ndarray |
             yield t, d
     if bar is not None:
         bar.close()
+
+
+def _first_subject(det: PoseDetector, rgb: np.ndarray) -> Detection | None:
+    """The subject in the first frame that has anyone: the most prominent person. The tracking
+    graph is shown that frame with everyone else painted out, so it locks onto the subject and
+    follows it in the next frames (instead of the person its detector is surest of)."""
+    people = det.find_people(rgb)
+    if not people:
+        return None
+    H, W = rgb.shape[:2]
+    first, alone = max(people, key=lambda p: prominence(p[0].bbox(), W, H))
+    d = det._run_pose(det._pose, alone)
+    if d is None or _iou(d.bbox(), first.bbox()) <= 0.3:
+        d = first
+    if det._hands is not None:
+        d.hands = det._find_hands(rgb, d)
+    return d

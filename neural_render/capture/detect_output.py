@@ -100,7 +100,7 @@ def run_detect(src: str | Path, out: str | Path, person: str | None = None, hand
                                          box[0] + 0.3 * rgb.shape[0], box[1] + 0.5 * rgb.shape[0]]))
         else:
             with PoseDetector(video=False, hands=hands) as d:
-                det = d(rgb)
+                det = d.subject(rgb)
         stream = iter([(0, det)])
         size = (rgb.shape[1], rgb.shape[0])
     else:

@@ -36,7 +36,7 @@ def detect_keypoint_set(src: str | Path, frames: tuple[int, int | None] | None =
         rgb = read_image(src)
         with PoseDetector(video=False, segmentation=False, hands=hands) as det:
             if box is None:
-                found = [(0, det(rgb))]
+                found = [(0, det.subject(rgb))]
             else:
                 H = rgb.shape[0]
                 b = box if len(box) == 4 else np.array([box[0] - 0.3 * H, box[1] - 0.5 * H, box[0] + 0.3 * H,

@@ -56,7 +56,7 @@ def register(sub) -> None:
                           "as OUT_<image id>.npz")
     imp.add_argument("--person", default=None,
                      help="video/photo input with several people: a pixel X,Y on the subject or a box X0,Y0,X1,Y1 "
-                          "(first frame)")
+                          "(first frame; default: the largest, most central person)")
     imp.add_argument("--no-preview", action="store_true", help="skip the preview image")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.set_defaults(func=_import)
