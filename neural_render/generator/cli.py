@@ -77,6 +77,13 @@ def register(sub) -> None:
                    help="end the run after the step that passes this many seconds (checkpoint + logs); 0 = off")
     p.add_argument("--grad-clip", type=float, default=0.0,
                    help="clip the generator's global gradient norm to this (e.g. 1; steadies runs from a zero texture); 0 = off")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="fine-tune from this checkpoint: the multi-identity animator "
+                        "(smpl_assets/animator/animator.safetensors: the run takes its architecture) or a "
+                        "generator checkpoint with this run's architecture (anything else exits 2)")
+    p.add_argument("--arch", default="auto", choices=["auto", "generator", "animator"],
+                   help="network: the per-person generator, or the animator's U-Net on a per-person "
+                        "texture (--ngf, --n-down levels); auto = the --init checkpoint's, else generator")
     p.add_argument("--stop-at", type=int, default=0, help=argparse_suppress())
     p.set_defaults(func=_train)
 
@@ -165,7 +172,8 @@ def _train(args) -> int:
         compile=args.compile, amp=args.amp, threads=args.threads, resume=not args.no_resume,
         progress=not args.no_progress, split=None if args.split == "all" else args.split, stop_at=args.stop_at, max_seconds=args.max_seconds,
         crop=args.crop, init_from_data=not args.no_init_from_data, residual=not args.no_residual,
-        snapshot_every=args.snapshot_every, val_split=args.val_split, grad_clip=args.grad_clip)
+        snapshot_every=args.snapshot_every, val_split=args.val_split, grad_clip=args.grad_clip,
+        arch=args.arch, init=args.init)
     from neural_render.fileio import exclusive_folder
 
     with exclusive_folder(args.out, "train run"):

@@ -26,6 +26,11 @@ from neural_render.generator.neural_texture import NeuralTexture
 
 PASS_CHANNELS = {"skeleton": 3, "parts": 25, "normal": 3, "depth": 1, "mask": 1, "uv": 2}
 ALL_PASSES = tuple(PASS_CHANNELS)
+ARCHS = ("generator", "animator")
+# The animator architecture's fixed settings: the multi-identity network's inputs (normals, body
+# mask, looked-up colours + confidence through the UV pass, a background), no previous frame.
+ANIMATOR_FIXED = {"passes": ["normal", "mask", "uv"], "texture_channels": 4, "temporal": False,
+                  "refine_crops": False, "residual": False, "background": True}
 
 
 @dataclass
@@ -47,11 +52,19 @@ class GeneratorConfig:
     residual: bool = True          # output = base + CNN residual, base = texture RGB on the body,
                                    # the learnt background plate elsewhere (needs texture_channels >= 3)
     plate_size: int = 256          # resolution of the stored background plate (0 = no plate)
+    arch: str = "generator"        # "generator" (the pix2pixHD-style network above) or "animator":
+                                   # the multi-identity U-Net (multi_identity.py, `ngf`, `n_down`
+                                   # levels) on a per-person RGB + confidence texture (ANIMATOR_FIXED)
 
     def __post_init__(self):
         bad = [p for p in self.passes if p not in PASS_CHANNELS]
         if bad:
             raise ValueError(f"unknown pass(es) {bad}; choose from {list(PASS_CHANNELS)}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; choose from {list(ARCHS)}")
+        if self.arch == "animator":  # its inputs are fixed by the network it is initialised from
+            for k, v in ANIMATOR_FIXED.items():
+                setattr(self, k, list(v) if isinstance(v, list) else v)
         self.passes = [p for p in ALL_PASSES if p in self.passes]  # canonical order
         if self.texture_channels < 3:
             self.residual = False  # the base image comes from the texture's RGB channels
@@ -185,7 +198,12 @@ class NeuralRenderer(nn.Module):
         self.cfg = cfg
         self.texture = NeuralTexture(cfg.texture_channels, cfg.texture_size, cfg.texture_levels) \
             if cfg.uses_texture else None
-        self.generator = Generator(cfg.input_channels, cfg.ngf, cfg.n_down, cfg.n_res)
+        if cfg.arch == "animator":
+            from neural_render.generator.multi_identity import AnimatorConfig, AnimatorNet
+
+            self.generator = AnimatorNet(AnimatorConfig(ngf=cfg.ngf, levels=cfg.n_down))
+        else:
+            self.generator = Generator(cfg.input_channels, cfg.ngf, cfg.n_down, cfg.n_res)
         self.refiner = CropRefiner(self.guide_channels, cfg.refiner_channels) if cfg.refine_crops else None
         if cfg.residual:
             if cfg.texture_channels < 3:
@@ -237,6 +255,8 @@ class NeuralRenderer(nn.Module):
         Returns:
             (N, 3, H, W) RGB in [-1, 1].
         """
+        if self.cfg.arch == "animator":
+            return self.forward_animator(batch)
         g = self.guidance(batch) if guide is None else guide
         x = [g]
         if self.cfg.background:
@@ -255,6 +275,20 @@ class NeuralRenderer(nn.Module):
             out = self.generator(x)
         if refine and self.refiner is not None and "boxes" in batch:
             out = self.refine(out, g, batch["boxes"])
+        return out if self.training else out.clamp(-1, 1)
+
+    def forward_animator(self, batch: dict) -> torch.Tensor:
+        """The animator architecture: the multi-identity network's 11 input channels built the way
+        `animate` builds them from a lifted photo (multi_identity.to_input), with this person's
+        texture in place of the photo's: texture channels 0-2 = RGB in [-1, 1], channel 3 = the
+        texel's confidence in [0, 1]; outside the body mask colour and confidence read as 0 (-1)."""
+        m = batch["mask"].float()
+        tex = self.texture(batch["uv"].float())
+        warped = tex[:, :3] * m - (1 - m)
+        conf = (tex[:, 3:4] * m).clamp(0, 1) * 2 - 1
+        normal = batch["normal"].float() * m
+        x = torch.cat([warped, conf, normal, m * 2 - 1, self.background(batch, warped)], 1)
+        out = self.generator(x)
         return out if self.training else out.clamp(-1, 1)
 
     def refine(self, out: torch.Tensor, guide: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

@@ -94,6 +94,8 @@ class TrainOptions:
     stop_at: int = 0                  # stop after this step (as if killed after its checkpoint); 0 = never
     max_seconds: float = 0.0          # end the run (logs, checkpoint) after the step that passes this time; 0 = off
     grad_clip: float = 0.0            # clip the generator's global gradient norm to this; 0 = off
+    arch: str = "auto"                # "generator", "animator", or "auto" (the --init checkpoint's; else generator)
+    init: str | None = None           # start a new run from this checkpoint's weights (init_from.py)
 
 
 def _model_config(o: TrainOptions):
@@ -102,7 +104,8 @@ def _model_config(o: TrainOptions):
     return GeneratorConfig(passes=list(o.passes), texture_channels=o.texture_channels, texture_size=o.texture_size,
                            texture_levels=o.texture_levels, ngf=o.ngf, n_down=o.n_down, n_res=o.n_res,
                            temporal=o.temporal, background=o.background, refine_crops=o.refine_crops,
-                           residual=o.residual and o.texture_channels >= 3, plate_size=o.size)
+                           residual=o.residual and o.texture_channels >= 3, plate_size=o.size,
+                           arch="generator" if o.arch == "auto" else o.arch)
 
 
 class _Ddp:
@@ -210,6 +213,10 @@ def train(o: TrainOptions) -> dict:
         keep = {"steps": o.steps, "progress": o.progress, "device": o.device, "threads": o.threads,
                 "stop_at": o.stop_at, "max_seconds": o.max_seconds}
         o = TrainOptions(**{**saved, **keep})
+    else:  # settle the architecture (--arch, --init) before anything is written
+        from neural_render.generator import init_from
+
+        o = init_from.resolve(o)
     cfg = _model_config(o)
     ds = open_paired(o.data, cfg.passes, size=o.size, split=o.split, crop_fraction=cfg.crop_fraction)
     if "uv" not in ds.arrays and cfg.uses_texture:
@@ -220,6 +227,8 @@ def train(o: TrainOptions) -> dict:
     renderer = NeuralRenderer(cfg)
     if not resuming and o.init_from_data:
         init_from_data(renderer, ds)
+    if not resuming:
+        init_from.start(renderer, ds, o)   # the animator's confidence channel; --init weights
     renderer = renderer.to(device)
     modules, vgg = _modules(renderer, cfg, o, device)
     optims = _optimizers(modules, o)
