@@ -4,7 +4,11 @@ A monocular fit can lift both feet and keep the pelvis still where the person sq
 explained either way. The floor settles it:
 
 1. `estimate_contacts`: per frame and foot, the foot's lowest point (big toe, small toe or heel;
-   BODY_25 19-24) is in contact when it is near the clip's lowest foot level and nearly still;
+   BODY_25 19-24) is in contact when it is near the clip's lowest foot level and nearly still.
+   Detector jitter (a centimetre or two per frame is 0.3-0.6 m/s of apparent speed at 30 fps)
+   would break a planted foot into flickering bits, so the track is first filtered (a ~0.1 s
+   median, then a ~0.1 s mean), a contact starts under the height / speed limits and lasts until
+   it exceeds looser ones (hysteresis), and runs or gaps shorter than ~0.1 s are dropped / filled;
 2. `estimate_floor`: the plane through the contact points (least squares; its tilt limited to
    MAX_TILT_DEG, as a camera pitch would tilt it; horizontal with too few points);
 3. `fit_with_floor`: the fit again from the first one (`init_motion`), with the floor terms of
@@ -21,8 +25,10 @@ import numpy as np
 
 from neural_render.motion.fit import FOOT_POINTS
 
-CONTACT_SPEED = 0.25     # m/s: a foot slower than this may be standing
+CONTACT_SPEED = 0.25     # m/s: a foot slower than this (filtered track) may be standing
 CONTACT_HEIGHT = 0.06    # m above the clip's low foot level (its 10th percentile)
+RELEASE_FACTOR = 1.6     # hysteresis: a contact ends above this times the speed / height limits
+FILTER_S = 0.1           # s: the median / mean filters' span, and the shortest contact run or gap
 MAX_TILT_DEG = 20.0
 MIN_CONTACT_POINTS = 8
 
@@ -37,18 +43,77 @@ def lowest_foot_points(kp: np.ndarray, up: np.ndarray) -> np.ndarray:
 
 
 def estimate_contacts(kp: np.ndarray, fps: float, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """(T, 2) bool: left/right foot in contact (near the lowest foot level and slower than CONTACT_SPEED)."""
+    """(T, 2) bool: left/right foot in contact: on the filtered track of its lowest point, near
+    the clip's low foot level (CONTACT_HEIGHT) and slower than CONTACT_SPEED, with hysteresis
+    (RELEASE_FACTOR) and no run or gap shorter than FILTER_S. kp: (T, 25, 3) metres; fps: frames/s."""
     up = np.asarray(up, np.float64)
-    low = lowest_foot_points(kp, up)
-    h = low @ up
+    win = max(1, int(round(FILTER_S * fps)) | 1)  # odd, in frames
+    smooth = lambda x: _mean_filter(_median_filter(x, win), win)  # noqa: E731
+    # Height: of the lowest point. Speed: of the foot's centre (the mean of its three points):
+    # which point is lowest flips between heel and toes under jitter on a flat foot, and the
+    # lowest point's track then jumps by the foot's length.
+    h = smooth(lowest_foot_points(kp, up) @ up)
+    centre = smooth(np.stack([kp[:, list(idx)].mean(1) for idx in FOOT_POINTS], 1))
     level = np.percentile(h, 10)
     v = np.zeros(h.shape)
     if len(kp) > 1:
-        step = np.linalg.norm(np.diff(low, axis=0), axis=-1) * fps
-        v[1:] = step
-        v[:-1] = np.maximum(v[:-1], step) if len(kp) > 2 else step
-        v[0] = step[0]
-    return (h < level + CONTACT_HEIGHT) & (v < CONTACT_SPEED)
+        v = np.linalg.norm(np.gradient(centre, axis=0), axis=-1) * fps  # central differences
+    enter = (h < level + CONTACT_HEIGHT) & (v < CONTACT_SPEED)
+    stay = (h < level + RELEASE_FACTOR * CONTACT_HEIGHT) & (v < RELEASE_FACTOR * CONTACT_SPEED)
+    min_run = max(1, int(round(FILTER_S * fps)))
+    out = np.zeros(h.shape, bool)
+    for s in range(h.shape[1]):
+        c = _hysteresis(enter[:, s], stay[:, s])
+        c = ~_drop_short_runs(~c, min_run, keep_ends=True)  # fill short gaps inside a contact
+        out[:, s] = _drop_short_runs(c, min_run)
+    return out
+
+
+def _median_filter(x: np.ndarray, win: int) -> np.ndarray:
+    """Centred running median along axis 0 (edges repeat the end values); x (T, ...)."""
+    if win <= 1 or len(x) < 3:
+        return x
+    r = win // 2
+    pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
+    return np.median(np.stack([pad[i:i + len(x)] for i in range(win)]), axis=0)
+
+
+def _mean_filter(x: np.ndarray, win: int) -> np.ndarray:
+    """Centred running mean along axis 0 (edges repeat the end values); x (T, ...)."""
+    if win <= 1 or len(x) < 3:
+        return x
+    r = win // 2
+    pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
+    return np.mean(np.stack([pad[i:i + len(x)] for i in range(win)]), axis=0)
+
+
+def _hysteresis(enter: np.ndarray, stay: np.ndarray) -> np.ndarray:
+    """(T,) bool: on from a frame where `enter` holds, through the frames where `stay` holds
+    (both directions in time: a contact seen late still covers its start)."""
+    on = enter.copy()
+    for order in (range(1, len(on)), range(len(on) - 2, -1, -1)):
+        for t in order:
+            prev = t - 1 if order.step == 1 else t + 1
+            on[t] = on[t] or (on[prev] and stay[t])
+    return on
+
+
+def _drop_short_runs(c: np.ndarray, min_len: int, keep_ends: bool = False) -> np.ndarray:
+    """(T,) bool with the True runs shorter than `min_len` frames set False (with keep_ends, runs
+    touching the clip's first or last frame are kept: they may continue outside it)."""
+    out = c.copy()
+    t, T = 0, len(c)
+    while t < T:
+        if not c[t]:
+            t += 1
+            continue
+        e = t
+        while e < T and c[e]:
+            e += 1
+        if e - t < min_len and not (keep_ends and (t == 0 or e == T)):
+            out[t:e] = False
+        t = e
+    return out
 
 
 def estimate_floor(points: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, float, str]:
