@@ -170,3 +170,42 @@ def test_video_given_to_the_library_importer_says_to_detect(tmp_path):
     with pytest.raises(InputError, match="built-in detector"):
         import_motion(tmp_path / "clip.mp4")
     assert MEDIAPIPE33_NAMES[11] == "left_shoulder"
+
+
+def _coco_two_images(case, tmp_path, second_visible: bool):
+    from neural_render.body.skeletons import COCO17_FROM_BODY25
+
+    out, cam, uv = case
+    images = [{"id": 10 + i, "file_name": f"img{i}.jpg", "width": cam.width, "height": cam.height} for i in range(2)]
+    kps = [np.c_[uv[3 * i][list(COCO17_FROM_BODY25)], np.full(17, 2)] for i in range(2)]
+    if not second_visible:
+        kps[1][:, 2] = 0                                      # the second image: nobody visible
+    anns = [{"id": i, "image_id": 10 + i, "category_id": 1, "keypoints": k.ravel().tolist()} for i, k in enumerate(kps)]
+    (tmp_path / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1}]}))
+    return tmp_path / "ann.json"
+
+
+def test_all_images_writes_nothing_when_one_image_fails(case, tmp_path):
+    """`--all-images` (each image of a COCO annotation file its own one-frame motion): when one
+    image cannot be fitted (here the second: none of its keypoints is visible), exit 2 and nothing
+    is written, not even the motion of the image before it, nor a temporary folder."""
+    from neural_render.cli import main
+
+    ann = _coco_two_images(case, tmp_path, second_visible=False)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    assert main(["motion", "import", str(ann), "--all-images", "--out", str(dest / "m.npz")]) == 2
+    assert sorted(p.name for p in dest.iterdir()) == []
+
+
+@pytest.mark.slow  # ~30 s: two single-image fits at the CLI's settings
+def test_all_images_writes_every_image(case, tmp_path):
+    from neural_render.cli import main
+
+    ann = _coco_two_images(case, tmp_path, second_visible=True)
+    dest = tmp_path / "out"
+    assert main(["motion", "import", str(ann), "--all-images", "--out", str(dest / "m.npz")]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["m_10.npz", "m_10.preview.png", "m_11.npz", "m_11.preview.png"]
+    from neural_render.motion import Motion
+
+    assert Motion.load(dest / "m_11.npz").num_frames == 1

@@ -129,22 +129,48 @@ def _import(args) -> int:
 
 
 def _import_all_images(args) -> int:
-    """One single-frame motion per image of a COCO annotation file: OUT_<id>.npz (+ previews)."""
+    """One single-frame motion per image of a COCO annotation file: OUT_<id>.npz (+ previews).
+
+    All or nothing: every image is fitted into a temporary folder beside OUT, and the files are
+    moved into place only when all of them succeeded (one bad image leaves nothing behind)."""
     import copy
+    import os
+    import shutil
+    import tempfile
 
     from neural_render.motion.keypoints import read_coco
 
     if args.image_id is not None:
         raise InputError("--all-images and --image-id exclude each other", where="--all-images")
-    ids = read_coco(args.src).frame_names
     out = Path(args.out)
     if out.suffix != ".npz":
         raise InputError("output must be a .npz file", path=out, where="--out")
-    for i in ids:
-        a = copy.copy(args)
-        a.image_id, a.all_images = i, False
-        a.out = str(out.with_name(f"{out.stem}_{_safe_name(i)}.npz"))
-        _import_one(a)
+    ids = read_coco(args.src).frame_names
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.stem}.all-images-", dir=out.parent))
+    reports = []
+    try:
+        for i in ids:
+            a = copy.copy(args)
+            a.image_id, a.all_images = i, False
+            a.out = str(tmp / f"{out.stem}_{_safe_name(i)}.npz")
+            try:
+                reports.append(_import_report(a))
+            except InputError as e:
+                raise InputError(f"{e}; nothing written", where=f"--all-images, image {i}") from None
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out.parent / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for r in reports:
+        for k in ("out", "preview"):
+            if k in r:
+                r[k] = str(out.parent / Path(r[k]).name)
+    if args.json:
+        print(json.dumps(reports, indent=2, default=str))
+    else:
+        for r in reports:
+            _print_summary(r)
     return 0
 
 
@@ -155,6 +181,16 @@ def _safe_name(text: str) -> str:
 
 
 def _import_one(args) -> int:
+    report = _import_report(args)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_summary(report)
+    return 0
+
+
+def _import_report(args) -> dict:
+    """Import `args.src` to `args.out` (+ its preview); returns the report."""
     from neural_render.body import load_body
     from neural_render.motion.importers import import_motion
     from neural_render.motion.preview import preview_path, render_preview
@@ -199,11 +235,7 @@ def _import_one(args) -> int:
         from neural_render.fileio import write_image
         write_image(preview_path(out), image)
         report["preview"] = str(preview_path(out))
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        _print_summary(report)
-    return 0
+    return report
 
 
 def _print_summary(r: dict) -> None:
