@@ -227,7 +227,10 @@ def _actor_render(args) -> int:
         os.environ[ENV] = args.cycles_device
     from neural_render.fileio import exclusive_folder
 
-    with exclusive_folder(args.out, "actor render"):
+    from neural_render.blender.bpy_util import quiet_stdout
+
+    # Blender's C code logs every saved frame to stdout: keep it off so `--json` prints JSON alone.
+    with exclusive_folder(args.out, "actor render"), quiet_stdout():
         res = render_actor(args.motion, args.out, size=args.size, frames=args.frames, samples=args.samples,
                            test_fraction=args.split, renderer=args.renderer, progress=not args.json,
                            actor_version=args.actor_version, cloth=args.cloth)
