@@ -323,40 +323,73 @@ class NEURALRENDER_OT_render_passes(_ModalJob, bpy.types.Operator):
         self.report({"INFO"}, f"passes written to {self._out}")
 
 
-class NEURALRENDER_OT_generate_frames(_ModalJob, bpy.types.Operator):
-    """Render passes for the scene range, then turn them into frames of the trained person"""
-
-    bl_idname = "neural_render.generate_frames"
-    bl_label = "Generate Frames"
-    bl_options = OPTIONS
+class _FramesJob(_ModalJob):
+    """Options and steps shared by the operators that write frames of a person (generate_frames,
+    animate_photo): where, on which device, at what size, and the Image Editor preview of the
+    result (a mixin, like _MotionImport)."""
 
     output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="")
-    checkpoint: bpy.props.StringProperty(name="Checkpoint", subtype="FILE_PATH", default="")
     device: bpy.props.EnumProperty(name="Device", items=[("prefs", "From preferences", ""),
                                                         ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
     size: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
     preview: bpy.props.BoolProperty(name="Preview", default=True)
 
-    def _args(self, context):
-        s = context.scene.neural_render
-        out = _out_dir(self.output_dir or s.gen_output, "generated")
-        ckpt = bpy.path.abspath(self.checkpoint or s.checkpoint)
-        device = _setting(self, "device", s, "gen_device")
-        device = preferences.device(context) if device == "prefs" else device
-        return out, ckpt, device, _setting(self, "size", s, "gen_size")
+    def _device(self, context) -> str:
+        """This call's device, else the panel's; "prefs" = the add-on preferences' device."""
+        device = _setting(self, "device", context.scene.neural_render, "gen_device")
+        return preferences.device(context) if device == "prefs" else device
 
-    def execute(self, context):
-        out, ckpt, device, size = self._args(context)
+    def _size(self, context) -> int:
+        return _setting(self, "size", context.scene.neural_render, "gen_size")
+
+    def _run(self, context, write_frames):
+        """execute(): `write_frames(progress)` -> the frames folder, shown and reported."""
         try:
             with _Progress(context) as progress:
-                frames = _api().generate_frames(context.scene, out, ckpt, device, size=size,
-                                                python=preferences.python_path(context), progress=progress)
+                frames = write_frames(progress)
         except InputError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         self._show(context, frames)
         self.report({"INFO"}, f"frames written to {frames}")
         return {"FINISHED"}
+
+    def _done(self, context):
+        self._show(context, self._frames)
+        self.report({"INFO"}, f"frames written to {self._frames}")
+
+    def _sequence(self, context, frames: str):
+        """The frames as one image sequence (each operator names and places its own)."""
+        raise NotImplementedError
+
+    def _show(self, context, frames):
+        if not _setting(self, "preview", context.scene.neural_render, "gen_preview"):
+            return
+        try:
+            _api().show_in_image_editor(context, self._sequence(context, str(frames)))
+        except InputError as e:
+            self.report({"WARNING"}, str(e))
+
+
+class NEURALRENDER_OT_generate_frames(_FramesJob, bpy.types.Operator):
+    """Render passes for the scene range, then turn them into frames of the trained person"""
+
+    bl_idname = "neural_render.generate_frames"
+    bl_label = "Generate Frames"
+    bl_options = OPTIONS
+
+    checkpoint: bpy.props.StringProperty(name="Checkpoint", subtype="FILE_PATH", default="")
+
+    def _args(self, context):
+        s = context.scene.neural_render
+        out = _out_dir(self.output_dir or s.gen_output, "generated")
+        ckpt = bpy.path.abspath(self.checkpoint or s.checkpoint)
+        return out, ckpt, self._device(context), self._size(context)
+
+    def execute(self, context):
+        out, ckpt, device, size = self._args(context)
+        return self._run(context, lambda progress: _api().generate_frames(
+            context.scene, out, ckpt, device, size=size, python=preferences.python_path(context), progress=progress))
 
     def invoke(self, context, event):
         if context.window is None:
@@ -372,22 +405,11 @@ class NEURALRENDER_OT_generate_frames(_ModalJob, bpy.types.Operator):
         self._what = "Generating"
         return self._start_modal(context, job)
 
-    def _done(self, context):
-        self._show(context, self._frames)
-        self.report({"INFO"}, f"frames written to {self._frames}")
-
-    def _show(self, context, frames):
-        s = context.scene.neural_render
-        if not _setting(self, "preview", s, "gen_preview"):
-            return
-        try:
-            img = _api().load_image_sequence(str(frames), frame_start=context.scene.frame_start)
-            _api().show_in_image_editor(context, img)
-        except InputError as e:
-            self.report({"WARNING"}, str(e))
+    def _sequence(self, context, frames: str):
+        return _api().load_image_sequence(frames, frame_start=context.scene.frame_start)
 
 
-class NEURALRENDER_OT_animate_photo(_ModalJob, bpy.types.Operator):
+class NEURALRENDER_OT_animate_photo(_FramesJob, bpy.types.Operator):
     """Animate the person in a photo with the Motion panel's file, seen by the photo's camera"""
 
     bl_idname = "neural_render.animate_photo"
@@ -397,11 +419,6 @@ class NEURALRENDER_OT_animate_photo(_ModalJob, bpy.types.Operator):
     image: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH", default="")
     motion: bpy.props.StringProperty(name="Motion", subtype="FILE_PATH", default="")
     keypoints: bpy.props.StringProperty(name="Keypoints", subtype="FILE_PATH", default="")
-    output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="")
-    device: bpy.props.EnumProperty(name="Device", items=[("prefs", "From preferences", ""),
-                                                        ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
-    size: bpy.props.IntProperty(name="Resolution", default=256, min=16, max=4096)
-    preview: bpy.props.BoolProperty(name="Preview", default=True)
 
     def _args(self, context):
         s = context.scene.neural_render
@@ -409,22 +426,12 @@ class NEURALRENDER_OT_animate_photo(_ModalJob, bpy.types.Operator):
         motion = bpy.path.abspath(self.motion or s.motion_file)
         kp = bpy.path.abspath(self.keypoints or s.photo_keypoints) if (self.keypoints or s.photo_keypoints) else None
         out = _out_dir(self.output_dir or s.gen_output, "animated")
-        device = _setting(self, "device", s, "gen_device")
-        device = preferences.device(context) if device == "prefs" else device
-        return image, motion, kp, out, device, _setting(self, "size", s, "gen_size")
+        return image, motion, kp, out, self._device(context), self._size(context)
 
     def execute(self, context):
         image, motion, kp, out, device, size = self._args(context)
-        try:
-            with _Progress(context) as progress:
-                frames = _api().animate_photo(image, motion, out, size, device, kp,
-                                              python=preferences.python_path(context), progress=progress)
-        except InputError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        self._show(context, frames)
-        self.report({"INFO"}, f"frames written to {frames}")
-        return {"FINISHED"}
+        return self._run(context, lambda progress: _api().animate_photo(
+            image, motion, out, size, device, kp, python=preferences.python_path(context), progress=progress))
 
     def invoke(self, context, event):
         if context.window is None:
@@ -444,19 +451,8 @@ class NEURALRENDER_OT_animate_photo(_ModalJob, bpy.types.Operator):
         self._what = "Animating"
         return self._start_modal(context, job)
 
-    def _done(self, context):
-        self._show(context, self._frames)
-        self.report({"INFO"}, f"frames written to {self._frames}")
-
-    def _show(self, context, frames):
-        if not _setting(self, "preview", context.scene.neural_render, "gen_preview"):
-            return
-        try:
-            img = _api().load_image_sequence(str(frames), name="neural_render_animated")
-            _api().show_in_image_editor(context, img)
-        except InputError as e:
-            self.report({"WARNING"}, str(e))
-
+    def _sequence(self, context, frames: str):
+        return _api().load_image_sequence(frames, name="neural_render_animated")
 
 class NEURALRENDER_OT_preview_frames(bpy.types.Operator):
     """Load a folder of frames as an image sequence and show it in an Image Editor"""

@@ -152,9 +152,7 @@ def landmark_fit(body, n: int = 12, seed: int = 0, size: int = 512) -> dict:
     MediaPipe's 21 landmarks (image px + relative depth), the joint-limited fit, then: reprojection
     error (px, the fitted hand's 21 points through the same camera vs the rendered truth's), and
     the finger-joint flexion error (deg) against the truth; baseline = the relaxed default hand."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_hands import curl
-
+    from neural_render.body.hand_poses import curl
     from neural_render.capture.detect import _import_mediapipe
     from neural_render.motion.hand_fit import fit_hand_poses
     from neural_render.camera import Camera
@@ -222,8 +220,7 @@ def landmark_fit(body, n: int = 12, seed: int = 0, size: int = 512) -> dict:
 
 
 def volume(body) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_hands import finger_volume_ratio
+    from neural_render.body.hand_poses import finger_volume_ratio
 
     return {f"{f}_{a}deg": round(finger_volume_ratio(body, a, f), 4) for f in ("index", "middle", "ring", "pinky")
             for a in (90, 120)}

@@ -20,12 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "tests"))
     import cv2
 
-    from test_hands import curl
-
     from neural_render.body import load_body
+    from neural_render.body.hand_poses import curl
     from neural_render.fileio import write_image
     from neural_render.camera import Camera
     from neural_render.passes.raster import RasterRenderer

@@ -19,21 +19,31 @@ except ImportError:  # hypothesis is a dev extra
 SHARED_DATA = Path(os.environ.get("NEURAL_RENDER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def random_joint_tree(rng, parents, num_vertices: int, bone_sd: float, vertex_sd: float):
+    """A random skeleton and point cloud around it, for synthetic body files: joints grown from
+    the root along `parents` (each offset N(0, bone_sd) m per axis), each vertex owned by a random
+    joint and scattered N(0, vertex_sd) m around it, and a joint regressor that averages each
+    joint's vertices. Returns (joints (J, 3), owner (V,), vertices (V, 3), J_regressor (J, V))."""
+    J = len(parents)
+    joints = np.zeros((J, 3))
+    for j in range(1, J):
+        joints[j] = joints[parents[j]] + rng.normal(0, bone_sd, 3)
+    owner = rng.integers(0, J, num_vertices)
+    v = joints[owner] + rng.normal(0, vertex_sd, (num_vertices, 3))
+    J_reg = np.zeros((J, num_vertices))
+    for j in range(J):
+        idx = np.flatnonzero(owner == j)
+        J_reg[j, idx] = 1.0 / max(len(idx), 1)
+    return joints, owner, v, J_reg
+
+
 def synthetic_smpl_arrays(seed: int = 0, num_vertices: int = 6890) -> dict:
     """A random but structurally valid SMPL-format model (same keys, shapes and tree as SMPL)."""
     rng = np.random.default_rng(seed)
     from neural_render.body.skeletons import SMPL_PARENTS
 
     V = num_vertices
-    joints = np.zeros((24, 3))
-    for j in range(1, 24):
-        joints[j] = joints[SMPL_PARENTS[j]] + rng.normal(0, 0.1, 3)
-    owner = rng.integers(0, 24, V)
-    v = joints[owner] + rng.normal(0, 0.03, (V, 3))
-    J_reg = np.zeros((24, V))
-    for j in range(24):
-        idx = np.flatnonzero(owner == j)
-        J_reg[j, idx] = 1.0 / len(idx)
+    joints, owner, v, J_reg = random_joint_tree(rng, SMPL_PARENTS, V, 0.1, 0.03)
     w = np.exp(rng.normal(0, 1, (V, 24)) + 6 * np.eye(24)[owner])
     w /= w.sum(1, keepdims=True)
     kintree = np.stack([SMPL_PARENTS, np.arange(24)]).astype(np.int64)

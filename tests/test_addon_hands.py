@@ -18,7 +18,7 @@ import bpy
 from neural_render.blender import rig
 from neural_render.body import load_body
 from neural_render.motion import Motion
-from test_hands import curl
+from neural_render.body.hand_poses import curl
 
 body = load_body()
 r = rig.build_body(body, name="Body")
@@ -67,7 +67,7 @@ from neural_render.blender import rig
 from neural_render.blender.render import render_scene_passes
 from neural_render.body import load_body
 from neural_render.motion import Motion
-from test_hands import curl
+from neural_render.body.hand_poses import curl
 
 body = load_body()
 r = rig.build_body(body, name="Body")
@@ -105,7 +105,7 @@ import bpy
 from neural_render.blender import addon_api, rig
 from neural_render.body import load_body
 from neural_render.motion import Motion
-from test_hands import curl
+from neural_render.body.hand_poses import curl
 
 body = load_body()
 r = rig.build_body(body, name="Body")

@@ -64,7 +64,7 @@ def test_lifting_a_rendered_texture_recovers_it(body):
 
     A = atlas(body, 128)
     truth = uv_lift.UVTexture(_checker(A), A.valid.astype(np.float32))
-    truth = uv_lift.UVTexture(uv_lift._grow(truth.rgb, A.valid), truth.conf)
+    truth = uv_lift.UVTexture(uv_lift.grow_texels(truth.rgb, A.valid), truth.conf)
     v = body.forward(np.zeros(72), None, None, keypoints=False).vertices[0]
     from neural_render.body.axes import to_z_up
 
@@ -149,7 +149,7 @@ def _synthetic_photo(body, tmp_path):
     from neural_render.camera import Camera
 
     A = atlas(body, 128)
-    tex = uv_lift.UVTexture(uv_lift._grow(_checker(A), A.valid), A.valid.astype(np.float32))
+    tex = uv_lift.UVTexture(uv_lift.grow_texels(_checker(A), A.valid), A.valid.astype(np.float32))
     pose = np.zeros(72)
     pose[[50, 53]] = [-1.1, 1.1]          # arms down a bit
     out = body.forward(pose, None, None)

@@ -210,16 +210,12 @@ def test_checkpoint_resume_bit_exact_on_cuda(tmp_path, deterministic):
 def raster_scene(size: int = 512):
     """Default body, a seeded synthetic swing, the follow camera; (instance, cameras, frames)."""
     from neural_render.body import load_body
+    from neural_render.passes.bench import synthetic_swing
     from neural_render.passes.render import resolve_cameras
     from neural_render.passes.scene import BodyInstance
 
     body = load_body()
-    T = 24
-    rng = np.random.default_rng(0)
-    poses = np.zeros((T, 72), np.float32)
-    poses[:, 0] = np.pi / 2
-    poses[:, 3:] = 0.25 * np.sin(np.linspace(0, 4 * np.pi, T))[:, None] * rng.normal(0, 1, 69)
-    trans = np.stack([np.zeros(T), np.linspace(0, 1, T), np.ones(T)], 1).astype(np.float32)
+    poses, trans = synthetic_swing(24, 0.25, 1.0)
     inst = BodyInstance.from_motion(body, poses, trans, up="z")
     return inst, resolve_cameras([inst], "follow", size), [0, 7, 15, 23]
 

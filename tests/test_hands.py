@@ -10,52 +10,18 @@ import numpy as np
 import pytest
 
 from neural_render.body import load_body
+from neural_render.body.hand_poses import curl, finger_volume_ratio
 from neural_render.body.skeletons import (MANO_FINGERS, SMPLH_JOINT_NAMES, SMPLH_PARENTS, WB_FACE, WB_LHAND,
                                           WB_RHAND)
 from neural_render.errors import InputError
 
-from conftest import ROOT
+from conftest import ROOT, random_joint_tree
 from cli_run import run_cli
 
 
 @pytest.fixture(scope="module")
 def body():
     return load_body()
-
-
-def curl(angle_deg: float, fingers=MANO_FINGERS[:4], joints=(0, 1, 2), n: int = 1) -> np.ndarray:
-    """(n, 90) hand poses flexing the given fingers' joints by angle_deg toward the palm.
-
-    In SMPL's T-pose the palms face down (-y): the left hand's fingers point +x and curl about
-    -z, the right hand's point -x and curl about +z (AMASS SMPL-H / MANO conventions)."""
-    h = np.zeros((n, 90), np.float32)
-    for side, sign in ((0, -1.0), (1, 1.0)):
-        for f in fingers:
-            for k in joints:
-                j = 15 * side + 3 * MANO_FINGERS.index(f) + k
-                h[:, 3 * j + 2] = sign * np.radians(angle_deg)
-    return h
-
-
-def finger_volume_ratio(body, angle_deg: float = 90.0, finger: str = "index") -> float:
-    """Volume of the part of one (left) finger beyond its middle joint, curled by angle_deg at
-    that joint, over the same part straight: the mesh's volume by the divergence theorem over the
-    part's triangles, apexed at the joint (the open cut there lies near the joint, so its cone
-    adds ~nothing). 1.0 = volume kept; LBS candy-wrapping / collapse shows as < 1."""
-    m = MANO_FINGERS.index(finger)
-    j2 = 22 + 3 * m + 1  # the middle joint of the left finger
-    w = body.hands.weights
-    part = w[:, [j2, j2 + 1]].sum(1) > 0.5
-    tri = body.faces[np.all(part[body.faces], 1)]
-    vols = []
-    for a in (0.0, angle_deg):
-        h = curl(a, fingers=(finger,), joints=(1,))
-        out = body.forward(body.smplh_poses(np.zeros((1, 72)), h))
-        v = out.vertices[0].astype(np.float64)
-        o = out.joints52[0, j2].astype(np.float64)
-        p = v[tri] - o
-        vols.append(abs(np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2])).sum()) / 6)
-    return vols[1] / vols[0]
 
 
 def test_default_body_has_smplh_layout(body):
@@ -383,15 +349,8 @@ def test_smplx_file_gets_body25_and_wholebody_regressors(tmp_path):
 
     rng = np.random.default_rng(0)
     V = 10475
-    J = np.zeros((55, 3))
     par = list(SMPLH_PARENTS[:22]) + [15, 15, 15] + [p + 3 if p >= 22 else p for p in SMPLH_PARENTS[22:]]
-    for j in range(1, 55):
-        J[j] = J[par[j]] + rng.normal(0, 0.05, 3)
-    owner = rng.integers(0, 55, V)
-    v = J[owner] + rng.normal(0, 0.01, (V, 3))
-    Jr = np.zeros((55, V))
-    for j in range(55):
-        Jr[j, owner == j] = 1 / max((owner == j).sum(), 1)
+    J, owner, v, Jr = random_joint_tree(rng, par, V, 0.05, 0.01)
     W = np.eye(55)[owner]
     kin = np.stack([par, np.arange(55)]).astype(np.int64)
     kin[0, 0] = 4294967295

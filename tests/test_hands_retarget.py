@@ -13,7 +13,7 @@ from neural_render.errors import InputError
 from neural_render.motion import rotations as rot
 
 from conftest import ROOT
-from test_hands import curl
+from neural_render.body.hand_poses import curl
 
 
 @pytest.fixture(scope="module")

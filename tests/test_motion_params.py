@@ -116,14 +116,21 @@ def test_smpl_file_round_trip(tmp_path):
         load_smpl_file(bad)
 
 
-def test_bvh_export_cli_round_trip(tmp_path):
+def _humanoid_file_and_motion(tmp_path, seed: int, frames: int, pose_sd: float, fps: float):
+    """The humanoid stand-in body written to tmp_path/body.npz (and loaded), and a random motion
+    on it saved as tmp_path/m.npz: (body_file, body, motion)."""
+    from neural_render.body import load_body
+
     body_file = tmp_path / "body.npz"
     np.savez(body_file, **humanoid_arrays())
-    from neural_render.body import load_body
-    body = load_body(body_file)
-    rng = np.random.default_rng(3)
-    m = Motion(rng.normal(0, 0.4, (8, 72)), rng.normal(0, 0.5, (8, 3)), np.zeros(10), 30.0)
+    rng = np.random.default_rng(seed)
+    m = Motion(rng.normal(0, pose_sd, (frames, 72)), rng.normal(0, 0.5, (frames, 3)), np.zeros(10), fps)
     m.save(tmp_path / "m.npz")
+    return body_file, load_body(body_file), m
+
+
+def test_bvh_export_cli_round_trip(tmp_path):
+    body_file, body, m = _humanoid_file_and_motion(tmp_path, 3, 8, 0.4, 30.0)
     for unit in ("m", "cm"):
         out = tmp_path / f"m_{unit}.bvh"
         r = run_cli(["motion", "export", str(tmp_path / "m.npz"), "--out", str(out), "--body", str(body_file),
@@ -226,13 +233,7 @@ def test_up_axis_detected_from_root_orientation(tmp_path):
 
 
 def test_cli_smpl_export_import_is_identity(tmp_path):
-    body_file = tmp_path / "body.npz"
-    np.savez(body_file, **humanoid_arrays())
-    from neural_render.body import load_body
-    body = load_body(body_file)
-    rng = np.random.default_rng(6)
-    m = Motion(rng.normal(0, 0.3, (5, 72)), rng.normal(0, 0.5, (5, 3)), np.zeros(10), 25.0)
-    m.save(tmp_path / "m.npz")
+    body_file, body, m = _humanoid_file_and_motion(tmp_path, 6, 5, 0.3, 25.0)
     for args in (["export", str(tmp_path / "m.npz"), "--out", str(tmp_path / "m.smpl")],
                  ["import", str(tmp_path / "m.smpl"), "--out", str(tmp_path / "back.npz"), "--no-preview"]):
         r = run_cli(["motion", *args, "--body", str(body_file)])

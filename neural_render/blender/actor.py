@@ -128,7 +128,23 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     scene = bpy.context.scene
     ob = bscene.build_mesh_object("actor", first_vertices, inst.faces, inst.face_parts, inst.vt, inst.ft, 1,
                                   scene.collection)
-    # body material: image texture through the UV map -> Principled BSDF
+    ob.data.materials.append(_skin_material(p["material"]))
+    garment_objs = _garment_objects(scene, garments, first_garments)
+    _add_floor(scene, floor_z, sc)
+    _add_world_and_sun(scene, sc)
+    cam_obj = bscene.ensure_camera(scene, "actor_camera")
+    scene.camera = cam_obj
+    _set_render_settings(scene, size, samples, sc)
+    return scene, ob, cam_obj, garment_objs
+
+
+def _skin_material(material: dict):
+    """The body's material: the actor's image texture through the UV map -> Principled BSDF
+    (roughness and specular from actor.json's "material")."""
+    import bpy
+
+    from neural_render.blender import scene as bscene
+
     mat = bpy.data.materials.new("actor_skin_and_clothes")
     nt = bscene.node_tree(mat)
     bsdf = next((n for n in nt.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None) \
@@ -138,23 +154,36 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     tex.image = bpy.data.images.load(str(_texture_path()), check_existing=True)
     tex.interpolation = "Linear"
     nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
-    bsdf.inputs["Roughness"].default_value = p["material"]["roughness"]
+    bsdf.inputs["Roughness"].default_value = material["roughness"]
     if "Specular IOR Level" in bsdf.inputs:
-        bsdf.inputs["Specular IOR Level"].default_value = p["material"]["specular_ior_level"]
+        bsdf.inputs["Specular IOR Level"].default_value = material["specular_ior_level"]
     nt.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
-    ob.data.materials.append(mat)
-    garment_objs = []
-    if garments is not None and garments.garments:
-        from neural_render.blender import garments as BG
+    return mat
 
-        outfit = garments.outfit
-        for k, (g, v) in enumerate(zip(garments.garments, first_garments)):
-            gob = BG.mesh_object(f"actor_{g.name}_{k}", v, g.faces, g.rest, scene.collection)
-            gob.pass_index = 1
-            gob.data.materials.append(BG.hair_material(f"actor_{g.name}", outfit["hair_colour"]) if g.label == "hair"
-                                      else BG.fabric_material(f"actor_{g.name}", outfit[g.label]["fabric"]))
-            garment_objs.append(gob)
-    # floor: a large plain plane under the lowest foot position of the clip
+
+def _garment_objects(scene, garments: "ActorGarments | None", first_garments: list | None) -> list:
+    """One mesh object per garment at its first-frame vertices, with its fabric or hair material."""
+    if garments is None or not garments.garments:
+        return []
+    from neural_render.blender import garments as BG
+
+    outfit = garments.outfit
+    objs = []
+    for k, (g, v) in enumerate(zip(garments.garments, first_garments)):
+        gob = BG.mesh_object(f"actor_{g.name}_{k}", v, g.faces, g.rest, scene.collection)
+        gob.pass_index = 1
+        gob.data.materials.append(BG.hair_material(f"actor_{g.name}", outfit["hair_colour"]) if g.label == "hair"
+                                  else BG.fabric_material(f"actor_{g.name}", outfit[g.label]["fabric"]))
+        objs.append(gob)
+    return objs
+
+
+def _add_floor(scene, floor_z: float, sc: dict) -> None:
+    """A large plain plane at height floor_z (the lowest foot position of the clip)."""
+    import bpy
+
+    from neural_render.blender import scene as bscene
+
     half = sc["floor_size_m"] / 2
     fme = bpy.data.meshes.new("floor")
     fme.from_pydata([(-half, -half, floor_z), (half, -half, floor_z), (half, half, floor_z), (-half, half, floor_z)],
@@ -171,7 +200,14 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     fb.inputs["Base Color"].default_value = (*sc["floor_color"], 1.0)
     fb.inputs["Roughness"].default_value = 0.9
     fme.materials.append(fmat)
-    # world fill + sun with soft shadows
+
+
+def _add_world_and_sun(scene, sc: dict) -> None:
+    """World fill light plus a sun with soft shadows."""
+    import bpy
+
+    from neural_render.blender import scene as bscene
+
     world = bpy.data.worlds.new("actor_world")
     bscene.node_tree(world)
     bg = next((n for n in world.node_tree.nodes if n.bl_idname == "ShaderNodeBackground"), None)
@@ -189,14 +225,15 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     sob = bpy.data.objects.new("sun", sun)
     sob.rotation_euler = tuple(math.radians(a) for a in sc["sun_rotation_deg"])
     scene.collection.objects.link(sob)
-    cam_obj = bscene.ensure_camera(scene, "actor_camera")
-    scene.camera = cam_obj
-    # render settings: Cycles (CPU unless $NEURAL_RENDER_CYCLES_DEVICE / --cycles-device says otherwise),
-    # fixed seed, denoised, Standard view transform, 8-bit RGB PNG
-    r, cy = scene.render, scene.cycles
-    r.engine = "CYCLES"
+
+
+def _set_render_settings(scene, size: int, samples: int, sc: dict) -> None:
+    """Cycles (CPU unless $NEURAL_RENDER_CYCLES_DEVICE / --cycles-device says otherwise), fixed
+    seed, denoised, Standard view transform, 8-bit RGB PNG of size x size pixels."""
     from neural_render.blender import cycles_device
 
+    r, cy = scene.render, scene.cycles
+    r.engine = "CYCLES"
     cycles_device.apply(scene)
     cy.samples = int(samples)
     cy.use_adaptive_sampling = False
@@ -223,7 +260,6 @@ def build_actor_scene(inst, first_vertices: np.ndarray, floor_z: float, size: in
     ims.color_mode = "RGB"
     ims.color_depth = "8"
     ims.compression = 15
-    return scene, ob, cam_obj, garment_objs
 
 
 def render_frames(inst, cameras, frames, out_dir: Path, size: int, samples: int, floor_z: float,

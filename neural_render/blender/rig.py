@@ -156,23 +156,46 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
     import bpy
 
     collection = collection or bpy.context.collection or bpy.context.scene.collection
+    hands = getattr(body, "hands", None) is not None
+    verts = body.v_template.astype(np.float64) @ C.T                 # rest template, world Z-up
+    mesh_obj = _body_mesh_object(body, name, verts)
+    _add_skin_weights(mesh_obj, body, hands)
+    _add_shape_keys(mesh_obj, body, verts, pose_correctives)
+    arm_obj = bpy.data.objects.new(name, bpy.data.armatures.new(f"{name}_rig"))
+    arm_obj.location = location
+    arm_obj.show_in_front = True
+    collection.objects.link(arm_obj)
+    collection.objects.link(mesh_obj)
+    bones = _add_bones(arm_obj, body, hands)
+    _skin_to_armature(mesh_obj, arm_obj)
+    _store_body_properties(arm_obj, mesh_obj, body, bones)
+    rig = RiggedBody(arm_obj, mesh_obj)
+    if betas is not None:
+        set_shape(arm_obj, betas)
+    return rig
+
+
+def _body_mesh_object(body, name: str, verts: np.ndarray):
+    """The body's rest mesh (verts (V, 3) world), smooth shaded, with its part labels as the
+    `smpl_part` point attribute, as an object not yet linked to a collection."""
+    import bpy
+
     from neural_render.blender.bpy_util import new_triangle_mesh
 
-    verts = body.v_template.astype(np.float64) @ C.T
     faces = np.asarray(body.faces, np.int64)
-    F = faces.shape[0]
-
     mesh = new_triangle_mesh(f"{name}_mesh", verts, faces, body.vt, body.ft, calc_edges=True)
-    mesh.polygons.foreach_set("use_smooth", np.ones(F, dtype=bool))
+    mesh.polygons.foreach_set("use_smooth", np.ones(faces.shape[0], dtype=bool))
     if body.parts is not None:
         attr = mesh.attributes.new("smpl_part", "INT", "POINT")
         attr.data.foreach_set("value", np.asarray(body.parts, np.int32))
     mesh_obj = bpy.data.objects.new(f"{name}_mesh", mesh)
     mesh_obj[MESH_MARK] = True
+    return mesh_obj
 
-    # Skinning: one vertex group per SMPL joint, SMPL's weights (zeros skipped); with hands, the
-    # hand joints' weights split over the finger bones.
-    hands = getattr(body, "hands", None) is not None
+
+def _add_skin_weights(mesh_obj, body, hands: bool) -> None:
+    """One vertex group per SMPL joint with SMPL's weights (zeros skipped); with hands, the hand
+    joints' weights split over the finger bones."""
     from neural_render.blender import finger_rig
 
     W = finger_rig.rig_weights(body) if hands else np.asarray(body.weights, np.float64)
@@ -189,7 +212,10 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
             if len(ids):
                 vg.add(ids.tolist(), float(ws[0]), "REPLACE")
 
-    # Shape keys: basis = template; one key per shape component (value = beta), then correctives.
+
+def _add_shape_keys(mesh_obj, body, verts: np.ndarray, pose_correctives: bool) -> None:
+    """Basis = the template; one key per shape component (value = beta), then SMPL's
+    pose-corrective keys when asked for and present."""
     mesh_obj.shape_key_add(name="Basis", from_mix=False)
     shapedirs = np.asarray(body.shapedirs, np.float64)
     for k in range(shapedirs.shape[-1]):
@@ -205,41 +231,62 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
             key.slider_min, key.slider_max = -2.0, 2.0
             key.value = 0.0
 
-    # Armature: bone heads at the rest joints, tails toward the children.
-    arm = bpy.data.armatures.new(f"{name}_rig")
-    arm_obj = bpy.data.objects.new(name, arm)
-    arm_obj.location = location
-    arm_obj.show_in_front = True
-    collection.objects.link(arm_obj)
-    collection.objects.link(mesh_obj)
+
+@dataclass
+class _Bones:
+    """The rest bones as built (world, Z-up, metres) and the joint bases behind them (model space):
+    J_t (24, 3) / J_dirs (24, 3, B) for the body joints, F_t / F_dirs for the finger joints (None
+    without hands); heads/tails (24, 3) and f_heads/f_tails (30, 3); rolls of every bone in order."""
+
+    J_t: np.ndarray
+    J_dirs: np.ndarray
+    heads: np.ndarray
+    tails: np.ndarray
+    rolls: list
+    F_t: np.ndarray | None = None
+    F_dirs: np.ndarray | None = None
+    f_heads: np.ndarray | None = None
+    f_tails: np.ndarray | None = None
+
+
+def _add_bones(arm_obj, body, hands: bool) -> _Bones:
+    """Edit bones with heads at the rest joints and tails toward the children (then the finger
+    bones under the wrists); pose bones rotate by quaternion."""
+    from neural_render.blender import finger_rig
+
+    arm = arm_obj.data
     J_t, J_dirs = joint_basis(body)
     joints = joints_for_betas(J_t, J_dirs, None)
-    heads, tails = joints @ C.T, bone_tails(joints) @ C.T
+    out = _Bones(J_t, J_dirs, joints @ C.T, bone_tails(joints) @ C.T, [])
     with _edit_mode(arm_obj):
         ebs = []
         for j, jname in enumerate(SMPL_JOINT_NAMES):
             eb = arm.edit_bones.new(jname)
-            eb.head, eb.tail, eb.roll = heads[j], tails[j], 0.0
+            eb.head, eb.tail, eb.roll = out.heads[j], out.tails[j], 0.0
             eb.use_deform = True
             if j > 0:
                 eb.parent = ebs[SMPL_PARENTS[j]]
                 eb.use_connect = False
             ebs.append(eb)
         if hands:
-            F_t, F_dirs = finger_rig.finger_joint_basis(body)
-            f_heads = F_t @ C.T
-            f_tails = finger_rig.finger_tails(F_t, joints[22:24]) @ C.T
+            out.F_t, out.F_dirs = finger_rig.finger_joint_basis(body)
+            out.f_heads = out.F_t @ C.T
+            out.f_tails = finger_rig.finger_tails(out.F_t, joints[22:24]) @ C.T
             for k, fname in enumerate(finger_rig.FINGER_BONES):
                 eb = arm.edit_bones.new(fname)
-                eb.head, eb.tail, eb.roll = f_heads[k], f_tails[k], 0.0
+                eb.head, eb.tail, eb.roll = out.f_heads[k], out.f_tails[k], 0.0
                 eb.use_deform = True
                 eb.parent = ebs[finger_rig.finger_parent(k)]
                 eb.use_connect = False
                 ebs.append(eb)
-        rolls = [eb.roll for eb in ebs]
+        out.rolls = [eb.roll for eb in ebs]
     for pb in arm_obj.pose.bones:
         pb.rotation_mode = "QUATERNION"
+    return out
 
+
+def _skin_to_armature(mesh_obj, arm_obj) -> None:
+    """Parent the mesh to the armature with an Armature modifier (vertex groups, plain LBS)."""
     mesh_obj.parent = arm_obj
     mod = mesh_obj.modifiers.new("Armature", "ARMATURE")
     mod.object = arm_obj
@@ -247,27 +294,27 @@ def build_body(body, name: str = "SMPL", betas=None, collection=None, pose_corre
     mod.use_bone_envelopes = False
     mod.use_deform_preserve_volume = False  # SMPL is linear blend skinning
 
+
+def _store_body_properties(arm_obj, mesh_obj, body, bones: _Bones) -> None:
+    """The custom properties later steps read back (shape changes, keyframing, the model's path)."""
+    num_betas = int(np.asarray(body.shapedirs).shape[-1])
     arm_obj[BODY_MARK] = True
-    arm_obj["nr_joint_template"] = J_t.ravel().tolist()
-    arm_obj["nr_joint_dirs"] = J_dirs.ravel().tolist()
-    arm_obj["nr_num_betas"] = int(shapedirs.shape[-1])
-    arm_obj["nr_betas"] = [0.0] * int(shapedirs.shape[-1])
-    arm_obj["nr_bone_offsets"] = (tails - heads).ravel().tolist()
-    arm_obj["nr_bone_rolls"] = [float(r) for r in rolls[:NUM_JOINTS]]
-    if hands:
-        arm_obj["nr_finger_joint_template"] = F_t.ravel().tolist()
-        arm_obj["nr_finger_joint_dirs"] = F_dirs.ravel().tolist()
-        arm_obj["nr_finger_offsets"] = (f_tails - f_heads).ravel().tolist()
-        arm_obj["nr_finger_rolls"] = [float(r) for r in rolls[NUM_JOINTS:]]
+    arm_obj["nr_joint_template"] = bones.J_t.ravel().tolist()
+    arm_obj["nr_joint_dirs"] = bones.J_dirs.ravel().tolist()
+    arm_obj["nr_num_betas"] = num_betas
+    arm_obj["nr_betas"] = [0.0] * num_betas
+    arm_obj["nr_bone_offsets"] = (bones.tails - bones.heads).ravel().tolist()
+    arm_obj["nr_bone_rolls"] = [float(r) for r in bones.rolls[:NUM_JOINTS]]
+    if bones.F_t is not None:
+        arm_obj["nr_finger_joint_template"] = bones.F_t.ravel().tolist()
+        arm_obj["nr_finger_joint_dirs"] = bones.F_dirs.ravel().tolist()
+        arm_obj["nr_finger_offsets"] = (bones.f_tails - bones.f_heads).ravel().tolist()
+        arm_obj["nr_finger_rolls"] = [float(r) for r in bones.rolls[NUM_JOINTS:]]
         arm_obj["nr_hands_mean"] = np.asarray(body.hands.hands_mean, np.float64).tolist()
     arm_obj["nr_body_path"] = body.path or "default"
     arm_obj["nr_body_name"] = body.name
     arm_obj["nr_gender"] = body.gender
     mesh_obj["nr_body_path"] = body.path or "default"
-    rig = RiggedBody(arm_obj, mesh_obj)
-    if betas is not None:
-        set_shape(arm_obj, betas)
-    return rig
 
 
 def find_mesh(arm_obj):

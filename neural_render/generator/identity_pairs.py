@@ -91,7 +91,7 @@ def random_identity(rng: np.random.Generator, A: UVAtlas) -> np.ndarray:
     n = np.sin(rest[..., 0] * 9 + ph[0]) * np.sin(rest[..., 1] * 7 + ph[1]) * np.sin(rest[..., 2] * 11 + ph[2])
     tex *= (1 + 0.06 * n)[..., None]
     tex[~v] = 0
-    return np.clip(uv_lift._grow(tex.astype(np.float32), v), 0, 255).astype(np.float32)
+    return np.clip(uv_lift.grow_texels(tex.astype(np.float32), v), 0, 255).astype(np.float32)
 
 
 def random_background(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -196,7 +196,7 @@ def train(o: TrainOptions) -> dict:
     import torch
 
     from neural_render.generator import checkpoint as ckpt
-    from neural_render.generator.data import open_paired, to_device
+    from neural_render.generator.data import open_paired
     from neural_render.generator.networks import NeuralRenderer, crop_side
 
     _check_options(o)
@@ -251,7 +251,8 @@ def train(o: TrainOptions) -> dict:
     logger = _Logger(out, start, enabled=ddp.main)
     side = crop_side(cfg, o.size)
     prev_idx = np.array([ds.prev_index(i) if ds.prev_index(i) is not None else -1 for i in range(len(ds))])
-    sample_ids = np.linspace(0, len(ds) - 1, 4).astype(int)
+    loop = _Loop(o, cfg, ds, modules, optims, device, amp, dev_type, side, prev_idx,
+                 np.linspace(0, len(ds) - 1, 4).astype(int), logger, out, ck_path, ddp.rank)
     best = logger.best_val
     t0 = time.time() - logger.elapsed
     pbar = None
@@ -261,21 +262,7 @@ def train(o: TrainOptions) -> dict:
         pbar = tqdm(total=o.steps, initial=start, desc="train", unit="step")
     step = start
     for step in range(start + 1, o.steps + 1):
-        g = torch.Generator().manual_seed(o.seed * 1_000_003 + ddp.rank * 7919 + step)
-        idx = torch.randint(len(ds), (o.batch,), generator=g).numpy()
-        zero = (torch.rand(o.batch, generator=g) < o.p_zero_prev).numpy()
-        pidx = prev_idx[idx]
-        has_prev = (pidx >= 0) & ~zero
-        f = _lr_factor(step, o)
-        for opt in optims.values():
-            for grp in opt.param_groups:
-                grp["lr"] = grp["base_lr"] * f
-        b = to_device(ds.batch(idx), device)
-        bp = to_device(ds.batch(np.where(pidx >= 0, pidx, idx)), device)
-        hp = torch.from_numpy(has_prev.astype(np.float32)).to(device).view(-1, 1, 1, 1)
-        if o.crop and o.crop < o.size:
-            offs = crop_offsets(ds, idx, o.crop, g)
-            b, bp = crop_batch(b, offs, o.crop, side), crop_batch(bp, offs, o.crop, side)
+        b, bp, hp = _step_batch(loop, step)
         logs = _train_step(o, cfg, modules, optims, runner, vgg, b, bp, hp, side, amp, dev_type)
         if not all(math.isfinite(v) for v in logs.values()):
             raise RuntimeError(f"non-finite loss at step {step}: {logs}")
@@ -288,27 +275,7 @@ def train(o: TrainOptions) -> dict:
             if final:
                 break
             continue
-        if step % o.log_every == 0 or final:
-            logger.scalars(step, logs, time.time() - t0)
-        if o.sample_every and (step % o.sample_every == 0 or final):
-            logger.samples(step, renderer, ds, sample_ids, device, amp, dev_type)
-            logger.curve()
-        if o.val and o.val_every and (step % o.val_every == 0 or final):
-            m = validate(renderer, o.val, o.size, o.val_frames, device, o.val_split)
-            m["step"], m["train_seconds"] = step, round(time.time() - t0, 1)
-            logger.val(m)
-            if best is None or m["ssim"] > best:
-                best = m["ssim"]
-                ckpt.save(out / "best.safetensors", {"renderer": renderer}, cfg, step, train_options=asdict(o),
-                          metrics=m, with_rng=False)
-        if step % o.ckpt_every == 0 or final:
-            logger.elapsed = time.time() - t0
-            ckpt.save(ck_path, modules, cfg, step, optims, train_options=asdict(o))
-            ckpt.export_inference(ck_path, out / "generator.safetensors")
-            logger.state(step)
-        if o.snapshot_every and step % o.snapshot_every == 0:
-            ckpt.save(out / "snapshots" / f"step_{step:06d}.safetensors", {"renderer": renderer}, cfg, step,
-                      train_options={**asdict(o), "train_seconds": round(time.time() - t0, 1)}, with_rng=False)
+        best = _record_step(loop, step, logs, final, t0, best)
         if (o.stop_at and step >= o.stop_at) or final:
             break
     if pbar is not None:
@@ -319,6 +286,89 @@ def train(o: TrainOptions) -> dict:
     if ddp.main:
         write_json(out / "summary.json", summary)
     return summary
+
+
+@dataclass
+class _Loop:
+    """What every step of a run uses, fixed once the run is set up: the options, model config,
+    paired data, trained modules and their optimizers, device and mixed precision, the crop side,
+    each frame's previous frame (-1: none), the frames shown in samples, the logger, the run
+    folder, its checkpoint path and this process's rank."""
+
+    o: TrainOptions
+    cfg: object
+    ds: object
+    modules: dict
+    optims: dict
+    device: str
+    amp: bool
+    dev_type: str
+    side: int
+    prev_idx: np.ndarray
+    sample_ids: np.ndarray
+    logger: "_Logger"
+    out: Path
+    ck_path: Path
+    rank: int
+
+
+def _step_batch(loop: _Loop, step: int):
+    """Step `step`'s learning rate and batch: (b, bp, hp) = the frames, their previous frames and
+    which have one (B, 1, 1, 1), cropped when --crop. Every random choice comes from a generator
+    seeded with (seed, rank, step), so a resumed run draws the same batches."""
+    import torch
+
+    from neural_render.generator.data import to_device
+
+    o, ds, device = loop.o, loop.ds, loop.device
+    g = torch.Generator().manual_seed(o.seed * 1_000_003 + loop.rank * 7919 + step)
+    idx = torch.randint(len(ds), (o.batch,), generator=g).numpy()
+    zero = (torch.rand(o.batch, generator=g) < o.p_zero_prev).numpy()
+    pidx = loop.prev_idx[idx]
+    has_prev = (pidx >= 0) & ~zero
+    f = _lr_factor(step, o)
+    for opt in loop.optims.values():
+        for grp in opt.param_groups:
+            grp["lr"] = grp["base_lr"] * f
+    b = to_device(ds.batch(idx), device)
+    bp = to_device(ds.batch(np.where(pidx >= 0, pidx, idx)), device)
+    hp = torch.from_numpy(has_prev.astype(np.float32)).to(device).view(-1, 1, 1, 1)
+    if o.crop and o.crop < o.size:
+        offs = crop_offsets(ds, idx, o.crop, g)
+        b, bp = crop_batch(b, offs, o.crop, loop.side), crop_batch(bp, offs, o.crop, loop.side)
+    return b, bp, hp
+
+
+def _record_step(loop: _Loop, step: int, logs: dict, final: bool, t0: float, best: float | None) -> float | None:
+    """The main process's bookkeeping after a step, each at its cadence (and at the final step):
+    scalars, sample grids + curve, validation (best.safetensors on a better SSIM), the resumable
+    checkpoint + inference weights, snapshots. Returns the best validation SSIM so far."""
+    from neural_render.generator import checkpoint as ckpt
+
+    o, logger, cfg, out = loop.o, loop.logger, loop.cfg, loop.out
+    renderer = loop.modules["renderer"]
+    if step % o.log_every == 0 or final:
+        logger.scalars(step, logs, time.time() - t0)
+    if o.sample_every and (step % o.sample_every == 0 or final):
+        logger.samples(step, renderer, loop.ds, loop.sample_ids, loop.device, loop.amp, loop.dev_type)
+        logger.curve()
+    if o.val and o.val_every and (step % o.val_every == 0 or final):
+        m = validate(renderer, o.val, o.size, o.val_frames, loop.device, o.val_split)
+        m["step"], m["train_seconds"] = step, round(time.time() - t0, 1)
+        logger.val(m)
+        if best is None or m["ssim"] > best:
+            best = m["ssim"]
+            ckpt.save(out / "best.safetensors", {"renderer": renderer}, cfg, step, train_options=asdict(o),
+                      metrics=m, with_rng=False)
+    if step % o.ckpt_every == 0 or final:
+        logger.elapsed = time.time() - t0
+        ckpt.save(loop.ck_path, loop.modules, cfg, step, loop.optims, train_options=asdict(o))
+        ckpt.export_inference(loop.ck_path, out / "generator.safetensors")
+        logger.state(step)
+    if o.snapshot_every and step % o.snapshot_every == 0:
+        ckpt.save(out / "snapshots" / f"step_{step:06d}.safetensors", {"renderer": renderer}, cfg, step,
+                  train_options={**asdict(o), "train_seconds": round(time.time() - t0, 1)}, with_rng=False)
+    return best
 
 
 def _check_options(o: TrainOptions) -> None:

@@ -178,18 +178,24 @@ def fill(tex: UVTexture, A: UVAtlas, min_conf: float = 0.05) -> UVTexture:
         rgb[dst] = rgb[src][nn]
         conf[dst] = 0.0
     # 3. outside the charts: grow colours outward so bilinear lookups at chart edges stay clean
-    rgb = _grow(rgb, A.valid)
+    rgb = grow_texels(rgb, A.valid)
     return UVTexture(rgb, conf, seen)
 
 
-def _grow(rgb: np.ndarray, known: np.ndarray, iterations: int = 8) -> np.ndarray:
+def grow_texels(rgb: np.ndarray, known: np.ndarray, iterations: int = 8, border: str = "replicate") -> np.ndarray:
+    """Grow a texture's known texels outward, one ring per iteration: each unknown texel next to
+    known ones takes their mean (3x3). So bilinear lookups at UV chart edges (and mipmaps) do not
+    bleed in the unknown colour. rgb (S, S, C) float, known (S, S) bool; border: how the image edge
+    counts, "replicate" (the edge texel repeats) or "constant" (nothing known beyond it).
+    Returns a new array; rgb and known are not changed."""
     import cv2
 
+    border_type = {"replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}[border]
     img, k = rgb.copy(), known.copy()
     ker = np.ones((3, 3), np.float32)
     for _ in range(iterations):
-        s = cv2.filter2D(img * k[..., None], -1, ker, borderType=cv2.BORDER_REPLICATE)
-        n = cv2.filter2D(k.astype(np.float32), -1, ker, borderType=cv2.BORDER_REPLICATE)
+        s = cv2.filter2D(img * k[..., None], -1, ker, borderType=border_type)
+        n = cv2.filter2D(k.astype(np.float32), -1, ker, borderType=border_type)
         g = (n > 0) & ~k
         img[g] = s[g] / n[g, None]
         k |= g

@@ -37,13 +37,20 @@ def _clip():
             return body, m.poses, m.trans, m.betas, m.up, f"CMU 131_01 walk ({m.num_frames} frames @30 fps)"
         except Exception:  # noqa: BLE001 - fall back to a synthetic motion
             pass
-    T = 120
-    rng = np.random.default_rng(0)
-    poses = np.zeros((T, 72), np.float32)
-    poses[:, 0] = np.pi / 2
-    poses[:, 3:] = 0.2 * np.sin(np.linspace(0, 4 * np.pi, T))[:, None] * rng.normal(0, 1, 69)
-    trans = np.stack([np.zeros(T), np.linspace(0, 2, T), np.ones(T)], 1).astype(np.float32)
+    poses, trans = synthetic_swing(120, 0.2, 2.0)
     return body, poses, trans, None, "z", "synthetic swing (120 frames)"
+
+
+def synthetic_swing(frames: int, amplitude: float, walk_m: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded stand-in motion, Z-up: every joint but the root swings (two sine periods over the
+    clip, amplitude `amplitude` rad times a fixed N(0, 1) direction per axis) while the pelvis,
+    1 m up, moves `walk_m` metres along +y. Returns poses (frames, 72) and trans (frames, 3), float32."""
+    rng = np.random.default_rng(seed)
+    poses = np.zeros((frames, 72), np.float32)
+    poses[:, 0] = np.pi / 2  # SMPL's Y-up rest turned to Z-up
+    poses[:, 3:] = amplitude * np.sin(np.linspace(0, 4 * np.pi, frames))[:, None] * rng.normal(0, 1, 69)
+    trans = np.stack([np.zeros(frames), np.linspace(0, walk_m, frames), np.ones(frames)], 1).astype(np.float32)
+    return poses, trans
 
 
 def _one(renderer: str, size: int, n: int, inst, cams, frames, egl_device: str | None = None) -> dict:

@@ -116,25 +116,11 @@ def colorize(pos, part, rest_joints, params, rng):
     return np.clip(col, 0, 1)
 
 
-def dilate_islands(rgb, filled, iterations):
-    import cv2
-
-    img = rgb.copy()
-    mask = filled.copy()
-    k = np.ones((3, 3), np.float64)
-    for _ in range(iterations):
-        s = cv2.filter2D(img * mask[..., None], -1, k, borderType=cv2.BORDER_CONSTANT)
-        n = cv2.filter2D(mask.astype(np.float64), -1, k, borderType=cv2.BORDER_CONSTANT)
-        grow = (n > 0) & ~mask
-        img[grow] = s[grow] / n[grow, None]
-        mask = mask | grow
-    return img
-
-
 def main(argv=None) -> int:
     import cv2
 
     from neural_render.body import load_body
+    from neural_render.generator.uv_lift import grow_texels
     from neural_render.passes.spec import face_parts
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -154,7 +140,7 @@ def main(argv=None) -> int:
                       params["anchor_min_z"] - body.v_template[:, 2].min()])
     pos = np.where(part[..., None] > 0, pos + shift, 0)
     rgb = colorize(pos, part, body.rest_joints() + shift, params, rng)
-    rgb = dilate_islands(rgb, part > 0, 8)
+    rgb = grow_texels(rgb, part > 0, 8, border="constant")  # dilate the UV islands
     out = np.round(rgb * 255).astype(np.uint8)
     ok, buf = cv2.imencode(".png", out[..., ::-1])
     Path(args.out).write_bytes(buf.tobytes())
