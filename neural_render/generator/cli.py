@@ -26,6 +26,13 @@ def _passes(text: str) -> list[str]:
 
 
 def register(sub) -> None:
+    _register_train(sub)
+    _register_generate(sub)
+    _register_eval(sub)
+    _register_actor(sub)
+
+
+def _register_train(sub) -> None:
     from neural_render.generator.train import TrainOptions
 
     d = TrainOptions()
@@ -87,6 +94,8 @@ def register(sub) -> None:
     p.add_argument("--stop-at", type=int, default=0, help=argparse_suppress())
     p.set_defaults(func=_train)
 
+
+def _register_generate(sub) -> None:
     p = sub.add_parser("generate", help="turn a passes folder into frames of the trained person")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--passes", required=True, help="folder with the pass sub-folders (+ legend.json)")
@@ -100,6 +109,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_generate)
 
+
+def _register_eval(sub) -> None:
     p = sub.add_parser("eval", help="metrics of a checkpoint on a paired folder")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True)
@@ -111,6 +122,8 @@ def register(sub) -> None:
     p.add_argument("--save", default=None, help="also write the generated frames here")
     p.set_defaults(func=_eval)
 
+
+def _register_actor(sub) -> None:
     p = sub.add_parser("actor", help="the reference actor (a textured default body rendered by Cycles)")
     asub = p.add_subparsers(dest="actor_command", metavar="ACTION")
     r = asub.add_parser("render", help="ground-truth frames + all passes for a motion: a paired dataset")

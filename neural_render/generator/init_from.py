@@ -61,11 +61,13 @@ def checkpoint_kind(path: str | Path) -> tuple[str, dict]:
                      where="--init", fix=fix)
 
 
-def resolve(o):
+def resolve(o, model_config):
     """TrainOptions of a new run with its architecture settled: `arch` "auto" resolved (from the
     --init checkpoint when given), the animator's fixed inputs and, from an animator file, its
     `ngf` and levels written into the options (so options.json describes the run truthfully).
-    Raises InputError when a generator checkpoint's architecture differs from the run's."""
+    Raises InputError when a generator checkpoint's architecture differs from the run's, as
+    `model_config` (train's TrainOptions -> GeneratorConfig, passed in so this module does not
+    import train, which imports it) builds the run's."""
     from neural_render.generator.networks import ANIMATOR_FIXED, GeneratorConfig
 
     kind, meta = checkpoint_kind(o.init) if o.init else (None, {})
@@ -85,14 +87,12 @@ def resolve(o):
     if o.arch == "animator":
         o = replace(o, **{k: (list(v) if isinstance(v, list) else v) for k, v in ANIMATOR_FIXED.items()})
     if ck_cfg is not None:
-        _check_same(ck_cfg, o)
+        _check_same(ck_cfg, o, model_config(o))
     return o
 
 
-def _check_same(ck_cfg, o) -> None:
-    from neural_render.generator.train import _model_config
-
-    mine, theirs = asdict(_model_config(o)), asdict(ck_cfg)
+def _check_same(ck_cfg, o, run_cfg) -> None:
+    mine, theirs = asdict(run_cfg), asdict(ck_cfg)
     diff = [k for k in theirs if k not in FREE_FIELDS and theirs[k] != mine.get(k)]
     if diff:
         what = "; ".join(f"{k} {_show(theirs[k])} in the checkpoint, {_show(mine.get(k))} here ({OPTION_OF.get(k, k)})"

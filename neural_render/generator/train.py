@@ -216,7 +216,7 @@ def train(o: TrainOptions) -> dict:
     else:  # settle the architecture (--arch, --init) before anything is written
         from neural_render.generator import init_from
 
-        o = init_from.resolve(o)
+        o = init_from.resolve(o, _model_config)
     cfg = _model_config(o)
     ds = open_paired(o.data, cfg.passes, size=o.size, split=o.split, crop_fraction=cfg.crop_fraction)
     if "uv" not in ds.arrays and cfg.uses_texture:
