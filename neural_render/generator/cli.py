@@ -139,7 +139,7 @@ def _register_actor(sub) -> None:
                    help="Cycles on the CPU (default) or the GPU (same as $NEURAL_RENDER_CYCLES_DEVICE)")
     r.add_argument("--actor-version", type=int, default=2, choices=[1, 2],
                    help="2 (default): the actor wears its garments and long hair (actor.json outfit); "
-                        "1: the textured body alone, as the shipped checkpoint was trained on")
+                        "1: the textured body alone (the actor before garments)")
     r.add_argument("--cloth", action="store_true",
                    help="simulate the skirt with Blender's cloth (the body as collider, pinned at the waist) "
                         "instead of skinning it to the body (v2 only; slower)")
