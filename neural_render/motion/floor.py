@@ -48,7 +48,7 @@ def estimate_contacts(kp: np.ndarray, fps: float, up=(0.0, 0.0, 1.0)) -> np.ndar
     (RELEASE_FACTOR) and no run or gap shorter than FILTER_S. kp: (T, 25, 3) metres; fps: frames/s."""
     up = np.asarray(up, np.float64)
     win = max(1, int(round(FILTER_S * fps)) | 1)  # odd, in frames
-    smooth = lambda x: _mean_filter(_median_filter(x, win), win)  # noqa: E731
+    smooth = lambda x: _running(np.mean, _running(np.median, x, win), win)  # noqa: E731
     # Height: of the lowest point. Speed: of the foot's centre (the mean of its three points):
     # which point is lowest flips between heel and toes under jitter on a flat foot, and the
     # lowest point's track then jumps by the foot's length.
@@ -69,22 +69,14 @@ def estimate_contacts(kp: np.ndarray, fps: float, up=(0.0, 0.0, 1.0)) -> np.ndar
     return out
 
 
-def _median_filter(x: np.ndarray, win: int) -> np.ndarray:
-    """Centred running median along axis 0 (edges repeat the end values); x (T, ...)."""
+def _running(stat, x: np.ndarray, win: int) -> np.ndarray:
+    """Centred running `stat` (np.median, np.mean) along axis 0 over `win` frames (edges repeat
+    the end values); x (T, ...)."""
     if win <= 1 or len(x) < 3:
         return x
     r = win // 2
     pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
-    return np.median(np.stack([pad[i:i + len(x)] for i in range(win)]), axis=0)
-
-
-def _mean_filter(x: np.ndarray, win: int) -> np.ndarray:
-    """Centred running mean along axis 0 (edges repeat the end values); x (T, ...)."""
-    if win <= 1 or len(x) < 3:
-        return x
-    r = win // 2
-    pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
-    return np.mean(np.stack([pad[i:i + len(x)] for i in range(win)]), axis=0)
+    return stat(np.stack([pad[i:i + len(x)] for i in range(win)]), axis=0)
 
 
 def _hysteresis(enter: np.ndarray, stay: np.ndarray) -> np.ndarray:
