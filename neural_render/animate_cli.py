@@ -29,6 +29,14 @@ def register(sub) -> None:
     p.add_argument("--focal", type=float, default=None,
                    help="the (first) photo's focal length in pixels, when known (default: a 60 deg field of view "
                         "across its larger side); with the camera a motion was fitted from, frames line up with that video")
+    p.add_argument("--anchor", default="auto", choices=["auto", "upright", "rigid"],
+                   help="where the motion starts: upright = turned to face the person's way at their spot, on "
+                        "their floor; rigid = its first frame moved onto the photo's body (a motion fitted from "
+                        "the video the photo is the first frame of); auto (default) = rigid when the first "
+                        "frame's pose is the photo's (mean joint distance <= 10 cm), else upright")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="arithmetic of the --checkpoint generator: auto (default) = bf16 on CPUs with bf16 units "
+                        "(Intel AMX / AVX512-BF16: ~2.5x faster, within a grey level on average), else fp32")
     p.add_argument("--texture-size", type=int, default=256, help="UV atlas texels per side (default 256)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (body fitting and the generator)")
     p.set_defaults(func=_run)
@@ -54,7 +62,8 @@ def _run(args) -> int:
         raise InputError(f"texture size {args.texture_size}", where="--texture-size", fix="use 128, 256 or 512")
     opts = AnimateOptions(size=args.size, device=args.device, texture_size=args.texture_size,
                           keypoints=args.keypoints or [], parts=_parse_parts(args.part), video=args.video,
-                          checkpoint=args.checkpoint, frames=frame_range(args.frames), focal=args.focal)
+                          checkpoint=args.checkpoint, frames=frame_range(args.frames), focal=args.focal,
+                          anchor=args.anchor, precision=args.precision)
     from neural_render.fileio import exclusive_folder
 
     with exclusive_folder(args.out, "animate run"):

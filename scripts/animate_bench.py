@@ -15,7 +15,11 @@ and on the full frame (generator/metrics.py). Methods, all in one run:
   generator         the multi-identity generator (--checkpoint) on the same inputs
   animate (e2e)     the `animate` pipeline proper on cam_01: the body fitted to the photo alone
                     (single view, the photo's OpenPose keypoints; the focal length guessed, or the
-                    crop's true one with --known-focal), the motion placed on it; new poses only
+                    crop's true one with --known-focal), the motion placed on it (`--anchor auto`:
+                    rigid here, since the motion's first frame is the photo's moment); new poses only
+  animate upright   the same with `--anchor upright` (turned by the facing direction, on the floor)
+  animate detector  `animate`'s default: no keypoint file, the built-in detector's landmarks and
+                    person mask (the fit refined to that silhouette), `--anchor auto`
 
 Background: cam_01 targets get the source photo with the person inpainted away (what `animate`
 does); other cameras get that camera's own plate (background.png of the prepared view), since a
@@ -131,9 +135,18 @@ def main() -> int:
     photo_path = out / "source_cam01_f0.png"
     cv2.imwrite(str(photo_path), src[..., ::-1])
     fit = fit_photo(photo_path, keypoints=kp, body=body, focal=float(src_cam.K[0, 0]) if args.known_focal else None)
-    placed, placement = _place(motion.trim(0, T), fit, body)
     from neural_render.camera import Camera as PC
 
+    placed, placement = _place(motion.trim(0, T), fit, body, "auto")
+    upright, placement_up = _place(motion.trim(0, T), fit, body, "upright")
+    dfit = fit_photo(photo_path, keypoints=None, body=body,
+                     focal=float(src_cam.K[0, 0]) if args.known_focal else None)
+    dplaced, placement_det = _place(motion.trim(0, T), dfit, body, "auto")
+    d_cam = PC(dfit.camera.K, dfit.camera.world_to_camera, size, size)
+    d_bg = remove_person(dfit, body, d_cam)
+    d_tex = uv_lift.fill(uv_lift.lift(src, d_cam, body.forward(dfit.motion.poses, dfit.motion.betas, dfit.motion.trans,
+                                                               keypoints=False).vertices[0], body, size=256, work=768,
+                                      person_mask=dfit.person_mask), A)
     e2e_cam = PC(fit.camera.K, fit.camera.world_to_camera, size, size)
     e2e_bg = remove_person(fit, body, e2e_cam)
     e2e_tex = uv_lift.fill(uv_lift.lift(src, e2e_cam, body.forward(fit.motion.poses, fit.motion.betas, fit.motion.trans,
@@ -143,7 +156,8 @@ def main() -> int:
     from types import SimpleNamespace
 
     bg1 = remove_person(SimpleNamespace(image=src, person_mask=None, motion=motion.trim(0, 1)), body, src_cam)
-    rows = {m: {"new_poses": [], "new_views": []} for m in ("source", "texture", "generator", "animate_e2e")}
+    rows = {m: {"new_poses": [], "new_views": []} for m in ("source", "texture", "generator", "animate_e2e",
+                                                           "animate_upright", "animate_detector")}
     sheet = []
     with RasterRenderer(size, size) as r:
         targets = [(v1, t, "new_poses") for t in range(1, T)] + [(v, 0, "new_views") for v in views[1:]]
@@ -170,6 +184,18 @@ def main() -> int:
                        if gen is not None else composite(ew, eb["mask"], e2e_bg))
                 rows["animate_e2e"][kind].append(_score(e2e, gt, gmask))
                 cells.append(e2e)
+                vu = body.forward(upright.poses[t], upright.betas, upright.trans[t], keypoints=False).vertices[0]
+                ub = uv_lift.render_buffers(vu, body, e2e_cam, r)
+                uw = uv_lift.lookup(e2e_tex, ub["uv"], ub["mask"])
+                up = (gen.frame(uw, uv_lift.lookup(e2e_tex, ub["uv"], ub["mask"], "conf"), ub, e2e_bg)
+                      if gen is not None else composite(uw, ub["mask"], e2e_bg))
+                rows["animate_upright"][kind].append(_score(up, gt, gmask))
+                vd = body.forward(dplaced.poses[t], dplaced.betas, dplaced.trans[t], keypoints=False).vertices[0]
+                db = uv_lift.render_buffers(vd, body, d_cam, r)
+                dw = uv_lift.lookup(d_tex, db["uv"], db["mask"])
+                de = (gen.frame(dw, uv_lift.lookup(d_tex, db["uv"], db["mask"], "conf"), db, d_bg)
+                      if gen is not None else composite(dw, db["mask"], d_bg))
+                rows["animate_detector"][kind].append(_score(de, gt, gmask))
             if (kind == "new_views") or t in (20, 50, 90):
                 sheet.append(np.concatenate([c if c.shape == gt.shape else cv2.resize(c, gt.shape[1::-1]) for c in cells]
                                             + [np.zeros_like(gt)] * (4 - len(cells)), 1))
@@ -179,7 +205,9 @@ def main() -> int:
             if lst:
                 summary[f"{m}/{kind}"] = {k: round(float(np.nanmean([x[k] for x in lst])), 4) for k in lst[0]} | {"n": len(lst)}
     summary["_lift_s"] = round(lift_s, 2)
-    summary["_e2e_fit"] = {"reprojection_px": fit.reprojection_px, "placement": placement}
+    summary["_e2e_fit"] = {"reprojection_px": fit.reprojection_px, "placement": placement,
+                          "placement_upright": placement_up, "detector_fit": dfit.report(),
+                          "placement_detector": placement_det}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     cv2.imwrite(str(out / "sheet.png"), np.concatenate(sheet, 0)[..., ::-1])
     print(json.dumps(summary, indent=1))

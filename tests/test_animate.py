@@ -112,6 +112,43 @@ def test_place_motion_starts_at_the_spot_facing_the_heading_on_the_floor(body):
     assert abs(np.linalg.norm(step) - 1.0) < 1e-4 and abs(step[2]) < 1e-5
 
 
+def test_rigid_anchor_puts_the_first_frame_on_the_photo_body_and_auto_chooses_by_pose(body):
+    """A motion whose first frame is the photo's moment (here: the same pose, seen in a world turned
+    by 25 deg about a tilted axis and moved) lands on the photo's joints, tilt included, and its
+    root path turns with it; `auto` picks rigid for it and upright for a different first pose."""
+    from types import SimpleNamespace
+
+    from neural_render.generator.animate import _place
+    from neural_render.motion import Motion
+    from neural_render.motion.placement import SAME_POSE_M
+    from neural_render.motion.rotations import aa_to_matrix
+
+    T = 6
+    poses = np.zeros((T, 72), np.float32)
+    poses[:, :3] = [np.pi / 2, 0, 0]
+    poses[:, 16 * 3 + 2] = -0.8            # left shoulder down: a recognisable pose
+    trans = np.zeros((T, 3), np.float32)
+    trans[:, 0] = np.linspace(0, 0.5, T)
+    m = Motion(poses, trans, np.zeros(10, np.float32), fps=30, up="z")
+    axis = np.array([0.3, 0.2, 1.0])
+    R = aa_to_matrix(axis / np.linalg.norm(axis) * np.radians(25))
+    photo = m.rotate_world(R, body=body).trim(0, 1)
+    photo = photo.copy(trans=photo.trans + np.array([1.0, -2.0, 0.3], np.float32))
+    fit = SimpleNamespace(motion=photo)
+    placed, info = _place(m, fit, body, "auto")
+    assert info["anchor"] == "rigid" and info["pose_distance_m"] < 1e-3
+    assert abs(info["rotated_deg"] - 25) < 0.1
+    J, Jp = placed.joints(body), photo.joints(body)
+    assert np.allclose(J[0], Jp[0], atol=1e-3)
+    assert np.allclose(J[-1, 0] - J[0, 0], R @ np.array([0.5, 0, 0]), atol=1e-3)
+    sitting = m.poses.copy()
+    sitting[:, [1 * 3, 2 * 3]] = -1.5     # hips flexed
+    sitting[:, [4 * 3, 5 * 3]] = 1.5      # knees bent
+    _, info = _place(m.copy(poses=sitting), fit, body, "auto")
+    assert info["anchor"] == "upright" and info["pose_distance_m"] > SAME_POSE_M
+    placed, info = _place(m.copy(poses=sitting), fit, body, "rigid")
+    assert info["anchor"] == "rigid"
+
 def test_output_size_keeps_aspect_and_even_sides():
     from neural_render.generator.animate import output_size
 

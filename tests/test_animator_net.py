@@ -89,3 +89,22 @@ def test_shipped_checkpoint_is_small_loads_and_runs():
     assert out.shape == (40, 40, 3) and out.dtype == np.uint8
     # Far from the body the frame is the background it was given.
     assert np.abs(out[:4, :4].astype(int) - b["background"][0][:4, :4]).max() <= 2
+
+
+def test_bf16_inference_stays_close_to_fp32():
+    """The bf16 channels-last path (`animate`'s default on CPUs with bf16 units) renders the shipped
+    network's frames within a grey level on average of fp32 (and it runs where bf16 is emulated)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "smpl_assets" / "animator" / "animator.safetensors"
+    b = _batch(1, 64, seed=3)
+    rng = np.random.default_rng(4)
+    n = rng.normal(size=(64, 64, 3))
+    buffers = {"normal": (n / np.linalg.norm(n, axis=-1, keepdims=True)).astype(np.float32), "mask": b["mask"][0] > 0}
+    args = (b["warped"][0].astype(np.float32), b["conf"][0] / 255.0, buffers, b["background"][0])
+    fp32 = mi.load_animator(path, bf16=False)
+    bf16 = mi.load_animator(path, bf16=True)
+    assert not fp32.bf16 and bf16.bf16 and next(bf16.net.parameters()).dtype == torch.bfloat16
+    a, c = fp32.frame(*args).astype(int), bf16.frame(*args).astype(int)
+    assert np.abs(a - c).mean() < 1.0 and np.abs(a - c).max() <= 12
+    assert np.abs(a - b["background"][0].astype(int)).mean() > 3   # the frame is not just the background

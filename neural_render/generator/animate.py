@@ -57,6 +57,8 @@ class AnimateOptions:
     progress: bool = True
     sheet_frames: int = 4
     focal: float | None = None         # the first photo's focal length in px (default: 60 deg FOV guess)
+    anchor: str = "auto"               # "upright", "rigid" or "auto" (see _place)
+    precision: str = "auto"            # generator arithmetic: "fp32", "bf16", "auto" (bf16 on CPUs with bf16 units)
 
 
 def output_size(width: int, height: int, size: int | None) -> tuple[int, int]:
@@ -117,7 +119,7 @@ def animate(images: list[str | Path], motion_src: str | Path, out: str | Path, o
     main = fits[0]
 
     t = time.perf_counter()
-    placed, placement = _place(motion, main, body)
+    placed, placement = _place(motion, main, body, opts.anchor)
     times["place_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -152,7 +154,8 @@ def animate(images: list[str | Path], motion_src: str | Path, out: str | Path, o
             "texture": {"size": tex.size, "seen_fraction": round(float(tex.seen.mean()), 4) if tex.seen is not None else None},
             "background": "photo with the person removed: fitted body silhouette dilated by 4 % of the person's "
                           "height (united with the detector's mask when present), filled by OpenCV Telea inpainting",
-            "method": "generator " + str(opts.checkpoint) if opts.checkpoint else "lifted UV texture (no generator)",
+            "method": (f"generator {opts.checkpoint} ({opts.precision} precision)" if opts.checkpoint
+                       else "lifted UV texture (no generator)"),
             "seconds": {k: round(v, 2) for k, v in times.items()},
             "frames_per_s": round(len(frames_info["frames"]) / max(times["frames_s"], 1e-9), 2),
             "frames_per_cpu_s": round(len(frames_info["frames"]) / max(times["frames_cpu_s"], 1e-9), 2),
@@ -193,13 +196,24 @@ def _fit_all(images, opts: AnimateOptions, body) -> list:
     return [_fit_one(p, k, opts, body, opts.focal if i == 0 else None) for i, (p, k) in enumerate(zip(images, kps))]
 
 
-def _place(motion, fit, body):
-    from neural_render.motion.placement import place_motion
+def _place(motion, fit, body, anchor: str = "auto"):
+    """(placed Motion, info). "upright": turned about the vertical to face where the person faces,
+    started at their spot, on their floor (any motion). "rigid": the motion's first frame moved onto
+    the photo's fitted body by the best rigid transform (a motion that starts at the photo's moment,
+    e.g. fitted from the video the photo was taken from: the frames then line up with that video).
+    "auto": rigid when the first frame's pose is the photo's (placement.SAME_POSE_M), else upright."""
+    from neural_render.motion.placement import SAME_POSE_M, anchor_motion, place_motion
     from neural_render.passes.camera import facing_direction
 
+    if anchor not in ("auto", "upright", "rigid"):
+        raise InputError(f"unknown anchor '{anchor}'", where="--anchor", fix="use auto, upright or rigid")
     J = fit.motion.joints(body)
+    rigid, info = anchor_motion(motion, body, fit.motion.betas, J[0])
+    if anchor == "rigid" or (anchor == "auto" and info["pose_distance_m"] <= SAME_POSE_M):
+        return rigid, info
     verts = body.forward(fit.motion.poses, fit.motion.betas, fit.motion.trans, keypoints=False).vertices
-    return place_motion(motion, body, fit.motion.betas, J[0, 0, :2], facing_direction(J), float(verts[..., 2].min()))
+    placed, up = place_motion(motion, body, fit.motion.betas, J[0, 0, :2], facing_direction(J), float(verts[..., 2].min()))
+    return placed, {"anchor": "upright", **up, "pose_distance_m": info["pose_distance_m"]}
 
 
 def _pass_camera(fit):
@@ -286,7 +300,7 @@ def render_frames(motion, body, camera, tex, background: np.ndarray, work: Path,
     T = motion.num_frames
     W, H = camera.width, camera.height
     writer = PassWriter(work / "passes", (W, H), renderer="raster", body=body, instances=[inst], write_instance=False)
-    gen = _load_generator(opts.checkpoint, opts.device) if opts.checkpoint else None
+    gen = _load_generator(opts.checkpoint, opts.device, opts.precision) if opts.checkpoint else None
     it = iter_frame_passes([inst], [camera] * T, (W, H), None, "raster", fps=motion.fps)
     if opts.progress:
         from tqdm import tqdm
@@ -311,10 +325,10 @@ def render_frames(motion, body, camera, tex, background: np.ndarray, work: Path,
     return {"frames": written}
 
 
-def _load_generator(checkpoint: str, device: str):
+def _load_generator(checkpoint: str, device: str, precision: str = "auto"):
     from neural_render.generator.multi_identity import load_animator
 
-    return load_animator(checkpoint, device)
+    return load_animator(checkpoint, device, bf16={"auto": None, "fp32": False, "bf16": True}[precision])
 
 
 def _write_video(work: Path, frames: list[int], fps: float) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -124,11 +125,28 @@ def load(path, device: str = "cpu") -> AnimatorNet:
     return net.to(device).eval()
 
 
-class Animator:
-    """Inference wrapper `animate` uses: one frame at a time."""
+def cpu_has_fast_bf16() -> bool:
+    """True on a CPU with native bf16 matrix units (Intel AMX or AVX512-BF16, read from Linux's
+    /proc/cpuinfo) that torch's oneDNN can use; False elsewhere (bf16 would be emulated there)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return (" amx_bf16" in flags or " avx512_bf16" in flags) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
-    def __init__(self, net: AnimatorNet, device: str = "cpu"):
-        self.net, self.device = net, torch.device(device)
+
+class Animator:
+    """Inference wrapper `animate` uses: one frame at a time.
+
+    bf16: run the network in bfloat16, channels-last (None = on a CPU with native bf16 units,
+    `cpu_has_fast_bf16`): 2.5-3x faster per frame there, outputs within ~1/255 on average of fp32
+    (largest difference seen 0.03 in [-1, 1])."""
+
+    def __init__(self, net: AnimatorNet, device: str = "cpu", bf16: bool | None = None):
+        self.device = torch.device(device)
+        self.bf16 = (self.device.type == "cpu" and cpu_has_fast_bf16()) if bf16 is None else bf16
+        self.dtype = torch.bfloat16 if self.bf16 else torch.float32
+        self.net = net.to(self.dtype).to(memory_format=torch.channels_last) if self.bf16 else net
 
     @torch.no_grad()
     def frame(self, warped: np.ndarray, conf: np.ndarray, buffers: dict, background: np.ndarray) -> np.ndarray:
@@ -140,9 +158,12 @@ class Animator:
         x = to_input(warped, conf, encode_normal(buffers["normal"], buffers["mask"]), buffers["mask"], background)
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.net(x.to(self.device))[0, :, :H, :W]
+        x = x.to(self.device, self.dtype)
+        if self.bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.net(x)[0, :, :H, :W].float()
         return ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def load_animator(path, device: str = "cpu") -> Animator:
-    return Animator(load(path, device), device)
+def load_animator(path, device: str = "cpu", bf16: bool | None = None) -> Animator:
+    return Animator(load(path, device), device, bf16)

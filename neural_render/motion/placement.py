@@ -51,3 +51,39 @@ def place_motion(motion, body, betas: np.ndarray, pelvis_xy: np.ndarray, heading
     m = m.copy(trans=m.trans + np.array([0, 0, lift], np.float32))
     return m, {"turned_deg": round(float(np.degrees(angle)), 2), "moved_m": np.round(shift[:2], 4).tolist(),
                "lifted_m": round(lift, 4)}
+
+
+# Two poses closer than this (mean SMPL joint distance after the best rigid alignment, metres) are
+# taken as the same moment: the photo is the motion's first frame (e.g. a video's first frame).
+SAME_POSE_M = 0.10
+
+
+def rigid_fit(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R (3, 3), t (3,)) minimising sum |R P_i + t - Q_i|^2 (Kabsch; proper rotation) for (N, 3) points."""
+    P, Q = np.asarray(P, np.float64), np.asarray(Q, np.float64)
+    pc, qc = P.mean(0), Q.mean(0)
+    U, _, Vt = np.linalg.svd((P - pc).T @ (Q - qc))
+    d = np.sign(np.linalg.det(Vt.T @ U.T))
+    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
+    return R, qc - R @ pc
+
+
+def anchor_motion(motion, body, betas: np.ndarray, joints0: np.ndarray):
+    """The motion (up="z") worn by a body of shape `betas`, moved rigidly (any rotation, no floor
+    constraint) so its first frame's 24 joints best match `joints0` (24, 3): when the photo is the
+    motion's first moment, the first frame lands on the photo's body and the rest follows, tilts of
+    the photo's world included. Returns (Motion, info) with the mean joint distance after the fit."""
+    m = motion.with_up("z", body=body) if motion.up != "z" else motion.copy()
+    nb = body.num_betas
+    b = np.zeros(nb, np.float32)
+    b[:min(nb, len(betas))] = np.asarray(betas, np.float32)[:nb]
+    m = m.copy(betas=b)
+    J0 = m.copy(poses=m.poses[:1], trans=m.trans[:1]).joints(body)[0]
+    R, _ = rigid_fit(J0, joints0)
+    m = m.rotate_world(R.astype(np.float32), body=body)
+    J1 = m.copy(poses=m.poses[:1], trans=m.trans[:1]).joints(body)[0]
+    m = m.copy(trans=m.trans + (np.asarray(joints0).mean(0) - J1.mean(0)).astype(np.float32))
+    J2 = m.copy(poses=m.poses[:1], trans=m.trans[:1]).joints(body)[0]
+    dist = float(np.linalg.norm(J2 - joints0, axis=1).mean())
+    angle = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
+    return m, {"anchor": "rigid", "rotated_deg": round(angle, 2), "pose_distance_m": round(dist, 4)}
