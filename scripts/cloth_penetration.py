@@ -6,8 +6,9 @@ Usage (from the repository root):
 For each clip (the shared CMU walk, hop and dance, retargeted to the default body) and each of
 `--outfits` outfits drawn by the dataset sampler from the example config (keeping only outfits with
 a garment the cloth switch simulates: a skirt, a dress or a loose top over trousers), a window of
-`--window` seconds of the clip (a different part per outfit) is posed three ways on the same frames:
+`--window` seconds of the clip (a different part per outfit) is posed four ways on the same frames:
 
+    skinned (raw)        linear blend skinning alone, before push-out
     skinned + push-out   what the dataset renders with `garments.cloth.enabled: false` (the default)
     cloth (raw)          Blender's cloth simulation (`neural_render.blender.cloth`), before push-out
     cloth + push-out     what the dataset renders with the cloth switch on
@@ -54,7 +55,7 @@ def main() -> None:
     body = get_body("default")
     clips = {"walk": f"{a.data}/mocap/cmu_131_01_walk.bvh", "hop": f"{a.data}/mocap/cmu_131_03_hop.bvh",
              "dance": f"{a.data}/mocap/cmu_55_01_dance_whirl.fbx"}
-    modes = ("skinned_push", "cloth_raw", "cloth_push")
+    modes = ("skinned_raw", "skinned_push", "cloth_raw", "cloth_push")
     grand = {m: {"all": [0, 0], "simulated": [0, 0]} for m in modes}
     sim_s = sim_frames = 0.0
     seed = 0
@@ -86,7 +87,8 @@ def main() -> None:
             sim_frames += len(poses)
             rows = np.arange(lead, lead + W, a.step)
             v = verts[rows]
-            posed = {"skinned_push": G.push_out(v, body.faces, [s[rows] for s in skinned]),
+            posed = {"skinned_raw": [s[rows] for s in skinned],
+                     "skinned_push": G.push_out(v, body.faces, [s[rows] for s in skinned]),
                      "cloth_raw": [s[rows] for s in sim],
                      "cloth_push": G.push_out(v, body.faces, [s[rows] for s in sim])}
             for mo in modes:
